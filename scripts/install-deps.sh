@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every package Parley needs to build, run and test, from Debian 12 and npm.
+# Idempotent: packages already present are skipped; apt-get update runs only when
+# something is missing. Must run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev
+  libsqlite3-dev sqlite3 libsodium-dev libssl-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  curl ca-certificates
+)
+# Node.js and npm: take Debian's only when the machine has no node/npm of its own
+# (a NodeSource nodejs conflicts with Debian's npm).
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+# Node.js test clients, pinned by tests/node/package-lock.json.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -f "$here/tests/node/package-lock.json" ]; then
+  if [ ! -d "$here/tests/node/node_modules" ] ||
+     [ "$here/tests/node/package-lock.json" -nt "$here/tests/node/node_modules/.stamp" ]; then
+    (cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+  fi
+fi

@@ -1,0 +1,189 @@
+#include "core/service.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "core/args.hpp"
+#include "core/codec.hpp"
+#include "core/validate.hpp"
+
+namespace parley {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+service::service(store& st, bus& b, service_options opt)
+    : store_(st), bus_(b), opt_(std::move(opt)) {
+  dummy_hash_ = hash_password("parley-dummy-password", opt_.password_cost);
+}
+
+event& service::emitter::emit(write_txn& t, conv_id conv, std::string type, user_id sender,
+                              std::string data, std::string client_msg_id, user_id extra) {
+  event ev;
+  ev.conv = conv;
+  ev.id = random_hex_id();
+  ev.ts_ms = now_ms();
+  ev.type = std::move(type);
+  ev.sender = sender;
+  ev.client_msg_id = std::move(client_msg_id);
+  ev.data = std::move(data);
+  t.append_event(ev);
+  events_.push_back(std::move(ev));
+  extras_.push_back(extra);
+  return events_.back();
+}
+
+void service::emitter::resolve(write_txn& t) {
+  recipients_.clear();
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    auto ids = t.list_member_ids(events_[i].conv);
+    if (extras_[i] != 0 && !std::binary_search(ids.begin(), ids.end(), extras_[i]))
+      ids.insert(std::lower_bound(ids.begin(), ids.end(), extras_[i]), extras_[i]);
+    recipients_.push_back(std::move(ids));
+  }
+}
+
+std::vector<committed_event_ptr> service::emitter::finish() {
+  std::vector<committed_event_ptr> out;
+  out.reserve(events_.size());
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    auto ce = std::make_shared<committed_event>();
+    ce->frame = std::make_shared<const std::string>(encode_event_frame(events_[i]));
+    ce->ev = std::move(events_[i]);
+    ce->recipients = std::move(recipients_[i]);
+    out.push_back(std::move(ce));
+  }
+  return out;
+}
+
+void service::commit(write_body body, std::function<std::string()> make_reply, reply done) {
+  auto em = std::make_shared<emitter>();
+  store_.write(
+      [body = std::move(body), em](write_txn& t) {
+        *em = emitter{};
+        auto e = body(t, *em);
+        if (e.code == errc::ok) em->resolve(t);
+        return e;
+      },
+      [this, em, make_reply = std::move(make_reply), done = std::move(done)](const error& e) {
+        if (e.code != errc::ok) return done(e);
+        auto events = em->finish();
+        if (!events.empty()) bus_.publish(std::move(events));
+        done(make_reply());
+      });
+}
+
+void service::authenticate(const std::string& token,
+                           std::function<void(result<device_session>)> done) {
+  auto hash = token_hash(token);
+  store_.read(
+      [hash, done](read_txn& t) {
+        auto d = t.find_device_by_token_hash(hash);
+        if (!d || d->expires_ms <= now_ms())
+          return done(make_error(errc::unauthenticated, "the token is unknown, expired or revoked"));
+        done(*d);
+      },
+      [done](const error& e) { done(e); });
+}
+
+void service::call(const caller& who, std::string_view op, const boost::json::object& a,
+                   reply done) {
+  if (op == "register") return op_register(a, std::move(done));
+  if (op == "login") return op_login(a, std::move(done));
+  if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));
+  static constexpr std::string_view kAuthed[] = {
+      "logout",        "conv.create",     "conv.list",        "conv.get", "conv.update",
+      "members.add",   "members.remove",  "members.set_role", "send",     "history"};
+  if (std::find(std::begin(kAuthed), std::end(kAuthed), op) == std::end(kAuthed))
+    return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
+  if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
+  const auto& me = *who.auth;
+  if (op == "logout") return op_logout(me, std::move(done));
+  if (op == "conv.create") return op_conv_create(me, a, std::move(done));
+  if (op == "conv.list") return op_conv_list(me, std::move(done));
+  if (op == "conv.get") return op_conv_get(me, a, std::move(done));
+  if (op == "conv.update") return op_conv_update(me, a, std::move(done));
+  if (op == "members.add") return op_members_add(me, a, std::move(done));
+  if (op == "members.remove") return op_members_remove(me, a, std::move(done));
+  if (op == "members.set_role") return op_members_set_role(me, a, std::move(done));
+  if (op == "send") return op_send(me, a, std::move(done));
+  return op_history(me, a, std::move(done));
+}
+
+void service::op_register(const boost::json::object& a, reply done) {
+  auto handle = args::str(a, "handle");
+  if (!handle) return done(handle.err());
+  auto norm = normalize_handle(*handle);
+  if (!norm) return done(norm.err());
+  auto pw = args::str(a, "password");
+  if (!pw) return done(pw.err());
+  auto pwc = check_password(*pw);
+  if (!pwc) return done(pwc.err());
+  opt_.run_cpu([this, h = *norm, pw = *pwc, done = std::move(done)]() mutable {
+    auto hash = hash_password(pw, opt_.password_cost);
+    auto out = std::make_shared<user>();
+    commit(
+        [h, hash, out](write_txn& t, emitter&) -> error {
+          auto u = t.insert_user(h, hash, now_ms());
+          if (!u) return u.err();
+          *out = *u;
+          return {errc::ok, {}, {}, 0};
+        },
+        [out] { return boost::json::serialize(boost::json::object{{"user", user_json(*out)}}); },
+        std::move(done));
+  });
+}
+
+void service::op_login(const boost::json::object& a, reply done) {
+  auto handle = args::str(a, "handle");
+  if (!handle) return done(handle.err());
+  auto pw = args::str(a, "password");
+  if (!pw) return done(pw.err());
+  auto norm = normalize_handle(*handle);
+  std::string h = norm ? *norm : std::string();
+  store_.read(
+      [this, h, pw = *pw, done](read_txn& t) {
+        std::optional<credentials> cred;
+        if (!h.empty()) cred = t.find_user_by_handle(h);
+        opt_.run_cpu([this, cred, pw, done] {
+          bool ok = verify_password(cred ? cred->password_hash : dummy_hash_, pw) && cred;
+          if (!ok) return done(make_error(errc::unauthenticated, "wrong handle or password"));
+          auto token = new_token();
+          auto hash = token_hash(token);
+          auto expires = now_ms() + opt_.token_ttl_ms;
+          auto dev = std::make_shared<device_id>(0);
+          commit(
+              [u = cred->u, hash, expires, dev](write_txn& t, emitter&) -> error {
+                *dev = t.insert_device(u.id, hash, now_ms(), expires);
+                return {errc::ok, {}, {}, 0};
+              },
+              [u = cred->u, token, expires, dev] {
+                return boost::json::serialize(boost::json::object{{"token", token},
+                                                                  {"user", user_json(u)},
+                                                                  {"device", *dev},
+                                                                  {"expires_ms", expires}});
+              },
+              done);
+        });
+      },
+      [done](const error& e) { done(e); });
+}
+
+void service::op_logout(const device_session& me, reply done) {
+  commit(
+      [d = me.device](write_txn& t, emitter&) -> error {
+        t.delete_device(d);
+        return {errc::ok, {}, {}, 0};
+      },
+      [] { return std::string("{}"); },
+      [this, d = me.device, done = std::move(done)](result<std::string> r) {
+        bool ok = r.ok();
+        done(std::move(r));  // the reply goes out before the device's sockets close
+        if (ok && opt_.on_logout) opt_.on_logout(d);
+      });
+}
+
+}  // namespace parley

@@ -1,0 +1,102 @@
+// Parley's operations (register, login, conversations, members, send, history), shared
+// by every transport. Authorization is checked inside the same store transaction that
+// makes the change, so a check and its write can never be separated by another write.
+// Committed events are encoded once and published to the bus, in commit order, before
+// the reply is delivered.
+//
+// Thread safety: call() and authenticate() may be called from any thread; `done` runs on
+// a store or CPU-pool thread and must post to wherever the caller lives.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "bus/bus.hpp"
+#include "core/crypto.hpp"
+#include "core/error.hpp"
+#include "core/model.hpp"
+#include "store/store.hpp"
+
+namespace parley {
+
+struct service_options {
+  std::int64_t token_ttl_ms = 30LL * 24 * 3600 * 1000;
+  pw_cost password_cost = pw_cost::interactive;
+  std::size_t max_text_bytes = 16384;
+  std::size_t max_title_bytes = 200;
+  std::size_t history_page_max = 200;
+  std::size_t history_page_default = 50;
+  std::size_t group_max_members = 1000;
+  // Runs CPU-heavy work (password hashing) off the I/O threads.
+  std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
+  // Called after a device logged out, so the server can close its connections.
+  std::function<void(device_id)> on_logout;
+};
+
+// Who is calling: set once the connection or request is authenticated.
+struct caller {
+  std::optional<device_session> auth;
+};
+
+class service {
+ public:
+  using reply = std::function<void(result<std::string>)>;  // the JSON text of the result
+
+  service(store& st, bus& b, service_options opt);
+
+  // Runs operation `op` with `args`; exactly one call to `done` follows. Unknown
+  // operations, bad arguments and failures all arrive as typed errors.
+  void call(const caller& who, std::string_view op, const boost::json::object& args, reply done);
+  // Resolves a bearer token to its device, or errc::unauthenticated.
+  void authenticate(const std::string& token, std::function<void(result<device_session>)> done);
+
+  const service_options& options() const { return opt_; }
+  store& storage() { return store_; }
+
+  // Records the events a write makes so they can be published after commit.
+  class emitter {
+   public:
+    // Appends an event to conv's log (assigning id, ts and seq); `extra` is a user who
+    // receives it live although no longer a member (member.left).
+    event& emit(write_txn& t, conv_id conv, std::string type, user_id sender,
+                std::string data, std::string client_msg_id = {}, user_id extra = 0);
+    // After the write succeeded: resolve every event's live recipients.
+    void resolve(write_txn& t);
+    std::vector<committed_event_ptr> finish();
+
+   private:
+    std::vector<event> events_;
+    std::vector<user_id> extras_;
+    std::vector<std::vector<user_id>> recipients_;
+  };
+
+ private:
+  using write_body = std::function<error(write_txn&, emitter&)>;
+  // Runs body in a write transaction; on commit publishes what it emitted, then replies
+  // with make_reply().
+  void commit(write_body body, std::function<std::string()> make_reply, reply done);
+
+  void op_register(const boost::json::object& a, reply done);
+  void op_login(const boost::json::object& a, reply done);
+  void op_logout(const device_session& me, reply done);
+  void op_conv_create(const device_session& me, const boost::json::object& a, reply done);
+  void op_conv_list(const device_session& me, reply done);
+  void op_conv_get(const device_session& me, const boost::json::object& a, reply done);
+  void op_conv_update(const device_session& me, const boost::json::object& a, reply done);
+  void op_members_add(const device_session& me, const boost::json::object& a, reply done);
+  void op_members_remove(const device_session& me, const boost::json::object& a, reply done);
+  void op_members_set_role(const device_session& me, const boost::json::object& a, reply done);
+  void op_send(const device_session& me, const boost::json::object& a, reply done);
+  void op_history(const device_session& me, const boost::json::object& a, reply done);
+
+  store& store_;
+  bus& bus_;
+  service_options opt_;
+  std::string dummy_hash_;  // verified against for unknown handles, to even out timing
+};
+
+std::int64_t now_ms();
+
+}  // namespace parley

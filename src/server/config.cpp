@@ -1,0 +1,208 @@
+#include "server/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cctype>
+#include <functional>
+#include <sstream>
+#include <variant>
+
+namespace parley {
+
+namespace {
+
+struct option_def {
+  const char* section;
+  const char* key;
+  std::variant<std::string server_config::*, std::int64_t server_config::*> field;
+  const char* description;
+};
+
+const std::vector<option_def>& defs() {
+  static const std::vector<option_def> d = {
+      {"server", "host", &server_config::host, "Address to listen on."},
+      {"server", "port", &server_config::port, "TCP port to listen on; 0 picks a free port (printed at start)."},
+      {"server", "data_dir", &server_config::data_dir, "Directory of the database (parley.db) and other data."},
+      {"server", "threads", &server_config::threads, "I/O threads, one io_context each; 0 = one per core."},
+      {"server", "log_level", &server_config::log_level, "trace, debug, info, warn, error or off."},
+      {"store", "synchronous", &server_config::synchronous,
+       "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per commit (survives a process crash only)."},
+      {"store", "readers", &server_config::readers, "Reader threads, each with its own read-only connection."},
+      {"store", "max_batch", &server_config::max_batch, "Most writes committed in one transaction (group commit)."},
+      {"store", "queue_limit", &server_config::queue_limit, "Queued writes (and reads) before requests fail with rate_limited."},
+      {"auth", "token_ttl_hours", &server_config::token_ttl_hours, "Lifetime of a login token."},
+      {"auth", "password_cost", &server_config::password_cost,
+       "Argon2id cost: \"interactive\", \"moderate\", or \"minimum\" (tests and benchmarks only)."},
+      {"limits", "max_frame_bytes", &server_config::max_frame_bytes,
+       "Largest request frame or HTTP JSON body; larger ones get a too_large error and the connection stays open."},
+      {"limits", "max_frame_hard_bytes", &server_config::max_frame_hard_bytes,
+       "Largest WebSocket message read at all; larger closes the connection with 1009."},
+      {"limits", "max_text_bytes", &server_config::max_text_bytes, "Longest message text, in UTF-8 bytes."},
+      {"limits", "max_title_bytes", &server_config::max_title_bytes, "Longest conversation title, in UTF-8 bytes."},
+      {"limits", "history_page_max", &server_config::history_page_max, "Most events in one history page."},
+      {"limits", "group_max_members", &server_config::group_max_members, "Most members of a group."},
+      {"limits", "outbound_queue_bytes", &server_config::outbound_queue_bytes,
+       "Bytes queued for one connection before it is closed as a slow consumer (4002)."},
+      {"limits", "max_inflight_requests", &server_config::max_inflight_requests,
+       "Requests of one connection awaiting their reply; more get rate_limited."},
+      {"limits", "max_http_body_bytes", &server_config::max_http_body_bytes, "Largest HTTP request body."},
+      {"limits", "replay_batch", &server_config::replay_batch, "Events read per catch-up round during sync."},
+      {"websocket", "handshake_timeout_ms", &server_config::handshake_timeout_ms,
+       "Time allowed for the HTTP request and WebSocket handshake."},
+      {"websocket", "auth_timeout_ms", &server_config::auth_timeout_ms,
+       "An unauthenticated WebSocket is closed (4001) after this long."},
+      {"websocket", "heartbeat_timeout_ms", &server_config::heartbeat_timeout_ms,
+       "The server pings after half of this much silence and closes a peer silent for all of it."},
+      {"websocket", "shutdown_grace_ms", &server_config::shutdown_grace_ms,
+       "On SIGTERM, time given to connections to flush before the process exits."},
+  };
+  return d;
+}
+
+std::string default_of(const option_def& d) {
+  server_config c;
+  return std::visit(
+      [&](auto f) -> std::string {
+        using T = std::decay_t<decltype(c.*f)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return "\"" + c.*f + "\"";
+        } else {
+          return std::to_string(c.*f);
+        }
+      },
+      d.field);
+}
+
+const option_def* find_def(const std::string& section, const std::string& key) {
+  for (const auto& d : defs())
+    if (section == d.section && key == d.key) return &d;
+  return nullptr;
+}
+
+error config_error(const std::string& origin, const std::string& what) {
+  return make_error(errc::invalid, origin + ": " + what, "config");
+}
+
+}  // namespace
+
+std::vector<option_info> config_options() {
+  std::vector<option_info> out;
+  for (const auto& d : defs()) out.push_back({d.section, d.key, default_of(d), d.description});
+  return out;
+}
+
+std::string default_config_toml() {
+  std::ostringstream o;
+  o << "# Parley server configuration. Every option is shown with its default.\n"
+       "# Environment variables PARLEY_<SECTION>_<KEY> (e.g. PARLEY_SERVER_PORT) override\n"
+       "# this file; command-line flags (--port, --set section.key=value) override both.\n";
+  std::string section;
+  for (const auto& d : defs()) {
+    if (section != d.section) {
+      section = d.section;
+      o << "\n[" << section << "]\n";
+    }
+    o << "# " << d.description << "\n" << d.key << " = " << default_of(d) << "\n";
+  }
+  return o.str();
+}
+
+result<unit> apply_setting(server_config& c, const std::string& section, const std::string& key,
+                           const std::string& value, const std::string& origin) {
+  const auto* d = find_def(section, key);
+  if (!d) return config_error(origin, "unknown option " + section + "." + key);
+  bool ok = std::visit(
+      [&](auto f) -> bool {
+        using T = std::decay_t<decltype(c.*f)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          c.*f = value;
+          return true;
+        } else {
+          try {
+            std::size_t pos = 0;
+            auto v = std::stoll(value, &pos);
+            if (pos != value.size()) return false;
+            c.*f = v;
+            return true;
+          } catch (const std::exception&) {
+            return false;
+          }
+        }
+      },
+      d->field);
+  if (!ok) return config_error(origin, section + "." + key + " must be an integer");
+  return unit{};
+}
+
+result<unit> apply_toml(server_config& c, const std::string& text, const std::string& origin) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << e.description() << " at line " << e.source().begin.line;
+    return config_error(origin, o.str());
+  }
+  for (auto& [sec, node] : tbl) {
+    auto* t = node.as_table();
+    if (!t) return config_error(origin, std::string(sec.str()) + " must be a [section]");
+    for (auto& [key, v] : *t) {
+      std::string value;
+      if (auto s = v.value<std::string>(); s && v.is_string()) {
+        value = *s;
+      } else if (auto i = v.value<std::int64_t>(); i && v.is_integer()) {
+        value = std::to_string(*i);
+      } else {
+        return config_error(origin, std::string(sec.str()) + "." + std::string(key.str()) +
+                                        " must be a string or an integer");
+      }
+      auto r = apply_setting(c, std::string(sec.str()), std::string(key.str()), value, origin);
+      if (!r) return r;
+    }
+  }
+  return unit{};
+}
+
+result<unit> apply_env(server_config& c, char** env) {
+  for (; env && *env; ++env) {
+    std::string kv = *env;
+    if (kv.rfind("PARLEY_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = kv.substr(7, eq - 7), value = kv.substr(eq + 1);
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto us = name.find('_');
+    if (us == std::string::npos) continue;
+    std::string section = name.substr(0, us), key = name.substr(us + 1);
+    if (!find_def(section, key)) continue;  // other PARLEY_* variables are not ours (PARLEY_BIN)
+    auto r = apply_setting(c, section, key, value, "environment PARLEY_" + kv.substr(7, eq - 7));
+    if (!r) return r;
+  }
+  return unit{};
+}
+
+result<unit> validate(const server_config& c) {
+  auto bad = [](const std::string& what) { return config_error("config", what); };
+  if (c.port < 0 || c.port > 65535) return bad("server.port must be 0 to 65535");
+  if (c.threads < 0 || c.threads > 256) return bad("server.threads must be 0 to 256");
+  if (c.synchronous != "full" && c.synchronous != "normal")
+    return bad("store.synchronous must be \"full\" or \"normal\"");
+  if (c.password_cost != "interactive" && c.password_cost != "moderate" &&
+      c.password_cost != "minimum")
+    return bad("auth.password_cost must be \"interactive\", \"moderate\" or \"minimum\"");
+  for (const auto& d : defs()) {
+    if (auto f = std::get_if<std::int64_t server_config::*>(&d.field)) {
+      if (c.**f < 0) return bad(std::string(d.section) + "." + d.key + " must not be negative");
+    }
+  }
+  if (c.readers < 1) return bad("store.readers must be at least 1");
+  if (c.max_batch < 1) return bad("store.max_batch must be at least 1");
+  if (c.max_frame_bytes > c.max_frame_hard_bytes)
+    return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
+  if (c.history_page_max < 1) return bad("limits.history_page_max must be at least 1");
+  if (c.group_max_members < 2) return bad("limits.group_max_members must be at least 2");
+  if (c.heartbeat_timeout_ms < 200) return bad("websocket.heartbeat_timeout_ms must be at least 200");
+  return unit{};
+}
+
+}  // namespace parley

@@ -1,0 +1,67 @@
+// Server configuration: one table of options (section, key, default, description) read
+// from a TOML file, then PARLEY_<SECTION>_<KEY> environment variables, then command-line
+// flags, each overriding the one before. `parley config` prints the table as a
+// documented TOML file (config/parley.toml is that output, checked by a test).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace parley {
+
+struct server_config {
+  // [server]
+  std::string host = "127.0.0.1";
+  std::int64_t port = 8080;
+  std::string data_dir = "./data";
+  std::int64_t threads = 0;
+  std::string log_level = "info";
+  // [store]
+  std::string synchronous = "full";
+  std::int64_t readers = 2;
+  std::int64_t max_batch = 1024;
+  std::int64_t queue_limit = 65536;
+  // [auth]
+  std::int64_t token_ttl_hours = 720;
+  std::string password_cost = "interactive";
+  // [limits]
+  std::int64_t max_frame_bytes = 65536;
+  std::int64_t max_frame_hard_bytes = 1048576;
+  std::int64_t max_text_bytes = 16384;
+  std::int64_t max_title_bytes = 200;
+  std::int64_t history_page_max = 200;
+  std::int64_t group_max_members = 1000;
+  std::int64_t outbound_queue_bytes = 4194304;
+  std::int64_t max_inflight_requests = 256;
+  std::int64_t max_http_body_bytes = 65536;
+  std::int64_t replay_batch = 512;
+  // [websocket]
+  std::int64_t handshake_timeout_ms = 10000;
+  std::int64_t auth_timeout_ms = 10000;
+  std::int64_t heartbeat_timeout_ms = 30000;
+  std::int64_t shutdown_grace_ms = 2000;
+};
+
+// One documented option. Exposed for `parley config` and the docs test.
+struct option_info {
+  std::string section, key, default_value, description;
+};
+std::vector<option_info> config_options();
+
+// Renders every option with its default and description as a TOML document.
+std::string default_config_toml();
+
+// Applies a TOML document (errors name the file position).
+result<unit> apply_toml(server_config& c, const std::string& toml_text, const std::string& origin);
+// Applies PARLEY_* variables from `environ`.
+result<unit> apply_env(server_config& c, char** environ_vars);
+// Applies one "section.key=value" assignment (from --set or a dedicated flag).
+result<unit> apply_setting(server_config& c, const std::string& section, const std::string& key,
+                           const std::string& value, const std::string& origin);
+// Cross-field checks (ranges, enumerations).
+result<unit> validate(const server_config& c);
+
+}  // namespace parley

@@ -1,0 +1,21 @@
+// The long-lived objects a connection needs, owned by parley::server.
+#pragma once
+
+#include "core/service.hpp"
+#include "server/config.hpp"
+#include "server/metrics.hpp"
+#include "store/store.hpp"
+
+namespace parley {
+
+class hub;
+
+struct server_context {
+  server_config cfg;
+  store* st = nullptr;
+  service* svc = nullptr;
+  hub* h = nullptr;
+  metrics* m = nullptr;
+};
+
+}  // namespace parley

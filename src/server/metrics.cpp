@@ -1,0 +1,65 @@
+#include "server/metrics.hpp"
+
+#include <sstream>
+
+namespace parley {
+
+void metrics::count_error(errc c) {
+  auto i = static_cast<std::size_t>(c);
+  if (i < errors_.size()) errors_[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+void metrics::observe_commit(std::size_t writes, double seconds) {
+  commits_total.fetch_add(1, std::memory_order_relaxed);
+  commit_writes_.fetch_add(writes, std::memory_order_relaxed);
+  commit_sum_us_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+  std::size_t b = 0;
+  while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
+  commit_buckets_[b].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string metrics::render() const {
+  std::ostringstream o;
+  auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n"
+      << name << ' ' << v << '\n';
+  };
+  o << "# HELP parley_connections Open WebSocket connections.\n"
+       "# TYPE parley_connections gauge\nparley_connections "
+    << connections.load() << '\n';
+  counter("parley_connections_total", "WebSocket connections accepted.", connections_total.load());
+  counter("parley_http_requests_total", "HTTP requests served (REST, health, metrics).",
+          http_requests_total.load());
+  counter("parley_frames_in_total", "Request frames received over WebSocket.", frames_in_total.load());
+  counter("parley_sends_total", "Messages stored and acknowledged.", sends_total.load());
+  counter("parley_sends_duplicate_total", "Retried sends answered with the original ack.",
+          sends_duplicate_total.load());
+  counter("parley_events_committed_total", "Events appended to conversation logs.",
+          events_committed_total.load());
+  counter("parley_deliveries_total", "Event frames queued to connections (live and replay).",
+          deliveries_total.load());
+  counter("parley_replayed_total", "Event frames sent by sync catch-up.", replayed_total.load());
+  counter("parley_slow_consumer_closes_total",
+          "Connections closed because their outbound queue overflowed.",
+          slow_consumer_closes_total.load());
+  counter("parley_commit_writes_total", "Writes carried by committed transactions.",
+          commit_writes_.load());
+  o << "# HELP parley_errors_total Error replies by code.\n# TYPE parley_errors_total counter\n";
+  for (std::size_t i = 1; i < errors_.size(); ++i)
+    o << "parley_errors_total{code=\"" << errc_name(static_cast<errc>(i)) << "\"} "
+      << errors_[i].load() << '\n';
+  o << "# HELP parley_commit_seconds Duration of a group commit (BEGIN to COMMIT).\n"
+       "# TYPE parley_commit_seconds histogram\n";
+  std::uint64_t cum = 0;
+  for (std::size_t b = 0; b < kBuckets.size(); ++b) {
+    cum += commit_buckets_[b].load();
+    o << "parley_commit_seconds_bucket{le=\"" << kBuckets[b] << "\"} " << cum << '\n';
+  }
+  cum += commit_buckets_[kBuckets.size()].load();
+  o << "parley_commit_seconds_bucket{le=\"+Inf\"} " << cum << '\n'
+    << "parley_commit_seconds_sum " << static_cast<double>(commit_sum_us_.load()) / 1e6 << '\n'
+    << "parley_commit_seconds_count " << cum << '\n';
+  return o.str();
+}
+
+}  // namespace parley

@@ -1,0 +1,45 @@
+// Process-wide counters rendered in the Prometheus text format at GET /metrics.
+// All members are atomics: safe to update from any thread without locks.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace parley {
+
+class metrics {
+ public:
+  std::atomic<std::int64_t> connections{0};        // open WebSocket connections (gauge)
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> http_requests_total{0};
+  std::atomic<std::uint64_t> frames_in_total{0};
+  std::atomic<std::uint64_t> sends_total{0};       // acknowledged sends (new messages)
+  std::atomic<std::uint64_t> sends_duplicate_total{0};
+  std::atomic<std::uint64_t> events_committed_total{0};
+  std::atomic<std::uint64_t> deliveries_total{0};  // event frames queued to connections
+  std::atomic<std::uint64_t> replayed_total{0};    // of which sent by sync catch-up
+  std::atomic<std::uint64_t> slow_consumer_closes_total{0};
+  std::atomic<std::uint64_t> commits_total{0};
+
+  void count_error(errc c);
+  // Records one committed transaction carrying `writes` writes that took `seconds`.
+  void observe_commit(std::size_t writes, double seconds);
+  std::string render() const;
+
+  // Upper bounds (seconds) of the commit latency histogram buckets.
+  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                      0.005,  0.01,    0.025,  0.05,  0.1,
+                                                      0.25,   1.0};
+
+ private:
+  std::array<std::atomic<std::uint64_t>, 9> errors_{};
+  std::array<std::atomic<std::uint64_t>, kBuckets.size() + 1> commit_buckets_{};
+  std::atomic<std::uint64_t> commit_sum_us_{0};
+  std::atomic<std::uint64_t> commit_writes_{0};
+};
+
+}  // namespace parley

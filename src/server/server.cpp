@@ -1,0 +1,144 @@
+#include "server/server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "bus/local_bus.hpp"
+#include "core/service.hpp"
+#include "server/frame_sink.hpp"
+#include "server/hub.hpp"
+#include "server/metrics.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "transport/http_listener.hpp"
+
+namespace parley {
+
+namespace asio = boost::asio;
+
+namespace {
+pw_cost parse_cost(const std::string& s) {
+  if (s == "minimum") return pw_cost::minimum;
+  if (s == "moderate") return pw_cost::moderate;
+  return pw_cost::interactive;
+}
+}  // namespace
+
+struct server::impl {
+  server_context ctx;
+  metrics m;
+  std::unique_ptr<sqlite::sqlite_store> st;
+  local_bus b;
+  hub h{m};
+  asio::thread_pool cpu{2};
+  std::unique_ptr<service> svc;
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  asio::io_context main_io;
+  std::unique_ptr<http_listener> listener;
+
+  explicit impl(server_config cfg) {
+    ctx.cfg = std::move(cfg);
+    std::filesystem::create_directories(ctx.cfg.data_dir);
+    sqlite::sqlite_options so;
+    so.path = (std::filesystem::path(ctx.cfg.data_dir) / "parley.db").string();
+    so.synchronous = ctx.cfg.synchronous;
+    so.readers = static_cast<std::size_t>(ctx.cfg.readers);
+    so.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
+    so.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
+    st = std::make_unique<sqlite::sqlite_store>(
+        so, [this](std::size_t writes, double secs) { m.observe_commit(writes, secs); });
+    b.subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
+    service_options opt;
+    opt.token_ttl_ms = ctx.cfg.token_ttl_hours * 3600 * 1000;
+    opt.password_cost = parse_cost(ctx.cfg.password_cost);
+    opt.max_text_bytes = static_cast<std::size_t>(ctx.cfg.max_text_bytes);
+    opt.max_title_bytes = static_cast<std::size_t>(ctx.cfg.max_title_bytes);
+    opt.history_page_max = static_cast<std::size_t>(ctx.cfg.history_page_max);
+    opt.history_page_default = std::min<std::size_t>(50, opt.history_page_max);
+    opt.group_max_members = static_cast<std::size_t>(ctx.cfg.group_max_members);
+    opt.run_cpu = [this](std::function<void()> f) { asio::post(cpu, std::move(f)); };
+    opt.on_logout = [this](device_id d) { h.close_device(d, close_code::logged_out, "logged out"); };
+    svc = std::make_unique<service>(*st, b, std::move(opt));
+    ctx.st = st.get();
+    ctx.svc = svc.get();
+    ctx.h = &h;
+    ctx.m = &m;
+    auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads)
+                                 : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<asio::io_context*> raw;
+    for (std::size_t i = 0; i < n; ++i) {
+      ios.push_back(std::make_unique<asio::io_context>(1));
+      guards.push_back(asio::make_work_guard(*ios.back()));
+      raw.push_back(ios.back().get());
+    }
+    listener = std::make_unique<http_listener>(ctx, raw, ctx.cfg.host,
+                                               static_cast<std::uint16_t>(ctx.cfg.port));
+  }
+
+  int run() {
+    for (auto& io : ios) {
+      threads.emplace_back([&io] {
+        for (;;) {
+          try {
+            io->run();
+            return;
+          } catch (const std::exception& e) {
+            spdlog::error("event=io_thread_exception what=\"{}\"", e.what());
+          }
+        }
+      });
+    }
+    listener->start();
+    std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
+    std::fflush(stdout);
+    spdlog::info("event=listening host={} port={} data_dir={} threads={} synchronous={}",
+                 ctx.cfg.host, listener->port(), ctx.cfg.data_dir, ios.size(), ctx.cfg.synchronous);
+
+    asio::signal_set signals(main_io, SIGINT, SIGTERM);
+    signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      spdlog::info("event=shutdown signal={}", sig);
+      listener->stop();
+      listener->close_websockets(close_code::going_away, "server shutting down");
+      wait_for_clients(std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(ctx.cfg.shutdown_grace_ms));
+    });
+    main_io.run();
+
+    st->stop();  // every queued write is committed (or failed) and answered
+    cpu.join();
+    guards.clear();
+    for (auto& io : ios) {
+      asio::steady_timer t(*io, std::chrono::milliseconds(100));  // let replies flush
+      t.wait();
+      io->stop();
+    }
+    for (auto& t : threads) t.join();
+    spdlog::info("event=stopped");
+    return 0;
+  }
+
+  void wait_for_clients(std::chrono::steady_clock::time_point deadline) {
+    if (listener->websocket_count() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      main_io.stop();
+      return;
+    }
+    auto t = std::make_shared<asio::steady_timer>(main_io, std::chrono::milliseconds(20));
+    t->async_wait([this, t, deadline](const boost::system::error_code&) { wait_for_clients(deadline); });
+  }
+};
+
+server::server(server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::~server() = default;
+std::uint16_t server::port() const { return impl_->listener->port(); }
+int server::run() { return impl_->run(); }
+
+}  // namespace parley

@@ -1,0 +1,284 @@
+#include "server/session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/codec.hpp"
+#include "server/hub.hpp"
+
+namespace parley {
+
+namespace {
+constexpr std::size_t kMaxIdBytes = 64;
+
+std::string error_json(const error& e) {
+  boost::json::object o{{"code", errc_name(e.code)}, {"message", e.message}};
+  if (!e.field.empty()) o["field"] = e.field;
+  if (e.code == errc::rate_limited) o["retry_after_ms"] = e.retry_after_ms;
+  return boost::json::serialize(o);
+}
+}  // namespace
+
+struct session::round_result {
+  struct gap {
+    conv_id conv;
+    seq_t from, to;
+  };
+  std::vector<gap> gaps;
+  std::vector<std::pair<conv_id, seq_t>> start_at;  // cursors to set without replay
+  std::vector<event> events;
+  bool more = false;
+  std::optional<error> failure;
+};
+
+session::session(server_context& ctx, boost::asio::any_io_executor ex,
+                 std::shared_ptr<frame_sink> sink)
+    : ctx_(ctx), ex_(std::move(ex)), sink_(std::move(sink)) {}
+
+void session::send_frame(std::shared_ptr<const std::string> f) {
+  if (sink_) sink_->send(std::move(f));
+}
+
+void session::reply(const std::string& id_text, const result<std::string>& r) {
+  std::string f = "{\"id\":" + id_text;
+  if (r) {
+    f += ",\"result\":" + *r + "}";
+  } else {
+    ctx_.m->count_error(r.err().code);
+    f += ",\"error\":" + error_json(r.err()) + "}";
+  }
+  send_frame(std::make_shared<const std::string>(std::move(f)));
+}
+
+void session::set_auth(device_session d) {
+  auth_ = std::move(d);
+  ctx_.h->add(shared_from_this());
+}
+
+void session::reject_oversize(std::size_t bytes) {
+  reply("null", make_error(errc::too_large,
+                           "frame of " + std::to_string(bytes) + " bytes exceeds the limit of " +
+                               std::to_string(ctx_.cfg.max_frame_bytes),
+                           "frame"));
+}
+
+void session::on_frame(std::string_view text) {
+  ctx_.m->frames_in_total.fetch_add(1, std::memory_order_relaxed);
+  boost::json::parse_options po;
+  po.max_depth = 32;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, {}, po);
+  if (ec) return reply("null", make_error(errc::invalid, "the frame is not valid JSON: " + ec.message(), "frame"));
+  if (!v.is_object()) return reply("null", make_error(errc::invalid, "a request is a JSON object", "frame"));
+  auto& obj = v.get_object();
+  std::string id_text = "null";
+  auto idv = obj.find("id");
+  if (idv == obj.end() || !(idv->value().is_string() || idv->value().is_int64() || idv->value().is_uint64()))
+    return reply("null", make_error(errc::invalid, "id must be a string or an integer", "id"));
+  if (idv->value().is_string() && idv->value().get_string().size() > kMaxIdBytes)
+    return reply("null", make_error(errc::invalid, "id has at most 64 characters", "id"));
+  id_text = boost::json::serialize(idv->value());
+  auto opv = obj.find("op");
+  if (opv == obj.end() || !opv->value().is_string())
+    return reply(id_text, make_error(errc::invalid, "op must be a string", "op"));
+  std::string op(opv->value().get_string());
+  obj.erase(idv);
+  obj.erase(obj.find("op"));
+  dispatch(std::move(id_text), std::move(op), std::move(obj));
+}
+
+void session::dispatch(std::string id_text, std::string op, boost::json::object args) {
+  if (inflight_ >= static_cast<std::size_t>(ctx_.cfg.max_inflight_requests)) {
+    auto e = make_error(errc::rate_limited, "too many requests awaiting replies on this connection");
+    e.retry_after_ms = 50;
+    return reply(id_text, e);
+  }
+  if (op == "auth") return do_auth(std::move(id_text), args);
+  if (op == "sync") return do_sync(std::move(id_text), args);
+  ++inflight_;
+  caller who{auth_};
+  bool is_send = op == "send";
+  ctx_.svc->call(who, op, args,
+                 [self = shared_from_this(), id_text = std::move(id_text), is_send](result<std::string> r) {
+                   boost::asio::post(self->ex_, [self, id_text, r = std::move(r), is_send] {
+                     --self->inflight_;
+                     if (is_send && r) self->ctx_.m->sends_total.fetch_add(1, std::memory_order_relaxed);
+                     self->reply(id_text, r);
+                   });
+                 });
+}
+
+void session::do_auth(std::string id_text, const boost::json::object& args) {
+  if (auth_ || auth_pending_)
+    return reply(id_text, make_error(errc::conflict, "this connection is already authenticated"));
+  auto it = args.find("token");
+  if (it == args.end() || !it->value().is_string())
+    return reply(id_text, make_error(errc::invalid, "token must be a string", "token"));
+  auth_pending_ = true;
+  ++inflight_;
+  ctx_.svc->authenticate(std::string(it->value().get_string()),
+                         [self = shared_from_this(), id_text](result<device_session> r) {
+                           boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
+                             --self->inflight_;
+                             self->auth_pending_ = false;
+                             if (!r) return self->reply(id_text, r.err());
+                             if (!self->sink_) return;
+                             self->set_auth(*r);
+                             self->reply(id_text, boost::json::serialize(boost::json::object{
+                                                      {"user", user_json(r->u)}, {"device", r->device}}));
+                           });
+                         });
+}
+
+void session::do_sync(std::string id_text, const boost::json::object& args) {
+  if (!auth_) return reply(id_text, make_error(errc::unauthenticated, "authenticate first"));
+  std::unordered_map<conv_id, seq_t> since;
+  auto it = args.find("since");
+  bool live_only = it == args.end() || it->value().is_null();
+  if (!live_only) {
+    if (!it->value().is_object())
+      return reply(id_text, make_error(errc::invalid, "since maps conversation ids to seqs", "since"));
+    for (const auto& [k, v] : it->value().get_object()) {
+      conv_id c = 0;
+      auto key = std::string(k);
+      auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), c);
+      if (ec != std::errc() || p != key.data() + key.size() || c <= 0 || !v.is_int64() ||
+          v.get_int64() < 0)
+        return reply(id_text,
+                     make_error(errc::invalid, "since maps conversation ids to seqs >= 0", "since"));
+      since[c] = v.get_int64();
+    }
+  }
+  if (sync_reply_id_) reply(*sync_reply_id_, make_error(errc::conflict, "superseded by a newer sync"));
+  cursors_ = std::move(since);
+  live_only_start_ = live_only;
+  sync_reply_id_ = std::move(id_text);
+  mode_ = mode::catching_up;
+  run_round();
+}
+
+void session::run_round() {
+  auto gen = ++round_gen_;
+  dirty_ = false;
+  round_running_ = true;
+  auto res = std::make_shared<round_result>();
+  auto budget = static_cast<std::size_t>(ctx_.cfg.replay_batch);
+  ctx_.st->read(
+      [self = shared_from_this(), gen, res, cursors = cursors_, me = auth_->u.id,
+       live_only = live_only_start_, budget](read_txn& t) mutable {
+        for (const auto& [c, m] : t.list_conversations(me)) {
+          seq_t top = m.left_seq.value_or(c.last_seq);
+          auto it = cursors.find(c.id);
+          seq_t from;
+          if (it != cursors.end()) {
+            from = it->second + 1;
+          } else if (live_only) {
+            res->start_at.emplace_back(c.id, top);
+            continue;
+          } else {
+            from = m.joined_seq;
+          }
+          if (from > top) continue;
+          if (from < c.first_seq) {
+            res->gaps.push_back({c.id, from, c.first_seq - 1});
+            from = c.first_seq;
+            if (from > top) continue;
+          }
+          if (budget == 0) {
+            res->more = true;
+            break;
+          }
+          auto evs = t.read_events(c.id, from, top, budget);
+          budget -= evs.size();
+          if (!evs.empty() && evs.back().seq < top) res->more = true;
+          for (auto& e : evs) res->events.push_back(std::move(e));
+        }
+        boost::asio::post(self->ex_, [self, gen, res] { self->finish_round(gen, res); });
+      },
+      [self = shared_from_this(), gen, res](const error& e) {
+        res->failure = e;
+        boost::asio::post(self->ex_, [self, gen, res] { self->finish_round(gen, res); });
+      });
+}
+
+void session::finish_round(std::uint64_t gen, const std::shared_ptr<round_result>& r) {
+  if (gen != round_gen_ || !sink_) return;
+  if (r->failure) {
+    spdlog::warn("event=sync_failed user={} error=\"{}\"", uid(), r->failure->message);
+    if (sync_reply_id_) reply(*sync_reply_id_, *r->failure);
+    sync_reply_id_.reset();
+    return close(close_code::internal, "sync failed; reconnect and resume");
+  }
+  for (const auto& g : r->gaps) {
+    send_frame(std::make_shared<const std::string>(boost::json::serialize(boost::json::object{
+        {"notice", "history_pruned"}, {"conv", g.conv}, {"from_seq", g.from}, {"to_seq", g.to}})));
+    auto& cur = cursors_[g.conv];
+    cur = std::max(cur, g.to);
+  }
+  for (const auto& [c, top] : r->start_at) {
+    auto [it, inserted] = cursors_.try_emplace(c, top);
+    if (!inserted) it->second = std::max(it->second, top);
+  }
+  for (const auto& e : r->events) {
+    auto [it, inserted] = cursors_.try_emplace(e.conv, e.seq - 1);
+    if (e.seq <= it->second) continue;  // already delivered
+    it->second = e.seq;
+    send_frame(std::make_shared<const std::string>(encode_event_frame(e)));
+    ctx_.m->deliveries_total.fetch_add(1, std::memory_order_relaxed);
+    ctx_.m->replayed_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  live_only_start_ = false;
+  bool more = r->more;
+  if (sink_)
+    sink_->when_drained([self = shared_from_this(), gen, more] { self->after_round(gen, more); });
+}
+
+void session::after_round(std::uint64_t gen, bool more) {
+  if (gen != round_gen_ || !sink_) return;
+  round_running_ = false;
+  if (more || dirty_) return run_round();
+  mode_ = mode::live;
+  if (sync_reply_id_) {
+    boost::json::object pos;
+    for (const auto& [c, s] : cursors_) pos[std::to_string(c)] = s;
+    reply(*sync_reply_id_, boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
+    sync_reply_id_.reset();
+  }
+}
+
+void session::on_events(const std::vector<committed_event_ptr>& events) {
+  if (!sink_ || mode_ == mode::idle) return;
+  if (mode_ == mode::catching_up) {
+    dirty_ = true;  // the running round, or the next, reads them from the store
+    return;
+  }
+  for (const auto& ce : events) {
+    auto it = cursors_.find(ce->ev.conv);
+    if (it != cursors_.end() && ce->ev.seq <= it->second) continue;  // duplicate
+    if (it == cursors_.end() || ce->ev.seq != it->second + 1) {
+      // A conversation new to this session, or a gap: catch up from the store.
+      mode_ = mode::catching_up;
+      dirty_ = true;
+      if (!round_running_) run_round();
+      return;
+    }
+    it->second = ce->ev.seq;
+    send_frame(ce->frame);
+    ctx_.m->deliveries_total.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void session::close(std::uint16_t code, const std::string& reason) {
+  if (sink_) sink_->close(code, reason);
+}
+
+void session::on_closed() {
+  if (auth_) ctx_.h->remove(this);
+  sink_.reset();
+  ++round_gen_;
+}
+
+}  // namespace parley

@@ -1,0 +1,175 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <chrono>
+#include <spdlog/spdlog.h>
+
+#include "store/sqlite/sqlite_schema.hpp"
+#include "store/sqlite/sqlite_txn.hpp"
+
+namespace parley::sqlite {
+
+namespace {
+
+void configure_writer(db& d, const std::string& synchronous) {
+  d.exec("PRAGMA journal_mode = WAL");
+  d.exec(synchronous == "normal" ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+  d.exec("PRAGMA foreign_keys = ON");
+  d.exec("PRAGMA cache_size = -65536");
+}
+
+error internal_error(const std::exception& e) {
+  spdlog::error("event=store_error what=\"{}\"", e.what());
+  return make_error(errc::internal, "storage failure; nothing was written");
+}
+
+}  // namespace
+
+sqlite_store::sqlite_store(sqlite_options opt, commit_observer obs)
+    : opt_(std::move(opt)), observer_(std::move(obs)) {
+  if (opt_.synchronous != "full" && opt_.synchronous != "normal")
+    throw std::runtime_error("store.synchronous must be \"full\" or \"normal\"");
+  {
+    // Create and migrate before any reader opens the file.
+    db d(opt_.path, false);
+    configure_writer(d, opt_.synchronous);
+    migrate(d);
+  }
+  writer_ = std::thread([this] { writer_loop(); });
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.readers); ++i)
+    readers_.emplace_back([this, i] { reader_loop(i); });
+}
+
+sqlite_store::~sqlite_store() { stop(); }
+
+void sqlite_store::write(write_fn fn, write_done done) {
+  {
+    std::lock_guard lk(wmu_);
+    if (!wstop_ && wq_.size() < opt_.queue_limit) {
+      wq_.push_back({std::move(fn), std::move(done)});
+      wcv_.notify_one();
+      return;
+    }
+  }
+  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
+  e.retry_after_ms = 100;
+  done(e);
+}
+
+void sqlite_store::read(read_fn fn, std::function<void(const error&)> on_error) {
+  {
+    std::lock_guard lk(rmu_);
+    if (!rstop_ && rq_.size() < opt_.queue_limit) {
+      rq_.push_back({std::move(fn), std::move(on_error)});
+      rcv_.notify_one();
+      return;
+    }
+  }
+  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
+  e.retry_after_ms = 100;
+  if (on_error) on_error(e);
+}
+
+void sqlite_store::writer_loop() {
+  db d(opt_.path, false);
+  configure_writer(d, opt_.synchronous);
+  sqlite_txn txn(d);
+  std::vector<write_job> batch;
+  std::vector<error> results;
+  for (;;) {
+    {
+      std::unique_lock lk(wmu_);
+      wcv_.wait(lk, [&] { return wstop_ || !wq_.empty(); });
+      if (wq_.empty()) return;  // stopping and drained
+      while (!wq_.empty() && batch.size() < opt_.max_batch) {
+        batch.push_back(std::move(wq_.front()));
+        wq_.pop_front();
+      }
+    }
+    results.assign(batch.size(), error{errc::ok, {}, {}, 0});
+    bool committed = false;
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      d.exec("BEGIN IMMEDIATE");
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        d.exec("SAVEPOINT job");
+        try {
+          results[i] = batch[i].fn(txn);
+        } catch (const std::exception& e) {
+          results[i] = internal_error(e);
+        }
+        d.reset_all();
+        if (results[i].code != errc::ok) d.exec("ROLLBACK TO job");
+        d.exec("RELEASE job");
+      }
+      d.exec("COMMIT");
+      committed = true;
+    } catch (const std::exception& e) {
+      auto err = internal_error(e);
+      d.reset_all();
+      try {
+        d.exec("ROLLBACK");
+      } catch (const std::exception&) {
+        // Already rolled back by SQLite (e.g. after an I/O error).
+      }
+      for (auto& r : results) r = err;
+    }
+    if (committed && observer_) {
+      observer_(batch.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(results[i]);
+    }
+    batch.clear();
+  }
+}
+
+void sqlite_store::reader_loop(std::size_t /*index*/) {
+  db d(opt_.path, true);
+  d.exec("PRAGMA query_only = ON");
+  sqlite_txn txn(d);
+  for (;;) {
+    read_job job;
+    {
+      std::unique_lock lk(rmu_);
+      rcv_.wait(lk, [&] { return rstop_ || !rq_.empty(); });
+      if (rq_.empty()) return;
+      job = std::move(rq_.front());
+      rq_.pop_front();
+    }
+    std::optional<error> failure;
+    try {
+      d.exec("BEGIN");
+      job.fn(txn);
+      d.reset_all();
+      d.exec("COMMIT");
+    } catch (const std::exception& e) {
+      failure = internal_error(e);
+      d.reset_all();
+      try {
+        d.exec("ROLLBACK");
+      } catch (const std::exception&) {
+      }
+    }
+    if (failure && job.on_error) job.on_error(*failure);
+  }
+}
+
+void sqlite_store::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lk(wmu_);
+    wstop_ = true;
+  }
+  wcv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lk(rmu_);
+    rstop_ = true;
+  }
+  rcv_.notify_all();
+  for (auto& t : readers_) t.join();
+}
+
+}  // namespace parley::sqlite

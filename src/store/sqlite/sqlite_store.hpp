@@ -1,0 +1,67 @@
+// The SQLite backend of parley::store: one writer thread owning the only writing
+// connection (group commit: every write queued while the previous transaction commits
+// goes into the next one, each in its own savepoint), and a pool of reader threads with
+// read-only connections. WAL mode; synchronous FULL by default.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace parley::sqlite {
+
+struct sqlite_options {
+  std::string path;                 // database file; created if missing
+  std::string synchronous = "full"; // "full" or "normal" (see docs/architecture.md)
+  std::size_t readers = 2;          // reader threads/connections
+  std::size_t max_batch = 1024;     // writes per transaction at most
+  std::size_t queue_limit = 65536;  // queued writes (and reads) before rate_limited
+};
+
+// Observes each commit: how many writes it carried and how long COMMIT took.
+using commit_observer = std::function<void(std::size_t writes, double seconds)>;
+
+class sqlite_store final : public store {
+ public:
+  // Opens (creating and migrating) the database and starts the threads. Throws
+  // std::runtime_error when the file cannot be opened or migrated.
+  explicit sqlite_store(sqlite_options opt, commit_observer obs = {});
+  ~sqlite_store() override;
+
+  void write(write_fn fn, write_done done) override;
+  void read(read_fn fn, std::function<void(const error&)> on_error) override;
+  void stop() override;
+
+ private:
+  struct write_job {
+    write_fn fn;
+    write_done done;
+  };
+  struct read_job {
+    read_fn fn;
+    std::function<void(const error&)> on_error;
+  };
+  void writer_loop();
+  void reader_loop(std::size_t index);
+
+  sqlite_options opt_;
+  commit_observer observer_;
+  std::mutex wmu_;
+  std::condition_variable wcv_;
+  std::deque<write_job> wq_;  // guarded by wmu_
+  bool wstop_ = false;        // guarded by wmu_
+  std::mutex rmu_;
+  std::condition_variable rcv_;
+  std::deque<read_job> rq_;  // guarded by rmu_
+  bool rstop_ = false;       // guarded by rmu_
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  bool stopped_ = false;
+};
+
+}  // namespace parley::sqlite

@@ -1,0 +1,262 @@
+#include "store/sqlite/sqlite_txn.hpp"
+
+#include <algorithm>
+
+namespace parley::sqlite {
+
+namespace {
+
+conversation read_conversation(const stmt& s, int o) {
+  conversation c;
+  c.id = s.i64(o);
+  c.kind = s.text(o + 1) == "direct" ? conv_kind::direct : conv_kind::group;
+  c.title = s.text(o + 2);
+  c.last_seq = s.i64(o + 3);
+  c.first_seq = s.i64(o + 4);
+  c.created_ms = s.i64(o + 5);
+  return c;
+}
+constexpr const char* kConvCols = "c.id, c.kind, c.title, c.last_seq, c.first_seq, c.created_ms";
+
+membership read_membership(const stmt& s, int o) {
+  membership m;
+  m.conv = s.i64(o);
+  m.u.id = s.i64(o + 1);
+  m.u.handle = s.text(o + 2);
+  m.role = parse_role(s.text(o + 3)).value_or(role::member);
+  m.joined_seq = s.i64(o + 4);
+  if (!s.is_null(o + 5)) m.left_seq = s.i64(o + 5);
+  return m;
+}
+constexpr const char* kMemberCols = "m.conv_id, m.user_id, u.handle, m.role, m.joined_seq, m.left_seq";
+
+event read_event(const stmt& s) {
+  event e;
+  e.conv = s.i64(0);
+  e.seq = s.i64(1);
+  e.id = s.text(2);
+  e.ts_ms = s.i64(3);
+  e.type = s.text(4);
+  e.sender = s.i64(5);
+  e.client_msg_id = s.text(6);
+  e.data = s.text(7);
+  return e;
+}
+constexpr const char* kEventCols = "conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data";
+
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts) out += p;
+  return out;
+}
+
+}  // namespace
+
+std::optional<credentials> sqlite_txn::find_user_by_handle(const std::string& handle) {
+  auto& s = db_.prepare("SELECT id, handle, pw_hash FROM users WHERE handle = ?");
+  s.bind(1, handle);
+  if (!s.step()) return std::nullopt;
+  return credentials{user{s.i64(0), s.text(1)}, s.text(2)};
+}
+
+std::optional<user> sqlite_txn::find_user(user_id id) {
+  auto& s = db_.prepare("SELECT id, handle FROM users WHERE id = ?");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return user{s.i64(0), s.text(1)};
+}
+
+std::optional<device_session> sqlite_txn::find_device_by_token_hash(const std::string& hash) {
+  auto& s = db_.prepare(
+      "SELECT d.id, u.id, u.handle, d.expires_ms FROM devices d JOIN users u ON u.id = d.user_id "
+      "WHERE d.token_hash = ?");
+  s.bind_blob(1, hash);
+  if (!s.step()) return std::nullopt;
+  return device_session{s.i64(0), user{s.i64(1), s.text(2)}, s.i64(3)};
+}
+
+std::optional<conversation> sqlite_txn::find_conversation(conv_id id) {
+  static const std::string sql = cat({"SELECT ", kConvCols, " FROM conversations c WHERE c.id = ?"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return read_conversation(s, 0);
+}
+
+std::optional<conv_id> sqlite_txn::find_direct(user_id a, user_id b) {
+  auto& s = db_.prepare("SELECT id FROM conversations WHERE direct_lo = ? AND direct_hi = ?");
+  s.bind(1, std::min(a, b)).bind(2, std::max(a, b));
+  if (!s.step()) return std::nullopt;
+  return s.i64(0);
+}
+
+std::optional<membership> sqlite_txn::find_membership(conv_id c, user_id u) {
+  static const std::string sql =
+      cat({"SELECT ", kMemberCols,
+           " FROM members m JOIN users u ON u.id = m.user_id WHERE m.conv_id = ? AND m.user_id = ?"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, c).bind(2, u);
+  if (!s.step()) return std::nullopt;
+  return read_membership(s, 0);
+}
+
+std::vector<membership> sqlite_txn::list_members(conv_id c) {
+  static const std::string sql =
+      cat({"SELECT ", kMemberCols,
+           " FROM members m JOIN users u ON u.id = m.user_id"
+           " WHERE m.conv_id = ? AND m.left_seq IS NULL ORDER BY m.user_id"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, c);
+  std::vector<membership> out;
+  while (s.step()) out.push_back(read_membership(s, 0));
+  return out;
+}
+
+std::vector<user_id> sqlite_txn::list_member_ids(conv_id c) {
+  auto& s = db_.prepare(
+      "SELECT user_id FROM members WHERE conv_id = ? AND left_seq IS NULL ORDER BY user_id");
+  s.bind(1, c);
+  std::vector<user_id> out;
+  while (s.step()) out.push_back(s.i64(0));
+  return out;
+}
+
+std::vector<std::pair<conversation, membership>> sqlite_txn::list_conversations(user_id u) {
+  static const std::string sql =
+      cat({"SELECT ", kConvCols, ", ", kMemberCols,
+           " FROM members m JOIN conversations c ON c.id = m.conv_id JOIN users u ON u.id = "
+           "m.user_id WHERE m.user_id = ? ORDER BY c.id"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, u);
+  std::vector<std::pair<conversation, membership>> out;
+  while (s.step()) out.emplace_back(read_conversation(s, 0), read_membership(s, 6));
+  return out;
+}
+
+std::vector<event> sqlite_txn::read_events(conv_id c, seq_t from_seq, seq_t to_seq,
+                                           std::size_t limit) {
+  static const std::string sql =
+      cat({"SELECT ", kEventCols,
+           " FROM events WHERE conv_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, c).bind(2, from_seq).bind(3, to_seq).bind(4, static_cast<std::int64_t>(limit));
+  std::vector<event> out;
+  while (s.step()) out.push_back(read_event(s));
+  return out;
+}
+
+std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t to_seq,
+                                                std::size_t limit) {
+  static const std::string sql =
+      cat({"SELECT ", kEventCols,
+           " FROM events WHERE conv_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, c).bind(2, from_seq).bind(3, to_seq).bind(4, static_cast<std::int64_t>(limit));
+  std::vector<event> out;
+  while (s.step()) out.push_back(read_event(s));
+  return out;
+}
+
+std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
+                                                             const std::string& cmid) {
+  static const std::string sql = cat(
+      {"SELECT ", kEventCols, " FROM events WHERE sender_id = ? AND client_msg_id = ?"});
+  auto& s = db_.prepare(sql);
+  s.bind(1, sender).bind(2, cmid);
+  if (!s.step()) return std::nullopt;
+  return read_event(s);
+}
+
+result<user> sqlite_txn::insert_user(const std::string& handle, const std::string& pw_hash,
+                                     std::int64_t now_ms) {
+  if (find_user_by_handle(handle)) return make_error(errc::conflict, "handle is taken", "handle");
+  auto& s = db_.prepare("INSERT INTO users(handle, pw_hash, created_ms) VALUES (?, ?, ?)");
+  s.bind(1, handle).bind(2, pw_hash).bind(3, now_ms).run();
+  return user{sqlite3_last_insert_rowid(db_.handle()), handle};
+}
+
+device_id sqlite_txn::insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
+                                    std::int64_t expires_ms) {
+  auto& s = db_.prepare(
+      "INSERT INTO devices(user_id, token_hash, created_ms, expires_ms) VALUES (?, ?, ?, ?)");
+  s.bind(1, u).bind_blob(2, token_hash).bind(3, now_ms).bind(4, expires_ms).run();
+  return sqlite3_last_insert_rowid(db_.handle());
+}
+
+bool sqlite_txn::delete_device(device_id d) {
+  auto& s = db_.prepare("DELETE FROM devices WHERE id = ?");
+  s.bind(1, d).run();
+  return db_.changes() > 0;
+}
+
+conv_id sqlite_txn::insert_conversation(conv_kind k, const std::string& title,
+                                        std::optional<std::pair<user_id, user_id>> pair,
+                                        std::int64_t now_ms) {
+  auto& s = db_.prepare(
+      "INSERT INTO conversations(kind, title, direct_lo, direct_hi, created_ms) VALUES (?,?,?,?,?)");
+  s.bind(1, std::string_view(to_string(k))).bind(2, title);
+  if (pair) {
+    s.bind(3, std::min(pair->first, pair->second)).bind(4, std::max(pair->first, pair->second));
+  } else {
+    s.bind_null(3).bind_null(4);
+  }
+  s.bind(5, now_ms).run();
+  return sqlite3_last_insert_rowid(db_.handle());
+}
+
+void sqlite_txn::set_title(conv_id c, const std::string& title) {
+  db_.prepare("UPDATE conversations SET title = ? WHERE id = ?").bind(1, title).bind(2, c).run();
+}
+
+void sqlite_txn::put_member(conv_id c, user_id u, role r, seq_t joined_seq) {
+  auto& s = db_.prepare(
+      "INSERT INTO members(conv_id, user_id, role, joined_seq, left_seq) VALUES (?,?,?,?,NULL) "
+      "ON CONFLICT(conv_id, user_id) DO UPDATE SET role = excluded.role, "
+      "joined_seq = excluded.joined_seq, left_seq = NULL");
+  s.bind(1, c).bind(2, u).bind(3, std::string_view(to_string(r))).bind(4, joined_seq).run();
+}
+
+void sqlite_txn::set_member_left(conv_id c, user_id u, seq_t left_seq) {
+  db_.prepare("UPDATE members SET left_seq = ? WHERE conv_id = ? AND user_id = ?")
+      .bind(1, left_seq)
+      .bind(2, c)
+      .bind(3, u)
+      .run();
+}
+
+void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
+  db_.prepare("UPDATE members SET role = ? WHERE conv_id = ? AND user_id = ?")
+      .bind(1, std::string_view(to_string(r)))
+      .bind(2, c)
+      .bind(3, u)
+      .run();
+}
+
+void sqlite_txn::append_event(event& ev) {
+  auto& up = db_.prepare("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
+  up.bind(1, ev.conv);
+  if (!up.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
+  ev.seq = up.i64(0);
+  up.reset();
+  auto& s = db_.prepare(
+      "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
+      "VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, ev.conv).bind(2, ev.seq).bind(3, ev.id).bind(4, ev.ts_ms).bind(5, ev.type).bind(6, ev.sender);
+  if (ev.client_msg_id.empty()) {
+    s.bind_null(7);
+  } else {
+    s.bind(7, ev.client_msg_id);
+  }
+  s.bind(8, ev.data).run();
+}
+
+seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {
+  auto conv = find_conversation(c);
+  if (!conv) return 0;
+  seq_t first = std::clamp<seq_t>(before_seq, conv->first_seq, conv->last_seq + 1);
+  db_.prepare("DELETE FROM events WHERE conv_id = ? AND seq < ?").bind(1, c).bind(2, first).run();
+  db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?").bind(1, first).bind(2, c).run();
+  return first;
+}
+
+}  // namespace parley::sqlite

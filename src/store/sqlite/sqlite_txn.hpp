@@ -1,0 +1,49 @@
+// read_txn / write_txn over one SQLite connection. The transaction itself (BEGIN,
+// savepoints, COMMIT) is driven by sqlite_store; this class only runs statements.
+#pragma once
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/store.hpp"
+
+namespace parley::sqlite {
+
+class sqlite_txn final : public write_txn {
+ public:
+  explicit sqlite_txn(db& d) : db_(d) {}
+
+  std::optional<credentials> find_user_by_handle(const std::string& handle) override;
+  std::optional<user> find_user(user_id id) override;
+  std::optional<device_session> find_device_by_token_hash(const std::string& hash) override;
+  std::optional<conversation> find_conversation(conv_id id) override;
+  std::optional<conv_id> find_direct(user_id a, user_id b) override;
+  std::optional<membership> find_membership(conv_id c, user_id u) override;
+  std::vector<membership> list_members(conv_id c) override;
+  std::vector<user_id> list_member_ids(conv_id c) override;
+  std::vector<std::pair<conversation, membership>> list_conversations(user_id u) override;
+  std::vector<event> read_events(conv_id c, seq_t from_seq, seq_t to_seq,
+                                 std::size_t limit) override;
+  std::vector<event> read_events_desc(conv_id c, seq_t from_seq, seq_t to_seq,
+                                      std::size_t limit) override;
+  std::optional<event> find_event_by_client_msg_id(user_id sender,
+                                                   const std::string& cmid) override;
+
+  result<user> insert_user(const std::string& handle, const std::string& pw_hash,
+                           std::int64_t now_ms) override;
+  device_id insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
+                          std::int64_t expires_ms) override;
+  bool delete_device(device_id d) override;
+  conv_id insert_conversation(conv_kind k, const std::string& title,
+                              std::optional<std::pair<user_id, user_id>> direct_pair,
+                              std::int64_t now_ms) override;
+  void set_title(conv_id c, const std::string& title) override;
+  void put_member(conv_id c, user_id u, role r, seq_t joined_seq) override;
+  void set_member_left(conv_id c, user_id u, seq_t left_seq) override;
+  void set_member_role(conv_id c, user_id u, role r) override;
+  void append_event(event& ev) override;
+  seq_t prune_before(conv_id c, seq_t before_seq) override;
+
+ private:
+  db& db_;
+};
+
+}  // namespace parley::sqlite

@@ -1,0 +1,255 @@
+#include "transport/http_listener.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "transport/rest_routes.hpp"
+#include "transport/ws_connection.hpp"
+
+namespace parley {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+using response = http::response<http::string_body>;
+
+response json_response(unsigned version, bool keep_alive, int status, std::string body) {
+  response res{static_cast<http::status>(status), version};
+  res.set(http::field::server, "parley");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+response error_response(unsigned version, bool keep_alive, const error& e) {
+  boost::json::object o{{"code", errc_name(e.code)}, {"message", e.message}};
+  if (!e.field.empty()) o["field"] = e.field;
+  auto res = json_response(version, keep_alive, errc_http_status(e.code),
+                           boost::json::serialize(boost::json::object{{"error", o}}));
+  if (e.code == errc::rate_limited) {
+    o["retry_after_ms"] = e.retry_after_ms;
+    res.set(http::field::retry_after, std::to_string((e.retry_after_ms + 999) / 1000));
+    res.body() = boost::json::serialize(boost::json::object{{"error", o}});
+    res.prepare_payload();
+  }
+  return res;
+}
+
+// Turns a callback-style call into an awaitable one. `start` receives the completion.
+template <class T, class Start>
+auto await_callback(Start& start) {
+  return asio::async_initiate<decltype(use_awaitable), void(T)>(
+      [&start](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h](T v) mutable {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, v = std::move(v)]() mutable { std::move (*h)(std::move(v)); });
+        });
+      },
+      use_awaitable);
+}
+
+std::optional<std::string> bearer_token(const http::request<http::string_body>& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return std::nullopt;
+  std::string_view v(it->value().data(), it->value().size());
+  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
+    return std::string(v.substr(7));
+  return std::string();
+}
+
+}  // namespace
+
+struct http_listener::impl {
+  server_context& ctx;
+  std::vector<asio::io_context*> ios;
+  tcp::acceptor acceptor;
+  ws_registry registry;
+  std::size_t next = 0;
+
+  impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host, std::uint16_t port)
+      : ctx(c), ios(std::move(i)), acceptor(*ios.front()) {
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) throw std::runtime_error("server.host is not an IP address: " + host);
+    tcp::endpoint ep(addr, port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+
+  void accept_next() {
+    auto& io = *ios[next++ % ios.size()];
+    acceptor.async_accept(io, [this](beast::error_code ec, tcp::socket sock) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) {
+        sock.set_option(tcp::no_delay(true), ec);
+        auto ex = sock.get_executor();
+        asio::co_spawn(ex, serve(beast::tcp_stream(std::move(sock))), [](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            spdlog::warn("event=http_session_error what=\"{}\"", x.what());
+          }
+        });
+      } else {
+        spdlog::warn("event=accept_error what=\"{}\"", ec.message());
+      }
+      accept_next();
+    });
+  }
+
+  asio::awaitable<response> handle(const http::request<http::string_body>& req) {
+    const unsigned ver = req.version();
+    const bool ka = req.keep_alive();
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view method(req.method_string().data(), req.method_string().size());
+    ctx.m->http_requests_total.fetch_add(1, std::memory_order_relaxed);
+    if (target == "/healthz" && req.method() == http::verb::get)
+      co_return json_response(ver, ka, 200, "{\"status\":\"ok\"}");
+    if (target == "/metrics" && req.method() == http::verb::get) {
+      auto res = json_response(ver, ka, 200, ctx.m->render());
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      co_return res;
+    }
+    route_match m;
+    auto st = match_route(method, target, m);
+    if (st == route_status::not_found)
+      co_return error_response(ver, ka, make_error(errc::not_found, "no such endpoint", "path"));
+    if (st == route_status::method_not_allowed) {
+      auto res = error_response(ver, ka, make_error(errc::invalid, "method not allowed here", "method"));
+      res.result(http::status::method_not_allowed);
+      co_return res;
+    }
+    if (m.takes_body && !req.body().empty()) {
+      boost::json::parse_options po;
+      po.max_depth = 32;
+      boost::system::error_code ec;
+      auto v = boost::json::parse(req.body(), ec, {}, po);
+      if (ec || !v.is_object())
+        co_return error_response(ver, ka, make_error(errc::invalid, "the body is not a JSON object", "body"));
+      for (auto& [k, val] : v.get_object())
+        if (!m.args.contains(k)) m.args[k] = val;
+    }
+    caller who;
+    if (auto tok = bearer_token(req)) {
+      // Named locals, not temporaries, in co_await expressions: GCC 12 destroys
+      // temporaries captured there twice.
+      std::string token = *tok;
+      auto start = [this, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
+      auto op = await_callback<result<device_session>>(start);
+      auto r = co_await std::move(op);
+      if (!r) {
+        ctx.m->count_error(r.err().code);
+        co_return error_response(ver, ka, r.err());
+      }
+      who.auth = *r;
+    }
+    auto start = [this, &who, &m](auto done) { ctx.svc->call(who, m.op, m.args, std::move(done)); };
+    auto op = await_callback<result<std::string>>(start);
+    auto r = co_await std::move(op);
+    if (!r) {
+      ctx.m->count_error(r.err().code);
+      co_return error_response(ver, ka, r.err());
+    }
+    if (m.op == "send") ctx.m->sends_total.fetch_add(1, std::memory_order_relaxed);
+    co_return json_response(ver, ka, 200, std::move(*r));
+  }
+
+  asio::awaitable<void> serve(beast::tcp_stream stream) {
+    beast::flat_buffer buf;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(static_cast<std::uint64_t>(ctx.cfg.max_http_body_bytes));
+      stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
+      auto [ec, n] = co_await http::async_read(stream, buf, parser, tuple_awaitable);
+      if (ec == http::error::body_limit) {
+        auto res = error_response(11, false, make_error(errc::too_large, "the body is too large", "body"));
+        co_await http::async_write(stream, res, tuple_awaitable);
+        break;
+      }
+      if (ec) break;
+      auto req = parser.release();
+      if (beast::websocket::is_upgrade(req)) {
+        std::string_view target(req.target().data(), req.target().size());
+        if (target.substr(0, target.find('?')) != "/v1/ws") {
+          auto res = error_response(req.version(), false, make_error(errc::not_found, "WebSocket endpoint is /v1/ws", "path"));
+          co_await http::async_write(stream, res, tuple_awaitable);
+          break;
+        }
+        std::optional<device_session> auth;
+        if (auto tok = bearer_token(req)) {
+          std::string token = *tok;
+          auto start = [this, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
+          auto op = await_callback<result<device_session>>(start);
+          auto r = co_await std::move(op);
+          if (!r) {
+            auto res = error_response(req.version(), false, r.err());
+            co_await http::async_write(stream, res, tuple_awaitable);
+            break;
+          }
+          auth = *r;
+        }
+        start_websocket(ctx, registry, std::move(stream), std::move(req), std::move(auth));
+        co_return;
+      }
+      stream.expires_never();
+      auto res = co_await handle(req);
+      stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
+      auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
+      if (wec || !res.keep_alive()) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+http_listener::http_listener(server_context& ctx, std::vector<asio::io_context*> ios,
+                             const std::string& host, std::uint16_t port)
+    : impl_(std::make_unique<impl>(ctx, std::move(ios), host, port)) {}
+
+http_listener::~http_listener() = default;
+
+std::uint16_t http_listener::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void http_listener::start() {
+  asio::post(impl_->acceptor.get_executor(), [this] { impl_->accept_next(); });
+}
+
+void http_listener::stop() {
+  asio::post(impl_->acceptor.get_executor(), [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+}
+
+void http_listener::close_websockets(std::uint16_t code, const std::string& reason) {
+  impl_->registry.close_all(code, reason);
+}
+
+std::size_t http_listener::websocket_count() const { return impl_->registry.size(); }
+
+}  // namespace parley

@@ -1,0 +1,123 @@
+#include "transport/rest_routes.hpp"
+
+#include <vector>
+
+namespace parley {
+
+namespace {
+
+struct route {
+  const char* method;
+  const char* pattern;  // segments; "{name}" captures a path parameter
+  const char* op;
+  bool body;
+};
+
+constexpr route kRoutes[] = {
+    {"POST", "/v1/register", "register", true},
+    {"POST", "/v1/login", "login", true},
+    {"POST", "/v1/logout", "logout", false},
+    {"GET", "/v1/conversations", "conv.list", false},
+    {"POST", "/v1/conversations", "conv.create", true},
+    {"GET", "/v1/conversations/{conv}", "conv.get", false},
+    {"PATCH", "/v1/conversations/{conv}", "conv.update", true},
+    {"POST", "/v1/conversations/{conv}/members", "members.add", true},
+    {"PATCH", "/v1/conversations/{conv}/members/{user}", "members.set_role", true},
+    {"DELETE", "/v1/conversations/{conv}/members/{user}", "members.remove", false},
+    {"POST", "/v1/conversations/{conv}/messages", "send", true},
+    {"GET", "/v1/conversations/{conv}/events", "history", false},
+};
+
+std::vector<std::string_view> split_path(std::string_view p) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    out.push_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool hexval(char c, int& v) {
+  if (c >= '0' && c <= '9') v = c - '0';
+  else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+  else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+bool url_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      int hi, lo;
+      if (i + 2 >= in.size() || !hexval(in[i + 1], hi) || !hexval(in[i + 2], lo)) return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+route_status match_route(std::string_view method, std::string_view target, route_match& out) {
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  auto segs = split_path(path);
+  bool path_matched = false;
+  for (const auto& r : kRoutes) {
+    auto pat = split_path(r.pattern);
+    if (pat.size() != segs.size()) continue;
+    boost::json::object args;
+    bool ok = true;
+    for (std::size_t i = 0; i < pat.size() && ok; ++i) {
+      if (pat[i].front() == '{') {
+        std::string v;
+        ok = url_decode(segs[i], v) && !v.empty();
+        args[pat[i].substr(1, pat[i].size() - 2)] = v;
+      } else {
+        ok = pat[i] == segs[i];
+      }
+    }
+    if (!ok) continue;
+    path_matched = true;
+    if (method != r.method) continue;
+    if (q != std::string_view::npos) {
+      auto qs = target.substr(q + 1);
+      std::size_t i = 0;
+      while (i <= qs.size()) {
+        auto j = qs.find('&', i);
+        if (j == std::string_view::npos) j = qs.size();
+        auto kv = qs.substr(i, j - i);
+        if (!kv.empty()) {
+          auto eq = kv.find('=');
+          std::string k, v;
+          if (!url_decode(kv.substr(0, eq), k)) return route_status::not_found;
+          if (eq != std::string_view::npos && !url_decode(kv.substr(eq + 1), v))
+            return route_status::not_found;
+          if (!args.contains(k)) args[k] = v;  // path parameters win
+        }
+        i = j + 1;
+      }
+    }
+    out.op = r.op;
+    out.args = std::move(args);
+    out.takes_body = r.body;
+    return route_status::ok;
+  }
+  return path_matched ? route_status::method_not_allowed : route_status::not_found;
+}
+
+}  // namespace parley

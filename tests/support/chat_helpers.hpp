@@ -1,0 +1,60 @@
+// Helpers shared by the integration tests: register and log in users, open synced
+// clients, build requests.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "ws_client.hpp"
+
+namespace parley::test {
+
+struct account {
+  std::string handle;
+  std::string token;
+  std::int64_t id = 0;
+};
+
+inline account register_and_login(std::uint16_t port, const std::string& handle,
+                                  const std::string& password = "correct horse battery") {
+  auto body = boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
+  auto r = http(port, "POST", "/v1/register", body);
+  if (r.status != 200) throw std::runtime_error("register " + handle + ": " + r.body);
+  auto l = http(port, "POST", "/v1/login", body);
+  if (l.status != 200) throw std::runtime_error("login " + handle + ": " + l.body);
+  auto j = l.json().as_object();
+  return {handle, std::string(j["token"].as_string()), j["user"].as_object()["id"].as_int64()};
+}
+
+// A new device (token) for an existing account.
+inline std::string login(std::uint16_t port, const std::string& handle,
+                         const std::string& password = "correct horse battery") {
+  auto body = boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
+  auto l = http(port, "POST", "/v1/login", body);
+  if (l.status != 200) throw std::runtime_error("login " + handle + ": " + l.body);
+  return std::string(l.json().as_object()["token"].as_string());
+}
+
+// Connects with the token and syncs live-only (no replay).
+inline std::unique_ptr<ws_client> connect_live(std::uint16_t port, const std::string& token) {
+  auto c = std::make_unique<ws_client>(port, token);
+  c->call({{"op", "sync"}});
+  return c;
+}
+
+inline std::int64_t create_group(ws_client& c, const std::string& title,
+                                 const std::vector<std::string>& members) {
+  boost::json::array ms;
+  for (const auto& m : members) ms.push_back(boost::json::value(m));
+  auto r = c.call({{"op", "conv.create"}, {"kind", "group"}, {"title", title}, {"members", ms}});
+  return r["conversation"].as_object()["id"].as_int64();
+}
+
+inline boost::json::object send_text(ws_client& c, std::int64_t conv, const std::string& cmid,
+                                     const std::string& text) {
+  return c.call({{"op", "send"}, {"conv", conv}, {"client_msg_id", cmid}, {"text", text}});
+}
+
+}  // namespace parley::test
