@@ -166,9 +166,11 @@ void session::run_round() {
   round_running_ = true;
   auto res = std::make_shared<round_result>();
   auto budget = static_cast<std::size_t>(ctx_.cfg.replay_batch);
+  // A round never queues more than half the outbound limit, so replay cannot trip it.
+  auto byte_budget = static_cast<std::size_t>(ctx_.cfg.outbound_queue_bytes) / 2;
   ctx_.st->read(
       [self = shared_from_this(), gen, res, cursors = cursors_, me = auth_->u.id,
-       live_only = live_only_start_, budget](read_txn& t) mutable {
+       live_only = live_only_start_, budget, byte_budget](read_txn& t) mutable {
         for (const auto& [c, m] : t.list_conversations(me)) {
           seq_t top = m.left_seq.value_or(c.last_seq);
           auto it = cursors.find(c.id);
@@ -187,14 +189,21 @@ void session::run_round() {
             from = c.first_seq;
             if (from > top) continue;
           }
-          if (budget == 0) {
+          if (budget == 0 || byte_budget == 0) {
             res->more = true;
             break;
           }
           auto evs = t.read_events(c.id, from, top, budget);
-          budget -= evs.size();
-          if (!evs.empty() && evs.back().seq < top) res->more = true;
-          for (auto& e : evs) res->events.push_back(std::move(e));
+          std::size_t taken = 0;
+          for (auto& e : evs) {
+            auto bytes = e.data.size() + 160;  // the frame's envelope, roughly
+            if (taken > 0 && bytes > byte_budget) break;
+            byte_budget -= std::min(bytes, byte_budget);
+            res->events.push_back(std::move(e));
+            ++taken;
+          }
+          budget -= taken;
+          if (taken > 0 && res->events.back().seq < top) res->more = true;
         }
         boost::asio::post(self->ex_, [self, gen, res] { self->finish_round(gen, res); });
       },

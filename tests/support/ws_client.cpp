@@ -51,28 +51,33 @@ struct ws_client::impl {
   bool open = false;
   int close_code = -1;
 
+  // A read stays outstanding across calls, so a timeout never cancels (and so never
+  // breaks) the stream.
+  bool read_pending = false;
+  bool read_done = false;
+  beast::error_code read_ec;
+  std::size_t read_bytes = 0;
+
   // Reads one WebSocket message within timeout; false on timeout. Throws on close.
   bool read_message(std::chrono::milliseconds timeout) {
-    beast::error_code ec;
-    bool done = false;
-    std::size_t n = 0;
-    ws.async_read(buf, [&](beast::error_code e, std::size_t bytes) {
-      ec = e;
-      n = bytes;
-      done = true;
-    });
-    io.restart();
-    io.run_for(timeout);
-    if (!done) {
-      beast::get_lowest_layer(ws).cancel();
-      io.restart();
-      io.run();  // let the cancelled read complete
-      if (!ec || ec == asio::error::operation_aborted) {
-        // The stream cannot be reused after a cancelled read; treat as closed.
-        open = false;
-        return false;
-      }
+    if (!open && !read_pending) throw std::runtime_error("websocket closed");
+    if (!read_pending) {
+      read_pending = true;
+      read_done = false;
+      ws.async_read(buf, [this](beast::error_code e, std::size_t bytes) {
+        read_ec = e;
+        read_bytes = bytes;
+        read_done = true;
+      });
     }
+    io.restart();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!read_done && std::chrono::steady_clock::now() < deadline)
+      io.run_one_until(deadline);
+    if (!read_done) return false;
+    read_pending = false;
+    auto ec = read_ec;
+    auto n = read_bytes;
     if (ec) {
       open = false;
       close_code = ec == websocket::error::closed ? ws.reason().code : 0;

@@ -1,0 +1,101 @@
+// Connection lifecycle: authentication timeout, dead-peer detection, slow consumers,
+// logout closing a device's sockets, graceful shutdown.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "chat_helpers.hpp"
+#include "server_process.hpp"
+
+using namespace parley::test;
+
+namespace {
+long metric(std::uint16_t port, const std::string& name) {
+  auto r = http(port, "GET", "/metrics");
+  auto pos = r.body.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stol(r.body.substr(pos + name.size() + 2));
+}
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+}  // namespace
+
+TEST(Lifecycle, UnauthenticatedSocketIsClosedAfterTimeout) {
+  server_process srv({"--set", "websocket.auth_timeout_ms=300"});
+  ws_client c(srv.port());
+  EXPECT_EQ(c.wait_closed(5s), 4001);
+}
+
+TEST(Lifecycle, DeadPeerIsClosedAfterHeartbeatTimeout) {
+  server_process srv({"--set", "websocket.heartbeat_timeout_ms=600"});
+  auto ann = register_and_login(srv.port(), "ann");
+  ws_client silent(srv.port(), ann.token);  // never reads, so never answers pings
+  ASSERT_TRUE(eventually([&] { return metric(srv.port(), "parley_connections") == 1; }));
+  EXPECT_TRUE(eventually([&] { return metric(srv.port(), "parley_connections") == 0; }, 5s));
+  // A peer that answers pings stays connected past the timeout.
+  auto alive = connect_live(srv.port(), ann.token);
+  for (int i = 0; i < 6; ++i) alive->next_push(250ms);  // reading answers pings
+  EXPECT_EQ(metric(srv.port(), "parley_connections"), 1);
+  alive->call({{"op", "ping"}});
+}
+
+TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
+  server_process srv({"--set", "limits.outbound_queue_bytes=65536", "--set", "limits.max_inflight_requests=1000"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  ws_client a(srv.port(), ann.token);
+  auto conv = create_group(a, "g", {"bob"});
+  ws_client slow(srv.port(), bob.token);
+  slow.call({{"op", "sync"}, {"since", boost::json::object{{std::to_string(conv), 1}}}});
+  // bob stops reading; ann sends far more than the socket buffers and the queue hold.
+  const std::string text(16000, 'z');
+  constexpr int kMessages = 800;
+  for (int i = 0; i < kMessages; ++i)
+    a.send_request({{"op", "send"}, {"conv", conv}, {"client_msg_id", "z" + std::to_string(i)}, {"text", text}});
+  for (int acks = 0; acks < kMessages;) {
+    auto f = a.next_frame(20s);
+    ASSERT_TRUE(f.has_value());
+    if (f->contains("result")) ++acks;
+  }
+  EXPECT_EQ(slow.wait_closed(20s), 4002);
+  EXPECT_GE(metric(srv.port(), "parley_slow_consumer_closes_total"), 1);
+  // Resume from the last position bob processed: everything arrives, once, in order.
+  ws_client again(srv.port(), bob.token);
+  again.send_request({{"op", "sync"}, {"since", boost::json::object{{std::to_string(conv), 1}}}});
+  auto evs = again.events(kMessages, 30s);
+  for (int i = 0; i < kMessages; ++i) ASSERT_EQ(evs[static_cast<std::size_t>(i)]["seq"].as_int64(), i + 2);
+}
+
+TEST(Lifecycle, LogoutClosesThatDevicesSocketsOnly) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto second = login(srv.port(), "ann");
+  ws_client one(srv.port(), ann.token);
+  ws_client two(srv.port(), second);
+  auto r = http(srv.port(), "POST", "/v1/logout", "", ann.token);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(one.wait_closed(3s), 4003);
+  two.call({{"op", "ping"}});
+  EXPECT_EQ(http(srv.port(), "GET", "/v1/conversations", "", ann.token).status, 401);
+  EXPECT_EQ(http(srv.port(), "GET", "/v1/conversations", "", second).status, 200);
+}
+
+TEST(Lifecycle, GracefulShutdownClosesWith1001AndExitsZero) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  ws_client c(srv.port(), ann.token);
+  auto conv = create_group(c, "g", {});
+  std::thread stopper([&] { EXPECT_EQ(srv.stop(), 0); });
+  EXPECT_EQ(c.wait_closed(10s), 1001);
+  stopper.join();
+  srv.start();  // the data is intact
+  ws_client d(srv.port(), ann.token);
+  EXPECT_EQ(d.call({{"op", "conv.get"}, {"conv", conv}})["conversation"].as_object()["title"].as_string(), "g");
+}
