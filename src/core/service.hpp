@@ -33,6 +33,8 @@ struct service_options {
   std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
   // Called after a device logged out, so the server can close its connections.
   std::function<void(device_id)> on_logout;
+  // Called for every acknowledged send (duplicate: answered with the original ack).
+  std::function<void(bool duplicate)> on_send_ack;
 };
 
 // Who is calling: set once the connection or request is authenticated.

@@ -56,7 +56,11 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
                           boost::json::serialize(boost::json::object{{"text", text}}), cmid);
         return kOk;
       },
-      [ack] { return ack->render(); }, std::move(done));
+      [this, ack] {
+        if (opt_.on_send_ack) opt_.on_send_ack(ack->duplicate);
+        return ack->render();
+      },
+      std::move(done));
 }
 
 void service::op_history(const device_session& me, const boost::json::object& a, reply done) {

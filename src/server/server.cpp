@@ -66,6 +66,9 @@ struct server::impl {
     opt.group_max_members = static_cast<std::size_t>(ctx.cfg.group_max_members);
     opt.run_cpu = [this](std::function<void()> f) { asio::post(cpu, std::move(f)); };
     opt.on_logout = [this](device_id d) { h.close_device(d, close_code::logged_out, "logged out"); };
+    opt.on_send_ack = [this](bool duplicate) {
+      (duplicate ? m.sends_duplicate_total : m.sends_total).fetch_add(1, std::memory_order_relaxed);
+    };
     svc = std::make_unique<service>(*st, b, std::move(opt));
     ctx.st = st.get();
     ctx.svc = svc.get();

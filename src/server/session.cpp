@@ -100,12 +100,10 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
   if (op == "sync") return do_sync(std::move(id_text), args);
   ++inflight_;
   caller who{auth_};
-  bool is_send = op == "send";
   ctx_.svc->call(who, op, args,
-                 [self = shared_from_this(), id_text = std::move(id_text), is_send](result<std::string> r) {
-                   boost::asio::post(self->ex_, [self, id_text, r = std::move(r), is_send] {
+                 [self = shared_from_this(), id_text = std::move(id_text)](result<std::string> r) {
+                   boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
                      --self->inflight_;
-                     if (is_send && r) self->ctx_.m->sends_total.fetch_add(1, std::memory_order_relaxed);
                      self->reply(id_text, r);
                    });
                  });

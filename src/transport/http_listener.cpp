@@ -174,7 +174,6 @@ struct http_listener::impl {
       ctx.m->count_error(r.err().code);
       co_return error_response(ver, ka, r.err());
     }
-    if (m.op == "send") ctx.m->sends_total.fetch_add(1, std::memory_order_relaxed);
     co_return json_response(ver, ka, 200, std::move(*r));
   }
 
