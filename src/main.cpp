@@ -1,12 +1,12 @@
 // The parley command: `parley serve` runs the server, `parley config` prints the
 // documented default configuration, `parley prune` drops old history (offline).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 #include "core/crypto.hpp"
@@ -23,13 +23,14 @@ int fail(const std::string& msg) {
   return 2;
 }
 
-parley::result<parley::server_config> load_config(const std::string& path,
-                                                  const std::vector<std::string>& sets,
-                                                  const std::vector<std::pair<std::string, std::string>>& flags) {
+parley::result<parley::server_config> load_config(
+    const std::string& path, const std::vector<std::string>& sets,
+    const std::vector<std::pair<std::string, std::string>>& flags) {
   parley::server_config c;
   if (!path.empty()) {
     std::ifstream in(path);
-    if (!in) return parley::make_error(parley::errc::invalid, "cannot read config file " + path, "config");
+    if (!in)
+      return parley::make_error(parley::errc::invalid, "cannot read config file " + path, "config");
     std::stringstream ss;
     ss << in.rdbuf();
     auto r = parley::apply_toml(c, ss.str(), path);
@@ -38,14 +39,17 @@ parley::result<parley::server_config> load_config(const std::string& path,
   if (auto r = parley::apply_env(c, environ); !r) return r.err();
   for (const auto& [key, value] : flags) {
     auto dot = key.find('.');
-    if (auto r = parley::apply_setting(c, key.substr(0, dot), key.substr(dot + 1), value, "--" + key); !r)
+    if (auto r =
+            parley::apply_setting(c, key.substr(0, dot), key.substr(dot + 1), value, "--" + key);
+        !r)
       return r.err();
   }
   for (const auto& s : sets) {
     auto eq = s.find('=');
     auto dot = s.find('.');
     if (eq == std::string::npos || dot == std::string::npos || dot > eq)
-      return parley::make_error(parley::errc::invalid, "--set takes section.key=value: " + s, "config");
+      return parley::make_error(parley::errc::invalid, "--set takes section.key=value: " + s,
+                                "config");
     if (auto r = parley::apply_setting(c, s.substr(0, dot), s.substr(dot + 1, eq - dot - 1),
                                        s.substr(eq + 1), "--set " + s);
         !r)
@@ -61,7 +65,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Parley: a self-hosted real-time messaging server"};
   app.require_subcommand(1);
 
-  auto* serve = app.add_subcommand("serve", "Run the server (WebSocket, REST) on its SQLite database");
+  auto* serve =
+      app.add_subcommand("serve", "Run the server (WebSocket, REST) on its SQLite database");
   std::string config_path;
   std::vector<std::string> sets;
   std::string host, port, data_dir, threads, log_level, synchronous;
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
   serve->add_option("-d,--data-dir", data_dir, "server.data_dir: data directory (default ./data)");
   serve->add_option("--threads", threads, "server.threads: I/O threads, 0 = one per core");
   serve->add_option("--log-level", log_level, "server.log_level: trace..off (default info)");
-  serve->add_option("--synchronous", synchronous, "store.synchronous: full or normal (default full)");
+  serve->add_option("--synchronous", synchronous,
+                    "store.synchronous: full or normal (default full)");
   serve->add_option("--set", sets, "Any option as section.key=value (repeatable)");
 
   auto* config = app.add_subcommand("config", "Print the default configuration as documented TOML");
@@ -98,7 +104,8 @@ int main(int argc, char** argv) {
       std::promise<parley::seq_t> done;
       st.write(
           [&](parley::write_txn& t) -> parley::error {
-            if (!t.find_conversation(prune_conv)) return parley::make_error(parley::errc::not_found, "no such conversation");
+            if (!t.find_conversation(prune_conv))
+              return parley::make_error(parley::errc::not_found, "no such conversation");
             done.set_value(t.prune_before(prune_conv, prune_before));
             return {parley::errc::ok, {}, {}, 0};
           },

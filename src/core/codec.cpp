@@ -34,7 +34,9 @@ std::string encode_event(const event& e) {
   return out;
 }
 
-std::string encode_event_frame(const event& e) { return "{\"ev\":" + encode_event(e) + "}"; }
+std::string encode_event_frame(const event& e) {
+  return "{\"ev\":" + encode_event(e) + "}";
+}
 
 std::string encode_event_array(const std::vector<event>& events) {
   std::string out = "[";
@@ -46,10 +48,14 @@ std::string encode_event_array(const std::vector<event>& events) {
   return out;
 }
 
-boost::json::object user_json(const user& u) { return {{"id", u.id}, {"handle", u.handle}}; }
+boost::json::object user_json(const user& u) {
+  return {{"id", u.id}, {"handle", u.handle}};
+}
 
 boost::json::object member_json(const membership& m) {
-  boost::json::object o{{"id", m.u.id}, {"handle", m.u.handle}, {"role", to_string(m.role)},
+  boost::json::object o{{"id", m.u.id},
+                        {"handle", m.u.handle},
+                        {"role", to_string(m.role)},
                         {"joined_seq", m.joined_seq}};
   if (m.left_seq) o["left_seq"] = *m.left_seq;
   return o;

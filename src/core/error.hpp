@@ -31,7 +31,7 @@ int errc_http_status(errc c);
 struct error {
   errc code = errc::internal;
   std::string message;
-  std::string field;            // set for errc::invalid when one field is at fault
+  std::string field;                // set for errc::invalid when one field is at fault
   std::int64_t retry_after_ms = 0;  // set for errc::rate_limited
 };
 
@@ -43,8 +43,8 @@ inline error make_error(errc c, std::string msg, std::string field = {}) {
 template <class T>
 class result {
  public:
-  result(T v) : v_(std::move(v)) {}          // NOLINT(google-explicit-constructor)
-  result(error e) : v_(std::move(e)) {}      // NOLINT(google-explicit-constructor)
+  result(T v) : v_(std::move(v)) {}      // NOLINT(google-explicit-constructor)
+  result(error e) : v_(std::move(e)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   T& value() { return std::get<0>(v_); }

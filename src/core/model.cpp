@@ -2,13 +2,18 @@
 
 namespace parley {
 
-const char* to_string(conv_kind k) { return k == conv_kind::direct ? "direct" : "group"; }
+const char* to_string(conv_kind k) {
+  return k == conv_kind::direct ? "direct" : "group";
+}
 
 const char* to_string(role r) {
   switch (r) {
-    case role::owner: return "owner";
-    case role::admin: return "admin";
-    case role::member: return "member";
+    case role::owner:
+      return "owner";
+    case role::admin:
+      return "admin";
+    case role::member:
+      return "member";
   }
   return "member";
 }

@@ -52,8 +52,8 @@ struct membership {
   conv_id conv = 0;
   user u;
   enum role role = role::member;
-  seq_t joined_seq = 0;            // seq of the event that made the user a member
-  std::optional<seq_t> left_seq;   // seq of member.left; unset while a member
+  seq_t joined_seq = 0;           // seq of the event that made the user a member
+  std::optional<seq_t> left_seq;  // seq of member.left; unset while a member
   bool active() const { return !left_seq.has_value(); }
 };
 

@@ -83,7 +83,8 @@ void service::authenticate(const std::string& token,
       [hash, done](read_txn& t) {
         auto d = t.find_device_by_token_hash(hash);
         if (!d || d->expires_ms <= now_ms())
-          return done(make_error(errc::unauthenticated, "the token is unknown, expired or revoked"));
+          return done(
+              make_error(errc::unauthenticated, "the token is unknown, expired or revoked"));
         done(*d);
       },
       [done](const error& e) { done(e); });
@@ -95,8 +96,8 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));
   static constexpr std::string_view kAuthed[] = {
-      "logout",        "conv.create",     "conv.list",        "conv.get", "conv.update",
-      "members.add",   "members.remove",  "members.set_role", "send",     "history"};
+      "logout",      "conv.create",    "conv.list",        "conv.get", "conv.update",
+      "members.add", "members.remove", "members.set_role", "send",     "history"};
   if (std::find(std::begin(kAuthed), std::end(kAuthed), op) == std::end(kAuthed))
     return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
   if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
@@ -132,7 +133,9 @@ void service::op_register(const boost::json::object& a, reply done) {
           *out = *u;
           return {errc::ok, {}, {}, 0};
         },
-        [out] { return boost::json::serialize(boost::json::object{{"user", user_json(*out)}}); },
+        [out] {
+          return boost::json::serialize(boost::json::object{{"user", user_json(*out)}});
+        },
         std::move(done));
   });
 }

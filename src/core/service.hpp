@@ -62,8 +62,8 @@ class service {
    public:
     // Appends an event to conv's log (assigning id, ts and seq); `extra` is a user who
     // receives it live although no longer a member (member.left).
-    event& emit(write_txn& t, conv_id conv, std::string type, user_id sender,
-                std::string data, std::string client_msg_id = {}, user_id extra = 0);
+    event& emit(write_txn& t, conv_id conv, std::string type, user_id sender, std::string data,
+                std::string client_msg_id = {}, user_id extra = 0);
     // After the write succeeded: resolve every event's live recipients.
     void resolve(write_txn& t);
     std::vector<committed_event_ptr> finish();

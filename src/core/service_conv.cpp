@@ -13,7 +13,9 @@ namespace {
 
 constexpr error kOk{errc::ok, {}, {}, 0};
 
-error no_such_conversation() { return make_error(errc::not_found, "no such conversation", "conv"); }
+error no_such_conversation() {
+  return make_error(errc::not_found, "no such conversation", "conv");
+}
 
 // The caller's active membership, or not_found (never a member: existence is not revealed)
 // or forbidden (a former member).
@@ -70,7 +72,8 @@ void service::op_conv_create(const device_session& me, const boost::json::object
             load_conv_reply(t, *existing, me.u.id, *out);
             return kOk;
           }
-          auto c = t.insert_conversation(conv_kind::direct, "", std::pair{me.u.id, p->u.id}, now_ms());
+          auto c =
+              t.insert_conversation(conv_kind::direct, "", std::pair{me.u.id, p->u.id}, now_ms());
           t.put_member(c, me.u.id, role::member, 1);
           t.put_member(c, p->u.id, role::member, 1);
           boost::json::array ms{member_json(*t.find_membership(c, me.u.id)),
@@ -95,9 +98,9 @@ void service::op_conv_create(const device_session& me, const boost::json::object
       return done(make_error(errc::invalid, "members must be an array of handles", "members"));
     const auto& arr = it->value().get_array();
     if (arr.size() + 1 > opt_.group_max_members)
-      return done(make_error(errc::too_large, "a group has at most " +
-                                                  std::to_string(opt_.group_max_members) + " members",
-                             "members"));
+      return done(make_error(
+          errc::too_large,
+          "a group has at most " + std::to_string(opt_.group_max_members) + " members", "members"));
     for (const auto& v : arr) {
       if (!v.is_string())
         return done(make_error(errc::invalid, "members must be an array of handles", "members"));
@@ -135,7 +138,8 @@ void service::op_conv_list(const device_session& me, reply done) {
   store_.read(
       [me, done](read_txn& t) {
         boost::json::array arr;
-        for (const auto& [c, m] : t.list_conversations(me.u.id)) arr.push_back(conversation_json(c, m));
+        for (const auto& [c, m] : t.list_conversations(me.u.id))
+          arr.push_back(conversation_json(c, m));
         done(boost::json::serialize(boost::json::object{{"conversations", std::move(arr)}}));
       },
       [done](const error& e) { done(e); });
@@ -169,7 +173,8 @@ void service::op_conv_update(const device_session& me, const boost::json::object
         auto conv = t.find_conversation(c);
         if (conv->kind == conv_kind::direct)
           return make_error(errc::invalid, "a direct conversation has no title", "conv");
-        if (m->role == role::member) return make_error(errc::forbidden, "only admins and the owner can do this");
+        if (m->role == role::member)
+          return make_error(errc::forbidden, "only admins and the owner can do this");
         t.set_title(c, title);
         em.emit(t, c, "conversation.updated", me.u.id,
                 boost::json::serialize(boost::json::object{{"title", title}}));
@@ -198,7 +203,8 @@ void service::op_members_add(const device_session& me, const boost::json::object
         if (!m) return m.err();
         if (t.find_conversation(c)->kind == conv_kind::direct)
           return make_error(errc::invalid, "a direct conversation has fixed members", "conv");
-        if (m->role == role::member) return make_error(errc::forbidden, "only admins and the owner can add members");
+        if (m->role == role::member)
+          return make_error(errc::forbidden, "only admins and the owner can add members");
         if (r == role::admin && m->role != role::owner)
           return make_error(errc::forbidden, "only the owner can add admins");
         auto target = t.find_user_by_handle(handle);
@@ -207,7 +213,8 @@ void service::op_members_add(const device_session& me, const boost::json::object
           return make_error(errc::conflict, "already a member", "user");
         if (t.list_member_ids(c).size() + 1 > opt_.group_max_members)
           return make_error(errc::too_large, "the group is full", "user");
-        auto& ev = em.emit(t, c, "member.joined", me.u.id, member_event_data(target->u, r, me.u.id));
+        auto& ev =
+            em.emit(t, c, "member.joined", me.u.id, member_event_data(target->u, r, me.u.id));
         t.put_member(c, target->u.id, r, ev.seq);
         load_conv_reply(t, c, me.u.id, *out);
         return kOk;
@@ -265,12 +272,14 @@ void service::op_members_set_role(const device_session& me, const boost::json::o
       [me, c = *c, handle = *handle, r = *r, out](write_txn& t, emitter& em) -> error {
         auto m = require_member(t, c, me.u.id);
         if (!m) return m.err();
-        if (m->role != role::owner) return make_error(errc::forbidden, "only the owner can change roles");
+        if (m->role != role::owner)
+          return make_error(errc::forbidden, "only the owner can change roles");
         auto target = t.find_user_by_handle(handle);
         if (!target) return make_error(errc::not_found, "no such user", "user");
         auto tm = t.find_membership(c, target->u.id);
         if (!tm || !tm->active()) return make_error(errc::not_found, "not a member", "user");
-        if (tm->role == role::owner) return make_error(errc::invalid, "the owner's role cannot change", "user");
+        if (tm->role == role::owner)
+          return make_error(errc::invalid, "the owner's role cannot change", "user");
         t.set_member_role(c, target->u.id, r);
         em.emit(t, c, "member.updated", me.u.id, member_event_data(target->u, r, me.u.id));
         load_conv_reply(t, c, me.u.id, *out);

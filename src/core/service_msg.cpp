@@ -76,8 +76,8 @@ void service::op_history(const device_session& me, const boost::json::object& a,
   if (!limit_in) return done(limit_in.err());
   auto limit = limit_in->value_or(static_cast<std::int64_t>(opt_.history_page_default));
   if (limit < 1 || limit > static_cast<std::int64_t>(opt_.history_page_max))
-    return done(make_error(errc::invalid,
-                           "limit is 1 to " + std::to_string(opt_.history_page_max), "limit"));
+    return done(make_error(errc::invalid, "limit is 1 to " + std::to_string(opt_.history_page_max),
+                           "limit"));
   store_.read(
       [me, c = *c, before = *before, after = *after, limit, done](read_txn& t) {
         auto m = t.find_membership(c, me.u.id);

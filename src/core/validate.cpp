@@ -64,8 +64,10 @@ result<std::string> normalize_handle(std::string_view s, std::string_view field)
 
 result<std::string> check_password(std::string_view s) {
   if (s.size() < 8) return make_error(errc::invalid, "a password has at least 8 bytes", "password");
-  if (s.size() > 1024) return make_error(errc::too_large, "a password has at most 1024 bytes", "password");
-  if (!valid_utf8(s)) return make_error(errc::invalid, "the password is not valid UTF-8", "password");
+  if (s.size() > 1024)
+    return make_error(errc::too_large, "a password has at most 1024 bytes", "password");
+  if (!valid_utf8(s))
+    return make_error(errc::invalid, "the password is not valid UTF-8", "password");
   return std::string(s);
 }
 
@@ -73,7 +75,8 @@ result<std::string> check_text(std::string_view s, std::string_view field, std::
                                std::size_t max_bytes, bool multiline) {
   std::string f(field);
   if (s.size() > max_bytes)
-    return make_error(errc::too_large, f + " has more than " + std::to_string(max_bytes) + " bytes", f);
+    return make_error(errc::too_large, f + " has more than " + std::to_string(max_bytes) + " bytes",
+                      f);
   if (s.size() < min_bytes) return make_error(errc::invalid, f + " is empty", f);
   std::uint32_t cp;
   for (std::size_t i = 0; i < s.size();) {
@@ -94,8 +97,8 @@ result<std::string> check_client_msg_id(std::string_view s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.' || c == ':';
     if (!ok)
-      return make_error(errc::invalid, "client_msg_id uses only A-Z, a-z, 0-9 and _ - . :",
-                        "client_msg_id");
+      return make_error(errc::invalid,
+                        "client_msg_id uses only A-Z, a-z, 0-9 and _ - . :", "client_msg_id");
   }
   return std::string(s);
 }

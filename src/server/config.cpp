@@ -21,32 +21,46 @@ struct option_def {
 const std::vector<option_def>& defs() {
   static const std::vector<option_def> d = {
       {"server", "host", &server_config::host, "Address to listen on."},
-      {"server", "port", &server_config::port, "TCP port to listen on; 0 picks a free port (printed at start)."},
-      {"server", "data_dir", &server_config::data_dir, "Directory of the database (parley.db) and other data."},
-      {"server", "threads", &server_config::threads, "I/O threads, one io_context each; 0 = one per core."},
+      {"server", "port", &server_config::port,
+       "TCP port to listen on; 0 picks a free port (printed at start)."},
+      {"server", "data_dir", &server_config::data_dir,
+       "Directory of the database (parley.db) and other data."},
+      {"server", "threads", &server_config::threads,
+       "I/O threads, one io_context each; 0 = one per core."},
       {"server", "log_level", &server_config::log_level, "trace, debug, info, warn, error or off."},
       {"store", "synchronous", &server_config::synchronous,
-       "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per commit (survives a process crash only)."},
-      {"store", "readers", &server_config::readers, "Reader threads, each with its own read-only connection."},
-      {"store", "max_batch", &server_config::max_batch, "Most writes committed in one transaction (group commit)."},
-      {"store", "queue_limit", &server_config::queue_limit, "Queued writes (and reads) before requests fail with rate_limited."},
+       "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per "
+       "commit (survives a process crash only)."},
+      {"store", "readers", &server_config::readers,
+       "Reader threads, each with its own read-only connection."},
+      {"store", "max_batch", &server_config::max_batch,
+       "Most writes committed in one transaction (group commit)."},
+      {"store", "queue_limit", &server_config::queue_limit,
+       "Queued writes (and reads) before requests fail with rate_limited."},
       {"auth", "token_ttl_hours", &server_config::token_ttl_hours, "Lifetime of a login token."},
       {"auth", "password_cost", &server_config::password_cost,
        "Argon2id cost: \"interactive\", \"moderate\", or \"minimum\" (tests and benchmarks only)."},
       {"limits", "max_frame_bytes", &server_config::max_frame_bytes,
-       "Largest request frame or HTTP JSON body; larger ones get a too_large error and the connection stays open."},
+       "Largest request frame or HTTP JSON body; larger ones get a too_large error and the "
+       "connection stays open."},
       {"limits", "max_frame_hard_bytes", &server_config::max_frame_hard_bytes,
        "Largest WebSocket message read at all; larger closes the connection with 1009."},
-      {"limits", "max_text_bytes", &server_config::max_text_bytes, "Longest message text, in UTF-8 bytes."},
-      {"limits", "max_title_bytes", &server_config::max_title_bytes, "Longest conversation title, in UTF-8 bytes."},
-      {"limits", "history_page_max", &server_config::history_page_max, "Most events in one history page."},
-      {"limits", "group_max_members", &server_config::group_max_members, "Most members of a group."},
+      {"limits", "max_text_bytes", &server_config::max_text_bytes,
+       "Longest message text, in UTF-8 bytes."},
+      {"limits", "max_title_bytes", &server_config::max_title_bytes,
+       "Longest conversation title, in UTF-8 bytes."},
+      {"limits", "history_page_max", &server_config::history_page_max,
+       "Most events in one history page."},
+      {"limits", "group_max_members", &server_config::group_max_members,
+       "Most members of a group."},
       {"limits", "outbound_queue_bytes", &server_config::outbound_queue_bytes,
        "Bytes queued for one connection before it is closed as a slow consumer (4002)."},
       {"limits", "max_inflight_requests", &server_config::max_inflight_requests,
        "Requests of one connection awaiting their reply; more get rate_limited."},
-      {"limits", "max_http_body_bytes", &server_config::max_http_body_bytes, "Largest HTTP request body."},
-      {"limits", "replay_batch", &server_config::replay_batch, "Events read per catch-up round during sync."},
+      {"limits", "max_http_body_bytes", &server_config::max_http_body_bytes,
+       "Largest HTTP request body."},
+      {"limits", "replay_batch", &server_config::replay_batch,
+       "Events read per catch-up round during sync."},
       {"websocket", "handshake_timeout_ms", &server_config::handshake_timeout_ms,
        "Time allowed for the HTTP request and WebSocket handshake."},
       {"websocket", "auth_timeout_ms", &server_config::auth_timeout_ms,
@@ -201,7 +215,8 @@ result<unit> validate(const server_config& c) {
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
   if (c.history_page_max < 1) return bad("limits.history_page_max must be at least 1");
   if (c.group_max_members < 2) return bad("limits.group_max_members must be at least 2");
-  if (c.heartbeat_timeout_ms < 200) return bad("websocket.heartbeat_timeout_ms must be at least 200");
+  if (c.heartbeat_timeout_ms < 200)
+    return bad("websocket.heartbeat_timeout_ms must be at least 200");
   return unit{};
 }
 

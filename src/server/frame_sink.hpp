@@ -15,12 +15,12 @@ namespace parley {
 
 // Close codes Parley uses besides RFC 6455's (docs/protocol.md, "Close codes").
 namespace close_code {
-constexpr std::uint16_t going_away = 1001;      // server shutting down
-constexpr std::uint16_t too_big = 1009;         // message above limits.max_frame_hard_bytes
-constexpr std::uint16_t auth_timeout = 4001;    // not authenticated in time
-constexpr std::uint16_t slow_consumer = 4002;   // outbound queue overflow; resume to recover
-constexpr std::uint16_t logged_out = 4003;      // the device's token was revoked
-constexpr std::uint16_t internal = 4004;        // the server could not serve this session
+constexpr std::uint16_t going_away = 1001;     // server shutting down
+constexpr std::uint16_t too_big = 1009;        // message above limits.max_frame_hard_bytes
+constexpr std::uint16_t auth_timeout = 4001;   // not authenticated in time
+constexpr std::uint16_t slow_consumer = 4002;  // outbound queue overflow; resume to recover
+constexpr std::uint16_t logged_out = 4003;     // the device's token was revoked
+constexpr std::uint16_t internal = 4004;       // the server could not serve this session
 }  // namespace close_code
 
 class frame_sink {

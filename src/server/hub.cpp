@@ -28,7 +28,8 @@ void hub::remove(const session* s) {
 
 void hub::dispatch(const std::vector<committed_event_ptr>& events) {
   metrics_.events_committed_total.fetch_add(events.size(), std::memory_order_relaxed);
-  std::unordered_map<session*, std::pair<std::shared_ptr<session>, std::vector<committed_event_ptr>>>
+  std::unordered_map<session*,
+                     std::pair<std::shared_ptr<session>, std::vector<committed_event_ptr>>>
       per_session;
   {
     std::lock_guard lk(mu_);
@@ -60,7 +61,8 @@ void hub::close_device(device_id d, std::uint16_t code, const std::string& reaso
       for (auto& w : v)
         if (auto s = w.lock(); s && s->device() == d) targets.push_back(std::move(s));
   }
-  for (auto& s : targets) boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
+  for (auto& s : targets)
+    boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
 }
 
 void hub::close_all(std::uint16_t code, const std::string& reason) {
@@ -71,7 +73,8 @@ void hub::close_all(std::uint16_t code, const std::string& reason) {
       for (auto& w : v)
         if (auto s = w.lock()) targets.push_back(std::move(s));
   }
-  for (auto& s : targets) boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
+  for (auto& s : targets)
+    boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
 }
 
 std::size_t hub::size() const {

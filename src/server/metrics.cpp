@@ -30,7 +30,8 @@ std::string metrics::render() const {
   counter("parley_connections_total", "WebSocket connections accepted.", connections_total.load());
   counter("parley_http_requests_total", "HTTP requests served (REST, health, metrics).",
           http_requests_total.load());
-  counter("parley_frames_in_total", "Request frames received over WebSocket.", frames_in_total.load());
+  counter("parley_frames_in_total", "Request frames received over WebSocket.",
+          frames_in_total.load());
   counter("parley_sends_total", "Messages stored and acknowledged.", sends_total.load());
   counter("parley_sends_duplicate_total", "Retried sends answered with the original ack.",
           sends_duplicate_total.load());

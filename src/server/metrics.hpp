@@ -13,11 +13,11 @@ namespace parley {
 
 class metrics {
  public:
-  std::atomic<std::int64_t> connections{0};        // open WebSocket connections (gauge)
+  std::atomic<std::int64_t> connections{0};  // open WebSocket connections (gauge)
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> http_requests_total{0};
   std::atomic<std::uint64_t> frames_in_total{0};
-  std::atomic<std::uint64_t> sends_total{0};       // acknowledged sends (new messages)
+  std::atomic<std::uint64_t> sends_total{0};  // acknowledged sends (new messages)
   std::atomic<std::uint64_t> sends_duplicate_total{0};
   std::atomic<std::uint64_t> events_committed_total{0};
   std::atomic<std::uint64_t> deliveries_total{0};  // event frames queued to connections
@@ -31,9 +31,8 @@ class metrics {
   std::string render() const;
 
   // Upper bounds (seconds) of the commit latency histogram buckets.
-  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.025,  0.05,  0.1,
-                                                      0.25,   1.0};
+  static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                      0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 
  private:
   std::array<std::atomic<std::uint64_t>, 9> errors_{};

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "bus/local_bus.hpp"
@@ -65,7 +65,9 @@ struct server::impl {
     opt.history_page_default = std::min<std::size_t>(50, opt.history_page_max);
     opt.group_max_members = static_cast<std::size_t>(ctx.cfg.group_max_members);
     opt.run_cpu = [this](std::function<void()> f) { asio::post(cpu, std::move(f)); };
-    opt.on_logout = [this](device_id d) { h.close_device(d, close_code::logged_out, "logged out"); };
+    opt.on_logout = [this](device_id d) {
+      h.close_device(d, close_code::logged_out, "logged out");
+    };
     opt.on_send_ack = [this](bool duplicate) {
       (duplicate ? m.sends_duplicate_total : m.sends_total).fetch_add(1, std::memory_order_relaxed);
     };
@@ -135,13 +137,18 @@ struct server::impl {
       return;
     }
     auto t = std::make_shared<asio::steady_timer>(main_io, std::chrono::milliseconds(20));
-    t->async_wait([this, t, deadline](const boost::system::error_code&) { wait_for_clients(deadline); });
+    t->async_wait(
+        [this, t, deadline](const boost::system::error_code&) { wait_for_clients(deadline); });
   }
 };
 
 server::server(server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 server::~server() = default;
-std::uint16_t server::port() const { return impl_->listener->port(); }
-int server::run() { return impl_->run(); }
+std::uint16_t server::port() const {
+  return impl_->listener->port();
+}
+int server::run() {
+  return impl_->run();
+}
 
 }  // namespace parley

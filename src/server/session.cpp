@@ -1,10 +1,10 @@
 #include "server/session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/spdlog.h>
+#include <charconv>
 
 #include "core/codec.hpp"
 #include "server/hub.hpp"
@@ -71,12 +71,16 @@ void session::on_frame(std::string_view text) {
   po.max_depth = 32;
   boost::system::error_code ec;
   auto v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, {}, po);
-  if (ec) return reply("null", make_error(errc::invalid, "the frame is not valid JSON: " + ec.message(), "frame"));
-  if (!v.is_object()) return reply("null", make_error(errc::invalid, "a request is a JSON object", "frame"));
+  if (ec)
+    return reply(
+        "null", make_error(errc::invalid, "the frame is not valid JSON: " + ec.message(), "frame"));
+  if (!v.is_object())
+    return reply("null", make_error(errc::invalid, "a request is a JSON object", "frame"));
   auto& obj = v.get_object();
   std::string id_text = "null";
   auto idv = obj.find("id");
-  if (idv == obj.end() || !(idv->value().is_string() || idv->value().is_int64() || idv->value().is_uint64()))
+  if (idv == obj.end() ||
+      !(idv->value().is_string() || idv->value().is_int64() || idv->value().is_uint64()))
     return reply("null", make_error(errc::invalid, "id must be a string or an integer", "id"));
   if (idv->value().is_string() && idv->value().get_string().size() > kMaxIdBytes)
     return reply("null", make_error(errc::invalid, "id has at most 64 characters", "id"));
@@ -92,7 +96,8 @@ void session::on_frame(std::string_view text) {
 
 void session::dispatch(std::string id_text, std::string op, boost::json::object args) {
   if (inflight_ >= static_cast<std::size_t>(ctx_.cfg.max_inflight_requests)) {
-    auto e = make_error(errc::rate_limited, "too many requests awaiting replies on this connection");
+    auto e =
+        make_error(errc::rate_limited, "too many requests awaiting replies on this connection");
     e.retry_after_ms = 50;
     return reply(id_text, e);
   }
@@ -125,8 +130,9 @@ void session::do_auth(std::string id_text, const boost::json::object& args) {
                              if (!r) return self->reply(id_text, r.err());
                              if (!self->sink_) return;
                              self->set_auth(*r);
-                             self->reply(id_text, boost::json::serialize(boost::json::object{
-                                                      {"user", user_json(r->u)}, {"device", r->device}}));
+                             self->reply(id_text,
+                                         boost::json::serialize(boost::json::object{
+                                             {"user", user_json(r->u)}, {"device", r->device}}));
                            });
                          });
 }
@@ -138,19 +144,21 @@ void session::do_sync(std::string id_text, const boost::json::object& args) {
   bool live_only = it == args.end() || it->value().is_null();
   if (!live_only) {
     if (!it->value().is_object())
-      return reply(id_text, make_error(errc::invalid, "since maps conversation ids to seqs", "since"));
+      return reply(id_text,
+                   make_error(errc::invalid, "since maps conversation ids to seqs", "since"));
     for (const auto& [k, v] : it->value().get_object()) {
       conv_id c = 0;
       auto key = std::string(k);
       auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), c);
       if (ec != std::errc() || p != key.data() + key.size() || c <= 0 || !v.is_int64() ||
           v.get_int64() < 0)
-        return reply(id_text,
-                     make_error(errc::invalid, "since maps conversation ids to seqs >= 0", "since"));
+        return reply(id_text, make_error(errc::invalid, "since maps conversation ids to seqs >= 0",
+                                         "since"));
       since[c] = v.get_int64();
     }
   }
-  if (sync_reply_id_) reply(*sync_reply_id_, make_error(errc::conflict, "superseded by a newer sync"));
+  if (sync_reply_id_)
+    reply(*sync_reply_id_, make_error(errc::conflict, "superseded by a newer sync"));
   cursors_ = std::move(since);
   live_only_start_ = live_only;
   sync_reply_id_ = std::move(id_text);
@@ -251,7 +259,8 @@ void session::after_round(std::uint64_t gen, bool more) {
   if (sync_reply_id_) {
     boost::json::object pos;
     for (const auto& [c, s] : cursors_) pos[std::to_string(c)] = s;
-    reply(*sync_reply_id_, boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
+    reply(*sync_reply_id_,
+          boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
     sync_reply_id_.reset();
   }
 }

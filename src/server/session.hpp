@@ -61,7 +61,7 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t inflight_ = 0;
 
   mode mode_ = mode::idle;
-  bool dirty_ = false;            // live events arrived while catching up
+  bool dirty_ = false;  // live events arrived while catching up
   bool round_running_ = false;
   bool live_only_start_ = false;  // sync without `since`: start at the current positions
   std::uint64_t round_gen_ = 0;

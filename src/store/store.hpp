@@ -56,8 +56,8 @@ class write_txn : public read_txn {
   // Fails with conflict if the handle is taken.
   virtual result<user> insert_user(const std::string& handle, const std::string& pw_hash,
                                    std::int64_t now_ms) = 0;
-  virtual device_id insert_device(user_id u, const std::string& token_hash,
-                                  std::int64_t now_ms, std::int64_t expires_ms) = 0;
+  virtual device_id insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
+                                  std::int64_t expires_ms) = 0;
   virtual bool delete_device(device_id d) = 0;
   virtual conv_id insert_conversation(conv_kind k, const std::string& title,
                                       std::optional<std::pair<user_id, user_id>> direct_pair,

@@ -1,5 +1,6 @@
 #include "transport/http_listener.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,7 +12,6 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/spdlog.h>
 
 #include "transport/rest_routes.hpp"
 #include "transport/ws_connection.hpp"
@@ -86,7 +86,8 @@ struct http_listener::impl {
   ws_registry registry;
   std::size_t next = 0;
 
-  impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host, std::uint16_t port)
+  impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host,
+       std::uint16_t port)
       : ctx(c), ios(std::move(i)), acceptor(*ios.front()) {
     beast::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
@@ -95,7 +96,9 @@ struct http_listener::impl {
     acceptor.open(ep.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                               ec.message());
     acceptor.listen(asio::socket_base::max_listen_connections);
   }
 
@@ -139,7 +142,8 @@ struct http_listener::impl {
     if (st == route_status::not_found)
       co_return error_response(ver, ka, make_error(errc::not_found, "no such endpoint", "path"));
     if (st == route_status::method_not_allowed) {
-      auto res = error_response(ver, ka, make_error(errc::invalid, "method not allowed here", "method"));
+      auto res =
+          error_response(ver, ka, make_error(errc::invalid, "method not allowed here", "method"));
       res.result(http::status::method_not_allowed);
       co_return res;
     }
@@ -149,7 +153,8 @@ struct http_listener::impl {
       boost::system::error_code ec;
       auto v = boost::json::parse(req.body(), ec, {}, po);
       if (ec || !v.is_object())
-        co_return error_response(ver, ka, make_error(errc::invalid, "the body is not a JSON object", "body"));
+        co_return error_response(
+            ver, ka, make_error(errc::invalid, "the body is not a JSON object", "body"));
       for (auto& [k, val] : v.get_object())
         if (!m.args.contains(k)) m.args[k] = val;
     }
@@ -186,7 +191,8 @@ struct http_listener::impl {
       stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
       auto [ec, n] = co_await http::async_read(stream, buf, parser, tuple_awaitable);
       if (ec == http::error::body_limit) {
-        auto res = error_response(11, false, make_error(errc::too_large, "the body is too large", "body"));
+        auto res =
+            error_response(11, false, make_error(errc::too_large, "the body is too large", "body"));
         co_await http::async_write(stream, res, tuple_awaitable);
         break;
       }
@@ -195,7 +201,9 @@ struct http_listener::impl {
       if (beast::websocket::is_upgrade(req)) {
         std::string_view target(req.target().data(), req.target().size());
         if (target.substr(0, target.find('?')) != "/v1/ws") {
-          auto res = error_response(req.version(), false, make_error(errc::not_found, "WebSocket endpoint is /v1/ws", "path"));
+          auto res =
+              error_response(req.version(), false,
+                             make_error(errc::not_found, "WebSocket endpoint is /v1/ws", "path"));
           co_await http::async_write(stream, res, tuple_awaitable);
           break;
         }
@@ -232,7 +240,9 @@ http_listener::http_listener(server_context& ctx, std::vector<asio::io_context*>
 
 http_listener::~http_listener() = default;
 
-std::uint16_t http_listener::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t http_listener::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 void http_listener::start() {
   asio::post(impl_->acceptor.get_executor(), [this] { impl_->accept_next(); });
@@ -249,6 +259,8 @@ void http_listener::close_websockets(std::uint16_t code, const std::string& reas
   impl_->registry.close_all(code, reason);
 }
 
-std::size_t http_listener::websocket_count() const { return impl_->registry.size(); }
+std::size_t http_listener::websocket_count() const {
+  return impl_->registry.size();
+}
 
 }  // namespace parley

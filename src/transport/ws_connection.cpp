@@ -1,12 +1,12 @@
 #include "transport/ws_connection.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
-#include <spdlog/spdlog.h>
 
 #include "server/session.hpp"
 
@@ -45,7 +45,7 @@ std::size_t ws_registry::size() const {
 
 namespace {
 
-constexpr std::size_t kBatchBytes = 64 * 1024;   // most bytes gathered into one message
+constexpr std::size_t kBatchBytes = 64 * 1024;    // most bytes gathered into one message
 constexpr std::size_t kDrainedBytes = 64 * 1024;  // low watermark for when_drained
 
 class ws_connection final : public frame_sink, public std::enable_shared_from_this<ws_connection> {
@@ -156,7 +156,8 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
     writing_ = true;
     std::size_t bytes = 0;
     bufs_.clear();
-    while (!queue_.empty() && (inflight_.empty() || bytes + queue_.front()->size() <= kBatchBytes)) {
+    while (!queue_.empty() &&
+           (inflight_.empty() || bytes + queue_.front()->size() <= kBatchBytes)) {
       if (!inflight_.empty()) bufs_.emplace_back("\n", 1);
       bytes += queue_.front()->size();
       bufs_.emplace_back(queue_.front()->data(), queue_.front()->size());
@@ -194,7 +195,8 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
     beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(2));
     ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
       beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(self->ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both,
+                                                           ignored);
     });
   }
 

@@ -49,7 +49,8 @@ TEST(Chat, DirectConversationBothWays) {
 TEST(Chat, GroupOfFiveWithThreeDevices) {
   server_process srv;
   std::vector<account> users;
-  for (auto h : {"ann", "ben", "cat", "dan", "eve"}) users.push_back(register_and_login(srv.port(), h));
+  for (auto h : {"ann", "ben", "cat", "dan", "eve"})
+    users.push_back(register_and_login(srv.port(), h));
   std::vector<std::unique_ptr<ws_client>> clients;
   for (auto& u : users) clients.push_back(connect_live(srv.port(), u.token));
   // eve has two more devices.
@@ -96,9 +97,11 @@ TEST(Chat, EightConcurrentSendersOneGaplessOrder) {
         // Pipeline all sends, then collect the replies.
         std::vector<std::int64_t> ids;
         for (int i = 0; i < kPerSender; ++i)
-          ids.push_back(c.send_request({{"op", "send"}, {"conv", conv},
-                                        {"client_msg_id", "s" + std::to_string(s) + "-" + std::to_string(i)},
-                                        {"text", std::to_string(s) + ":" + std::to_string(i)}}));
+          ids.push_back(
+              c.send_request({{"op", "send"},
+                              {"conv", conv},
+                              {"client_msg_id", "s" + std::to_string(s) + "-" + std::to_string(i)},
+                              {"text", std::to_string(s) + ":" + std::to_string(i)}}));
         int got = 0;
         while (got < kPerSender) {
           auto f = c.next_frame(10s);
@@ -127,7 +130,8 @@ TEST(Chat, EightConcurrentSendersOneGaplessOrder) {
       order.push_back(text);
       int s = std::stoi(text.substr(0, text.find(':')));
       int n = std::stoi(text.substr(text.find(':') + 1));
-      EXPECT_EQ(n, last_of_sender[static_cast<std::size_t>(s)] + 1) << "each sender's messages in order";
+      EXPECT_EQ(n, last_of_sender[static_cast<std::size_t>(s)] + 1)
+          << "each sender's messages in order";
       last_of_sender[static_cast<std::size_t>(s)] = n;
     }
     if (reference.empty()) reference = order;

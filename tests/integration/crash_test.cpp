@@ -36,13 +36,15 @@ TEST(Crash, AckedMessagesSurviveKill9ExactlyOnce) {
     std::map<std::int64_t, std::string> cmid_of;
     for (int i = 0; i < kBurst; ++i) {
       auto cmid = "m-" + std::to_string(i);
-      cmid_of[c.send_request({{"op", "send"}, {"conv", conv}, {"client_msg_id", cmid}, {"text", cmid}})] = cmid;
+      cmid_of[c.send_request(
+          {{"op", "send"}, {"conv", conv}, {"client_msg_id", cmid}, {"text", cmid}})] = cmid;
     }
     // Collect about half the acks, then kill the server while the rest are in flight.
     while (acked.size() < kBurst / 2) {
       auto f = c.next_frame(10s);
       ASSERT_TRUE(f.has_value());
-      if (f->contains("result")) acked[cmid_of[(*f)["id"].as_int64()]] = (*f)["result"].as_object()["seq"].as_int64();
+      if (f->contains("result"))
+        acked[cmid_of[(*f)["id"].as_int64()]] = (*f)["result"].as_object()["seq"].as_int64();
     }
     srv.kill9();
   }

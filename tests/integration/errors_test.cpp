@@ -72,7 +72,10 @@ TEST_F(Errors, OversizeFrameIsRejectedAndConnectionStays) {
   EXPECT_EQ(code_of(f), "too_large");
   expect_healthy(c);
   auto conv = create_group(c, "g", {});
-  auto r = c.request({{"op", "send"}, {"conv", conv}, {"client_msg_id", "big"}, {"text", std::string(20000, 'y')}});
+  auto r = c.request({{"op", "send"},
+                      {"conv", conv},
+                      {"client_msg_id", "big"},
+                      {"text", std::string(20000, 'y')}});
   EXPECT_EQ(code_of(r), "too_large");
   EXPECT_EQ(r["error"].as_object()["field"].as_string(), "text");
   expect_healthy(c);
@@ -108,10 +111,15 @@ TEST_F(Errors, NonMemberGetsNotFoundIndistinguishableFromMissing) {
   ws_client b(srv.port(), bob.token);
   auto conv = create_group(a, "private", {});
   for (std::int64_t id : {conv, conv + 1000}) {
-    EXPECT_EQ(code_of(b.request({{"op", "send"}, {"conv", id}, {"client_msg_id", "x" + std::to_string(id)}, {"text", "hi"}})), "not_found");
+    EXPECT_EQ(code_of(b.request({{"op", "send"},
+                                 {"conv", id},
+                                 {"client_msg_id", "x" + std::to_string(id)},
+                                 {"text", "hi"}})),
+              "not_found");
     EXPECT_EQ(code_of(b.request({{"op", "history"}, {"conv", id}})), "not_found");
     EXPECT_EQ(code_of(b.request({{"op", "conv.get"}, {"conv", id}})), "not_found");
-    EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", id}, {"user", "bob"}})), "not_found");
+    EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", id}, {"user", "bob"}})),
+              "not_found");
   }
   expect_healthy(b);
 }
@@ -121,20 +129,26 @@ TEST_F(Errors, RolesAreEnforced) {
   ws_client a(srv.port(), ann.token);
   ws_client b(srv.port(), bob.token);
   auto conv = create_group(a, "g", {"bob"});
-  EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}})), "forbidden");
-  EXPECT_EQ(code_of(b.request({{"op", "conv.update"}, {"conv", conv}, {"title", "mine"}})), "forbidden");
-  EXPECT_EQ(code_of(b.request({{"op", "members.remove"}, {"conv", conv}, {"user", "ann"}})), "forbidden");
+  EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}})),
+            "forbidden");
+  EXPECT_EQ(code_of(b.request({{"op", "conv.update"}, {"conv", conv}, {"title", "mine"}})),
+            "forbidden");
+  EXPECT_EQ(code_of(b.request({{"op", "members.remove"}, {"conv", conv}, {"user", "ann"}})),
+            "forbidden");
   a.call({{"op", "members.set_role"}, {"conv", conv}, {"user", "bob"}, {"role", "admin"}});
   b.call({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}});
-  EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}})), "conflict");
-  EXPECT_EQ(code_of(b.request({{"op", "members.remove"}, {"conv", conv}, {"user", "ann"}})), "forbidden");
+  EXPECT_EQ(code_of(b.request({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}})),
+            "conflict");
+  EXPECT_EQ(code_of(b.request({{"op", "members.remove"}, {"conv", conv}, {"user", "ann"}})),
+            "forbidden");
   b.call({{"op", "members.remove"}, {"conv", conv}, {"user", "cat"}});
   b.call({{"op", "conv.update"}, {"conv", conv}, {"title", "renamed"}});
   auto h = a.call({{"op", "history"}, {"conv", conv}});
   std::vector<std::string> types;
   for (auto& e : h["events"].as_array()) types.emplace_back(e.as_object().at("type").as_string());
-  EXPECT_EQ(types, (std::vector<std::string>{"conversation.created", "member.updated", "member.joined",
-                                             "member.left", "conversation.updated"}));
+  EXPECT_EQ(types,
+            (std::vector<std::string>{"conversation.created", "member.updated", "member.joined",
+                                      "member.left", "conversation.updated"}));
 }
 
 TEST_F(Errors, ReusedClientMsgIdInAnotherConversationIsConflict) {

@@ -47,7 +47,8 @@ TEST(Lifecycle, DeadPeerIsClosedAfterHeartbeatTimeout) {
 }
 
 TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
-  server_process srv({"--set", "limits.outbound_queue_bytes=65536", "--set", "limits.max_inflight_requests=1000"});
+  server_process srv(
+      {"--set", "limits.outbound_queue_bytes=65536", "--set", "limits.max_inflight_requests=1000"});
   auto ann = register_and_login(srv.port(), "ann");
   auto bob = register_and_login(srv.port(), "bob");
   ws_client a(srv.port(), ann.token);
@@ -58,7 +59,10 @@ TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
   const std::string text(16000, 'z');
   constexpr int kMessages = 800;
   for (int i = 0; i < kMessages; ++i)
-    a.send_request({{"op", "send"}, {"conv", conv}, {"client_msg_id", "z" + std::to_string(i)}, {"text", text}});
+    a.send_request({{"op", "send"},
+                    {"conv", conv},
+                    {"client_msg_id", "z" + std::to_string(i)},
+                    {"text", text}});
   for (int acks = 0; acks < kMessages;) {
     auto f = a.next_frame(20s);
     ASSERT_TRUE(f.has_value());
@@ -70,7 +74,8 @@ TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
   ws_client again(srv.port(), bob.token);
   again.send_request({{"op", "sync"}, {"since", boost::json::object{{std::to_string(conv), 1}}}});
   auto evs = again.events(kMessages, 30s);
-  for (int i = 0; i < kMessages; ++i) ASSERT_EQ(evs[static_cast<std::size_t>(i)]["seq"].as_int64(), i + 2);
+  for (int i = 0; i < kMessages; ++i)
+    ASSERT_EQ(evs[static_cast<std::size_t>(i)]["seq"].as_int64(), i + 2);
 }
 
 TEST(Lifecycle, LogoutClosesThatDevicesSocketsOnly) {
@@ -97,5 +102,7 @@ TEST(Lifecycle, GracefulShutdownClosesWith1001AndExitsZero) {
   stopper.join();
   srv.start();  // the data is intact
   ws_client d(srv.port(), ann.token);
-  EXPECT_EQ(d.call({{"op", "conv.get"}, {"conv", conv}})["conversation"].as_object()["title"].as_string(), "g");
+  EXPECT_EQ(
+      d.call({{"op", "conv.get"}, {"conv", conv}})["conversation"].as_object()["title"].as_string(),
+      "g");
 }

@@ -9,7 +9,9 @@
 using namespace parley::test;
 
 namespace {
-std::string j(const boost::json::object& o) { return boost::json::serialize(o); }
+std::string j(const boost::json::object& o) {
+  return boost::json::serialize(o);
+}
 }  // namespace
 
 TEST(Rest, FullConversationFlow) {
@@ -20,7 +22,8 @@ TEST(Rest, FullConversationFlow) {
   auto bob = register_and_login(p, "bob");
   register_and_login(p, "cat");
 
-  auto created = http(p, "POST", "/v1/conversations", j({{"kind", "group"}, {"title", "team"}, {"members", {"bob"}}}), ann.token);
+  auto created = http(p, "POST", "/v1/conversations",
+                      j({{"kind", "group"}, {"title", "team"}, {"members", {"bob"}}}), ann.token);
   ASSERT_EQ(created.status, 200) << created.body;
   auto conv = created.json().as_object()["conversation"].as_object()["id"].as_int64();
   auto base = "/v1/conversations/" + std::to_string(conv);
@@ -31,10 +34,14 @@ TEST(Rest, FullConversationFlow) {
   EXPECT_EQ(http(p, "DELETE", base + "/members/cat", "", bob.token).status, 200);
 
   for (int i = 0; i < 5; ++i) {
-    auto r = http(p, "POST", base + "/messages", j({{"client_msg_id", "r" + std::to_string(i)}, {"text", "rest " + std::to_string(i)}}), bob.token);
+    auto r =
+        http(p, "POST", base + "/messages",
+             j({{"client_msg_id", "r" + std::to_string(i)}, {"text", "rest " + std::to_string(i)}}),
+             bob.token);
     ASSERT_EQ(r.status, 200) << r.body;
   }
-  auto dup = http(p, "POST", base + "/messages", j({{"client_msg_id", "r0"}, {"text", "rest 0"}}), bob.token);
+  auto dup = http(p, "POST", base + "/messages", j({{"client_msg_id", "r0"}, {"text", "rest 0"}}),
+                  bob.token);
   EXPECT_TRUE(dup.json().as_object()["duplicate"].as_bool());
 
   auto page = http(p, "GET", base + "/events?limit=3", "", ann.token).json().as_object();
@@ -43,7 +50,8 @@ TEST(Rest, FullConversationFlow) {
   EXPECT_EQ(evs[0].as_object()["seq"].as_int64(), 8);
   EXPECT_EQ(evs[2].as_object()["seq"].as_int64(), 10);
   EXPECT_TRUE(page["has_more"].as_bool());
-  auto older = http(p, "GET", base + "/events?before=8&limit=100", "", ann.token).json().as_object();
+  auto older =
+      http(p, "GET", base + "/events?before=8&limit=100", "", ann.token).json().as_object();
   EXPECT_EQ(older["events"].as_array().size(), 7u);
   EXPECT_FALSE(older["has_more"].as_bool());
   auto newer = http(p, "GET", base + "/events?after=9", "", ann.token).json().as_object();
@@ -52,7 +60,13 @@ TEST(Rest, FullConversationFlow) {
   auto list = http(p, "GET", "/v1/conversations", "", bob.token).json().as_object();
   ASSERT_EQ(list["conversations"].as_array().size(), 1u);
   EXPECT_EQ(list["conversations"].as_array()[0].as_object()["role"].as_string(), "admin");
-  EXPECT_EQ(http(p, "GET", base, "", ann.token).json().as_object()["conversation"].as_object()["members"].as_array().size(), 2u);
+  EXPECT_EQ(http(p, "GET", base, "", ann.token)
+                .json()
+                .as_object()["conversation"]
+                .as_object()["members"]
+                .as_array()
+                .size(),
+            2u);
 }
 
 TEST(Rest, StatusCodesForErrors) {
@@ -67,10 +81,20 @@ TEST(Rest, StatusCodesForErrors) {
   auto bad = http(p, "POST", "/v1/conversations", "{oops", ann.token);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json().as_object()["error"].as_object()["code"].as_string(), "invalid");
-  EXPECT_EQ(http(p, "POST", "/v1/register", j({{"handle", "ann"}, {"password", "another password"}})).status, 409);
-  EXPECT_EQ(http(p, "POST", "/v1/register", j({{"handle", "x"}, {"password", "another password"}})).status, 400);
-  EXPECT_EQ(http(p, "POST", "/v1/login", j({{"handle", "ann"}, {"password", "wrong password"}})).status, 401);
-  EXPECT_EQ(http(p, "POST", "/v1/conversations", j({{"kind", "group"}, {"title", std::string(2000, 'x')}}), ann.token).status, 413);
+  EXPECT_EQ(
+      http(p, "POST", "/v1/register", j({{"handle", "ann"}, {"password", "another password"}}))
+          .status,
+      409);
+  EXPECT_EQ(http(p, "POST", "/v1/register", j({{"handle", "x"}, {"password", "another password"}}))
+                .status,
+            400);
+  EXPECT_EQ(
+      http(p, "POST", "/v1/login", j({{"handle", "ann"}, {"password", "wrong password"}})).status,
+      401);
+  EXPECT_EQ(http(p, "POST", "/v1/conversations",
+                 j({{"kind", "group"}, {"title", std::string(2000, 'x')}}), ann.token)
+                .status,
+            413);
   EXPECT_EQ(http(p, "GET", "/healthz").status, 200);  // still healthy
 }
 
@@ -82,7 +106,8 @@ TEST(Rest, MetricsAreExposed) {
   send_text(c, conv, "m1", "hello");
   c.request({{"op", "nope"}});
   auto m = http(srv.port(), "GET", "/metrics").body;
-  for (auto name : {"parley_connections 1", "parley_sends_total 1", "parley_errors_total{code=\"invalid\"} 1",
-                    "parley_commit_seconds_bucket{le=\"+Inf\"}", "parley_deliveries_total"})
+  for (auto name :
+       {"parley_connections 1", "parley_sends_total 1", "parley_errors_total{code=\"invalid\"} 1",
+        "parley_commit_seconds_bucket{le=\"+Inf\"}", "parley_deliveries_total"})
     EXPECT_NE(m.find(name), std::string::npos) << name << "\n" << m;
 }

@@ -39,7 +39,8 @@ TEST(Resume, OfflineMemberGetsEverythingInOrderExactlyOnce) {
     seen = evs.back()["seq"].as_int64();
     EXPECT_EQ(seen, 2);
   }  // bob goes offline
-  for (int i = 1; i <= 20; ++i) send_text(*a, conv, "a-" + std::to_string(i), "missed " + std::to_string(i));
+  for (int i = 1; i <= 20; ++i)
+    send_text(*a, conv, "a-" + std::to_string(i), "missed " + std::to_string(i));
 
   ws_client b(srv.port(), bob.token);
   auto id = b.send_request({{"op", "sync"}, {"since", since(conv, seen)}});
@@ -55,7 +56,8 @@ TEST(Resume, OfflineMemberGetsEverythingInOrderExactlyOnce) {
   auto reply = b.next_frame(5s);
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ((*reply)["id"].as_int64(), id);
-  EXPECT_EQ((*reply)["result"].as_object()["positions"].as_object()[std::to_string(conv)].as_int64(), 22);
+  EXPECT_EQ(
+      (*reply)["result"].as_object()["positions"].as_object()[std::to_string(conv)].as_int64(), 22);
   // Then live.
   send_text(*a, conv, "a-live", "live");
   auto live = b.events(1)[0];
@@ -79,7 +81,8 @@ TEST(Resume, NewDeviceWithoutPositionsGetsConversationsFromJoin) {
 }
 
 TEST(Resume, SwitchFromReplayToLiveUnderConcurrentSendsHasNoGapOrDuplicate) {
-  server_process srv({"--set", "limits.replay_batch=16", "--set", "limits.max_inflight_requests=1000"});
+  server_process srv(
+      {"--set", "limits.replay_batch=16", "--set", "limits.max_inflight_requests=1000"});
   auto ann = register_and_login(srv.port(), "ann");
   auto bob = register_and_login(srv.port(), "bob");
   auto a = connect_live(srv.port(), ann.token);
@@ -89,7 +92,11 @@ TEST(Resume, SwitchFromReplayToLiveUnderConcurrentSendsHasNoGapOrDuplicate) {
   constexpr int kDuring = 300;
   std::thread sender([&] {
     ws_client c(srv.port(), ann.token);
-    for (int i = 0; i < kDuring; ++i) c.send_request({{"op", "send"}, {"conv", conv}, {"client_msg_id", "during-" + std::to_string(i)}, {"text", "during"}});
+    for (int i = 0; i < kDuring; ++i)
+      c.send_request({{"op", "send"},
+                      {"conv", conv},
+                      {"client_msg_id", "during-" + std::to_string(i)},
+                      {"text", "during"}});
     int acks = 0;
     while (acks < kDuring) {
       auto f = c.next_frame(10s);
@@ -118,7 +125,8 @@ TEST(Resume, PrunedHistoryIsAnnouncedNotSkipped) {
   auto ann = register_and_login(srv.port(), "ann");
   auto a = connect_live(srv.port(), ann.token);
   auto conv = create_group(*a, "g", {});
-  for (int i = 0; i < 10; ++i) send_text(*a, conv, "m-" + std::to_string(i), "m" + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    send_text(*a, conv, "m-" + std::to_string(i), "m" + std::to_string(i));
   a.reset();
   ASSERT_EQ(srv.stop(), 0);
   ASSERT_EQ(run_prune(srv.data_dir() + "/data", conv, 6), 0);
@@ -133,7 +141,8 @@ TEST(Resume, PrunedHistoryIsAnnouncedNotSkipped) {
   EXPECT_EQ((*notice)["from_seq"].as_int64(), 3);
   EXPECT_EQ((*notice)["to_seq"].as_int64(), 5);
   auto evs = c.events(6);
-  for (std::size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(evs[i]["seq"].as_int64(), static_cast<std::int64_t>(6 + i));
+  for (std::size_t i = 0; i < evs.size(); ++i)
+    EXPECT_EQ(evs[i]["seq"].as_int64(), static_cast<std::int64_t>(6 + i));
   auto hist = c.call({{"op", "history"}, {"conv", conv}, {"limit", 50}});
   EXPECT_EQ(hist["first_seq"].as_int64(), 6);
   EXPECT_EQ(hist["events"].as_array().size(), 6u);

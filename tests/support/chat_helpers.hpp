@@ -19,7 +19,8 @@ struct account {
 
 inline account register_and_login(std::uint16_t port, const std::string& handle,
                                   const std::string& password = "correct horse battery") {
-  auto body = boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
+  auto body =
+      boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
   auto r = http(port, "POST", "/v1/register", body);
   if (r.status != 200) throw std::runtime_error("register " + handle + ": " + r.body);
   auto l = http(port, "POST", "/v1/login", body);
@@ -31,7 +32,8 @@ inline account register_and_login(std::uint16_t port, const std::string& handle,
 // A new device (token) for an existing account.
 inline std::string login(std::uint16_t port, const std::string& handle,
                          const std::string& password = "correct horse battery") {
-  auto body = boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
+  auto body =
+      boost::json::serialize(boost::json::object{{"handle", handle}, {"password", password}});
   auto l = http(port, "POST", "/v1/login", body);
   if (l.status != 200) throw std::runtime_error("login " + handle + ": " + l.body);
   return std::string(l.json().as_object()["token"].as_string());

@@ -35,9 +35,9 @@ server_process::~server_process() {
 void server_process::start() {
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> args = {parley_bin(), "serve",        "--port", std::to_string(port_),
-                                   "--data-dir", dir_ + "/data", "--threads", "2",
-                                   "--set",      "auth.password_cost=minimum"};
+  std::vector<std::string> args = {
+      parley_bin(), "serve", "--port", std::to_string(port_),       "--data-dir", dir_ + "/data",
+      "--threads",  "2",     "--set",  "auth.password_cost=minimum"};
   for (const auto& a : extra_) args.push_back(a);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -58,7 +58,8 @@ void server_process::start() {
   std::string line;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (line.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     pollfd p{out[0], POLLIN, 0};
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
     char buf[256];

@@ -18,7 +18,9 @@ namespace websocket = beast::websocket;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-boost::json::value http_reply::json() const { return boost::json::parse(body); }
+boost::json::value http_reply::json() const {
+  return boost::json::parse(body);
+}
 
 http_reply http(std::uint16_t port, const std::string& method, const std::string& target,
                 const std::string& body, const std::string& token) {
@@ -72,8 +74,7 @@ struct ws_client::impl {
     }
     io.restart();
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!read_done && std::chrono::steady_clock::now() < deadline)
-      io.run_one_until(deadline);
+    while (!read_done && std::chrono::steady_clock::now() < deadline) io.run_one_until(deadline);
     if (!read_done) return false;
     read_pending = false;
     auto ec = read_ec;
@@ -81,7 +82,8 @@ struct ws_client::impl {
     if (ec) {
       open = false;
       close_code = ec == websocket::error::closed ? ws.reason().code : 0;
-      throw std::runtime_error("websocket closed: " + ec.message() + " code " + std::to_string(close_code));
+      throw std::runtime_error("websocket closed: " + ec.message() + " code " +
+                               std::to_string(close_code));
     }
     std::string text = beast::buffers_to_string(buf.data());
     buf.consume(n);
@@ -89,14 +91,16 @@ struct ws_client::impl {
     while (i <= text.size()) {
       auto j = text.find('\n', i);
       if (j == std::string::npos) j = text.size();
-      if (j > i) frames.push_back(boost::json::parse(std::string_view(text).substr(i, j - i)).as_object());
+      if (j > i)
+        frames.push_back(boost::json::parse(std::string_view(text).substr(i, j - i)).as_object());
       i = j + 1;
     }
     return true;
   }
 };
 
-ws_client::ws_client(std::uint16_t port, const std::string& token) : impl_(std::make_unique<impl>()) {
+ws_client::ws_client(std::uint16_t port, const std::string& token)
+    : impl_(std::make_unique<impl>()) {
   auto& s = beast::get_lowest_layer(impl_->ws);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   if (!token.empty()) {
@@ -135,7 +139,8 @@ boost::json::object ws_client::request(boost::json::object req, std::chrono::mil
         return out;
       }
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !impl_->read_message(left))
       throw std::runtime_error("timeout waiting for the reply to request " + std::to_string(id));
   }
@@ -145,7 +150,8 @@ boost::json::object ws_client::call(boost::json::object req, std::chrono::millis
   auto op = req["op"];
   auto r = request(std::move(req), timeout);
   if (!r.contains("result"))
-    throw std::runtime_error("request " + boost::json::serialize(op) + " failed: " + boost::json::serialize(r));
+    throw std::runtime_error("request " + boost::json::serialize(op) +
+                             " failed: " + boost::json::serialize(r));
   return r["result"].as_object();
 }
 
@@ -166,19 +172,23 @@ std::optional<boost::json::object> ws_client::next_push(std::chrono::millisecond
         return out;
       }
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !impl_->read_message(left)) return std::nullopt;
   }
 }
 
-std::vector<boost::json::object> ws_client::events(std::size_t n, std::chrono::milliseconds timeout) {
+std::vector<boost::json::object> ws_client::events(std::size_t n,
+                                                   std::chrono::milliseconds timeout) {
   std::vector<boost::json::object> out;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (out.size() < n) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     auto f = next_push(std::max(left, std::chrono::milliseconds(1)));
     if (!f)
-      throw std::runtime_error("timeout: got " + std::to_string(out.size()) + " of " + std::to_string(n) + " events");
+      throw std::runtime_error("timeout: got " + std::to_string(out.size()) + " of " +
+                               std::to_string(n) + " events");
     if (f->contains("ev")) out.push_back((*f)["ev"].as_object());
   }
   return out;
@@ -198,7 +208,8 @@ int ws_client::wait_closed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   try {
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || !impl_->read_message(left)) throw std::logic_error("timeout");
     }
   } catch (const std::runtime_error&) {
@@ -206,7 +217,9 @@ int ws_client::wait_closed(std::chrono::milliseconds timeout) {
   }
 }
 
-bool ws_client::is_open() const { return impl_->open; }
+bool ws_client::is_open() const {
+  return impl_->open;
+}
 
 void ws_client::close() {
   if (!impl_->open) return;

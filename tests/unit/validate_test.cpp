@@ -20,9 +20,9 @@ TEST(Validate, TextRejectsControlCharactersAndBadUtf8) {
   EXPECT_FALSE(check_text(std::string("a\0b", 3), "text", 1, 100, true));
   EXPECT_FALSE(check_text("bell\x07", "text", 1, 100, true));
   EXPECT_FALSE(check_text("\x7f", "text", 1, 100, true));
-  EXPECT_FALSE(check_text("\xC2\x85", "text", 1, 100, true));       // NEL, a C1 control
-  EXPECT_FALSE(check_text("\xC0\xAF", "text", 1, 100, true));       // overlong
-  EXPECT_FALSE(check_text("\xED\xA0\x80", "text", 1, 100, true));   // surrogate
+  EXPECT_FALSE(check_text("\xC2\x85", "text", 1, 100, true));          // NEL, a C1 control
+  EXPECT_FALSE(check_text("\xC0\xAF", "text", 1, 100, true));          // overlong
+  EXPECT_FALSE(check_text("\xED\xA0\x80", "text", 1, 100, true));      // surrogate
   EXPECT_FALSE(check_text("\xF4\x90\x80\x80", "text", 1, 100, true));  // > U+10FFFF
   EXPECT_TRUE(check_text("h\xC3\xA9 \xF0\x9F\x98\x80", "text", 1, 100, true));
   EXPECT_FALSE(check_text("", "text", 1, 100, true));

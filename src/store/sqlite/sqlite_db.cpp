@@ -14,7 +14,9 @@ stmt::stmt(sqlite3* db, std::string_view sql) : db_(db) {
   if (rc != SQLITE_OK) fail(db, rc, "prepare");
 }
 
-stmt::~stmt() { sqlite3_finalize(s_); }
+stmt::~stmt() {
+  sqlite3_finalize(s_);
+}
 
 stmt& stmt::reset() {
   sqlite3_reset(s_);
@@ -62,14 +64,19 @@ void stmt::run() {
   }
 }
 
-std::int64_t stmt::i64(int col) const { return sqlite3_column_int64(s_, col); }
+std::int64_t stmt::i64(int col) const {
+  return sqlite3_column_int64(s_, col);
+}
 
 std::string stmt::text(int col) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+           : std::string();
 }
 
-bool stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+bool stmt::is_null(int col) const {
+  return sqlite3_column_type(s_, col) == SQLITE_NULL;
+}
 
 db::db(const std::string& path, bool readonly) {
   int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -112,6 +119,8 @@ void db::reset_all() {
   for (auto& [sql, st] : cache_) st->reset();
 }
 
-std::int64_t db::changes() const { return sqlite3_changes64(db_); }
+std::int64_t db::changes() const {
+  return sqlite3_changes64(db_);
+}
 
 }  // namespace parley::sqlite

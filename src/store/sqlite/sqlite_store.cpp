@@ -1,7 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
-#include <chrono>
 #include <spdlog/spdlog.h>
+#include <chrono>
 
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
@@ -39,7 +39,9 @@ sqlite_store::sqlite_store(sqlite_options opt, commit_observer obs)
     readers_.emplace_back([this, i] { reader_loop(i); });
 }
 
-sqlite_store::~sqlite_store() { stop(); }
+sqlite_store::~sqlite_store() {
+  stop();
+}
 
 void sqlite_store::write(write_fn fn, write_done done) {
   {

@@ -16,11 +16,11 @@
 namespace parley::sqlite {
 
 struct sqlite_options {
-  std::string path;                 // database file; created if missing
-  std::string synchronous = "full"; // "full" or "normal" (see docs/architecture.md)
-  std::size_t readers = 2;          // reader threads/connections
-  std::size_t max_batch = 1024;     // writes per transaction at most
-  std::size_t queue_limit = 65536;  // queued writes (and reads) before rate_limited
+  std::string path;                  // database file; created if missing
+  std::string synchronous = "full";  // "full" or "normal" (see docs/architecture.md)
+  std::size_t readers = 2;           // reader threads/connections
+  std::size_t max_batch = 1024;      // writes per transaction at most
+  std::size_t queue_limit = 65536;   // queued writes (and reads) before rate_limited
 };
 
 // Observes each commit: how many writes it carried and how long COMMIT took.

@@ -28,7 +28,8 @@ membership read_membership(const stmt& s, int o) {
   if (!s.is_null(o + 5)) m.left_seq = s.i64(o + 5);
   return m;
 }
-constexpr const char* kMemberCols = "m.conv_id, m.user_id, u.handle, m.role, m.joined_seq, m.left_seq";
+constexpr const char* kMemberCols =
+    "m.conv_id, m.user_id, u.handle, m.role, m.joined_seq, m.left_seq";
 
 event read_event(const stmt& s) {
   event e;
@@ -76,7 +77,8 @@ std::optional<device_session> sqlite_txn::find_device_by_token_hash(const std::s
 }
 
 std::optional<conversation> sqlite_txn::find_conversation(conv_id id) {
-  static const std::string sql = cat({"SELECT ", kConvCols, " FROM conversations c WHERE c.id = ?"});
+  static const std::string sql =
+      cat({"SELECT ", kConvCols, " FROM conversations c WHERE c.id = ?"});
   auto& s = db_.prepare(sql);
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
@@ -91,9 +93,9 @@ std::optional<conv_id> sqlite_txn::find_direct(user_id a, user_id b) {
 }
 
 std::optional<membership> sqlite_txn::find_membership(conv_id c, user_id u) {
-  static const std::string sql =
-      cat({"SELECT ", kMemberCols,
-           " FROM members m JOIN users u ON u.id = m.user_id WHERE m.conv_id = ? AND m.user_id = ?"});
+  static const std::string sql = cat(
+      {"SELECT ", kMemberCols,
+       " FROM members m JOIN users u ON u.id = m.user_id WHERE m.conv_id = ? AND m.user_id = ?"});
   auto& s = db_.prepare(sql);
   s.bind(1, c).bind(2, u);
   if (!s.step()) return std::nullopt;
@@ -159,8 +161,8 @@ std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t
 
 std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
                                                              const std::string& cmid) {
-  static const std::string sql = cat(
-      {"SELECT ", kEventCols, " FROM events WHERE sender_id = ? AND client_msg_id = ?"});
+  static const std::string sql =
+      cat({"SELECT ", kEventCols, " FROM events WHERE sender_id = ? AND client_msg_id = ?"});
   auto& s = db_.prepare(sql);
   s.bind(1, sender).bind(2, cmid);
   if (!s.step()) return std::nullopt;
@@ -193,7 +195,8 @@ conv_id sqlite_txn::insert_conversation(conv_kind k, const std::string& title,
                                         std::optional<std::pair<user_id, user_id>> pair,
                                         std::int64_t now_ms) {
   auto& s = db_.prepare(
-      "INSERT INTO conversations(kind, title, direct_lo, direct_hi, created_ms) VALUES (?,?,?,?,?)");
+      "INSERT INTO conversations(kind, title, direct_lo, direct_hi, created_ms) VALUES "
+      "(?,?,?,?,?)");
   s.bind(1, std::string_view(to_string(k))).bind(2, title);
   if (pair) {
     s.bind(3, std::min(pair->first, pair->second)).bind(4, std::max(pair->first, pair->second));
@@ -233,7 +236,8 @@ void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
 }
 
 void sqlite_txn::append_event(event& ev) {
-  auto& up = db_.prepare("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
+  auto& up = db_.prepare(
+      "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
   up.bind(1, ev.conv);
   if (!up.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
   ev.seq = up.i64(0);
@@ -241,7 +245,12 @@ void sqlite_txn::append_event(event& ev) {
   auto& s = db_.prepare(
       "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
       "VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(1, ev.conv).bind(2, ev.seq).bind(3, ev.id).bind(4, ev.ts_ms).bind(5, ev.type).bind(6, ev.sender);
+  s.bind(1, ev.conv)
+      .bind(2, ev.seq)
+      .bind(3, ev.id)
+      .bind(4, ev.ts_ms)
+      .bind(5, ev.type)
+      .bind(6, ev.sender);
   if (ev.client_msg_id.empty()) {
     s.bind_null(7);
   } else {
@@ -255,7 +264,10 @@ seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {
   if (!conv) return 0;
   seq_t first = std::clamp<seq_t>(before_seq, conv->first_seq, conv->last_seq + 1);
   db_.prepare("DELETE FROM events WHERE conv_id = ? AND seq < ?").bind(1, c).bind(2, first).run();
-  db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?").bind(1, first).bind(2, c).run();
+  db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?")
+      .bind(1, first)
+      .bind(2, c)
+      .run();
   return first;
 }
 
