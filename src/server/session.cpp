@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "core/codec.hpp"
@@ -29,6 +30,8 @@ struct session::round_result {
   };
   std::vector<gap> gaps;
   std::vector<std::pair<conv_id, seq_t>> start_at;  // cursors to set without replay
+  std::vector<std::pair<conv_id, seq_t>> resets;    // cursors beyond the log's end
+  std::vector<conv_id> visible;                     // conversations the user is or was in
   std::vector<event> events;
   bool more = false;
   std::optional<error> failure;
@@ -179,9 +182,13 @@ void session::run_round() {
        live_only = live_only_start_, budget, byte_budget](read_txn& t) mutable {
         for (const auto& [c, m] : t.list_conversations(me)) {
           seq_t top = m.left_seq.value_or(c.last_seq);
+          res->visible.push_back(c.id);
           auto it = cursors.find(c.id);
           seq_t from;
-          if (it != cursors.end()) {
+          if (it != cursors.end() && it->second > top) {
+            res->resets.emplace_back(c.id, top);  // the client claims more than exists
+            continue;
+          } else if (it != cursors.end()) {
             from = it->second + 1;
           } else if (live_only) {
             res->start_at.emplace_back(c.id, top);
@@ -237,6 +244,15 @@ void session::finish_round(std::uint64_t gen, const std::shared_ptr<round_result
     auto [it, inserted] = cursors_.try_emplace(c, top);
     if (!inserted) it->second = std::max(it->second, top);
   }
+  for (const auto& [c, top] : r->resets) {
+    send_frame(std::make_shared<const std::string>(boost::json::serialize(
+        boost::json::object{{"notice", "position_reset"}, {"conv", c}, {"seq", top}})));
+    cursors_[c] = top;
+  }
+  // Positions of conversations the user never belonged to are dropped, not echoed.
+  std::erase_if(cursors_, [&](const auto& kv) {
+    return std::find(r->visible.begin(), r->visible.end(), kv.first) == r->visible.end();
+  });
   for (const auto& e : r->events) {
     auto [it, inserted] = cursors_.try_emplace(e.conv, e.seq - 1);
     if (e.seq <= it->second) continue;  // already delivered

@@ -166,3 +166,26 @@ TEST(Resume, RemovedMemberGetsTheRemovalThenNothing) {
   EXPECT_EQ(h["last_seq"].as_int64(), 2);
   EXPECT_EQ(h["events"].as_array().size(), 2u);
 }
+
+TEST(Resume, PositionBeyondTheLogIsResetAndStrangersConversationsIgnored) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {});
+  ws_client b(srv.port(), bob.token);
+  auto bconv = create_group(b, "bob's", {});
+  send_text(*a, conv, "m1", "one");  // seq 2
+  ws_client c(srv.port(), ann.token);
+  auto r = c.call({{"op", "sync"},
+                   {"since", boost::json::object{{std::to_string(conv), 40}, {std::to_string(bconv), 0}, {"999", 0}}}});
+  auto notice = c.next_push(5s);
+  ASSERT_TRUE(notice.has_value());
+  EXPECT_EQ((*notice)["notice"].as_string(), "position_reset");
+  EXPECT_EQ((*notice)["seq"].as_int64(), 2);
+  auto pos = r["positions"].as_object();
+  EXPECT_EQ(pos.size(), 1u) << "only conversations the user belongs to";
+  EXPECT_EQ(pos[std::to_string(conv)].as_int64(), 2);
+  send_text(*a, conv, "m2", "two");
+  EXPECT_EQ(c.events(1)[0]["seq"].as_int64(), 3);
+}

@@ -1,0 +1,48 @@
+// A blocking facade over parley::sdk::client for scripts, tools and tests: every call
+// waits (with a timeout) instead of taking a callback. Events are queued until read.
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "parley/sdk/client.hpp"
+
+namespace parley::sdk {
+
+class blocking_client {
+ public:
+  // Starts the client at once.
+  explicit blocking_client(client_options opt);
+  ~blocking_client();
+
+  bool wait_online(std::chrono::milliseconds timeout);
+  // Runs an operation; waits for it to be online first (within the same timeout).
+  result<boost::json::object> call(const std::string& op, boost::json::object args,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  std::string send(std::int64_t conv, const std::string& text) { return c_.send(conv, text); }
+  bool wait_outbox_empty(std::chrono::milliseconds timeout);
+  std::optional<event> next_event(std::chrono::milliseconds timeout);
+  // Exactly n events, or fewer on timeout.
+  std::vector<event> events(std::size_t n, std::chrono::milliseconds timeout);
+  std::vector<send_ack> acks();
+  std::vector<std::pair<std::string, error>> failures();
+  state current_state() const { return c_.current_state(); }
+  client& async() { return c_; }
+  void stop() { c_.stop(); }
+
+ private:
+  client_handlers handlers();
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<event> events_;
+  std::vector<send_ack> acks_;
+  std::vector<std::pair<std::string, error>> failures_;
+  std::optional<error> auth_error_;
+  client c_;
+};
+
+}  // namespace parley::sdk

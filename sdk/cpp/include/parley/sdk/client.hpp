@@ -1,0 +1,103 @@
+// Parley's C++ client SDK: one connection to a Parley server with everything a chat
+// application needs from the transport.
+//
+// - Lifecycle: connects (with a handshake timeout), authenticates with a token, syncs,
+//   keeps the connection checked with pings (dead connections are closed after
+//   heartbeat_timeout) and reconnects on any failure with exponential backoff and full
+//   jitter. state() and on_state report offline / connecting / online / backing_off.
+// - Outbox: send() stores the message with a fresh client_msg_id in the local SQLite
+//   file before returning; it is transmitted when online, resent after every reconnect
+//   and removed when the server acknowledges it. The server's idempotency makes resends
+//   harmless: each message is stored once.
+// - Inbox: events are delivered to on_event exactly once and in seq order per
+//   conversation; duplicates are dropped, early arrivals held, and a detected gap is
+//   filled from history. The last seq per conversation is stored, and a restarted client
+//   resumes from there.
+//
+// Threading: the client runs its own I/O thread; every handler runs on it, one at a
+// time, and must not block. send(), call(), stop() and the getters may be called from
+// any thread.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "parley/sdk/backoff.hpp"
+#include "parley/sdk/event.hpp"
+
+namespace parley::sdk {
+
+enum class state { offline, connecting, online, backing_off };
+const char* to_string(state s);
+
+struct client_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string token;        // from login
+  std::string store_path;   // the local SQLite file (outbox, positions); ":memory:" for none
+  backoff_policy backoff;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds heartbeat_timeout{30000};  // ping after half, close after all
+  std::chrono::milliseconds request_timeout{15000};
+  std::size_t send_window = 64;  // sends awaiting acknowledgement at once
+  // Conversations without a stored position: replay from the user's join (true) or
+  // start live at their current end (false).
+  bool replay_from_join = true;
+};
+
+struct send_ack {
+  std::int64_t conv = 0;
+  std::int64_t seq = 0;
+  std::string id;
+  std::int64_t ts = 0;
+  std::string client_msg_id;
+  bool duplicate = false;
+};
+
+struct client_handlers {
+  std::function<void(const event&)> on_event;
+  std::function<void(state)> on_state;
+  std::function<void(const send_ack&)> on_ack;
+  // The server rejected a send for good (invalid, forbidden, not_found, too_large,
+  // conflict); it left the outbox.
+  std::function<void(const std::string& client_msg_id, const error&)> on_send_failed;
+  // History the client asked for no longer exists on the server (pruned).
+  std::function<void(std::int64_t conv, std::int64_t from_seq, std::int64_t to_seq)> on_history_lost;
+  // The token was rejected or revoked; the client stopped reconnecting.
+  std::function<void(const error&)> on_auth_failed;
+};
+
+class client {
+ public:
+  client(client_options opt, client_handlers h);
+  ~client();  // stop()
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  void start();
+  // Closes the connection and joins the I/O thread. Unsent messages stay in the outbox.
+  void stop();
+
+  // Queues a message durably; returns its client_msg_id.
+  std::string send(std::int64_t conv, const std::string& text);
+  // Any other operation (docs/protocol.md); fails with errc::internal "offline" when not
+  // online, or on timeout. `done` runs on the client's thread.
+  void call(const std::string& op, boost::json::object args,
+            std::function<void(result<boost::json::object>)> done);
+
+  state current_state() const;
+  std::size_t outbox_size() const;
+  // Last seq delivered per conversation.
+  std::int64_t position(std::int64_t conv) const;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace parley::sdk

@@ -1,0 +1,97 @@
+#include "parley/sdk/blocking_client.hpp"
+
+namespace parley::sdk {
+
+client_handlers blocking_client::handlers() {
+  client_handlers h;
+  h.on_event = [this](const event& e) {
+    std::lock_guard lk(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  };
+  h.on_state = [this](state) {
+    std::lock_guard lk(mu_);
+    cv_.notify_all();
+  };
+  h.on_ack = [this](const send_ack& a) {
+    std::lock_guard lk(mu_);
+    acks_.push_back(a);
+    cv_.notify_all();
+  };
+  h.on_send_failed = [this](const std::string& cmid, const error& e) {
+    std::lock_guard lk(mu_);
+    failures_.emplace_back(cmid, e);
+    cv_.notify_all();
+  };
+  h.on_auth_failed = [this](const error& e) {
+    std::lock_guard lk(mu_);
+    auth_error_ = e;
+    cv_.notify_all();
+  };
+  return h;
+}
+
+blocking_client::blocking_client(client_options opt) : c_(std::move(opt), handlers()) { c_.start(); }
+
+blocking_client::~blocking_client() { c_.stop(); }
+
+bool blocking_client::wait_online(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  return cv_.wait_for(lk, timeout, [&] { return c_.current_state() == state::online || auth_error_; }) &&
+         !auth_error_;
+}
+
+result<boost::json::object> blocking_client::call(const std::string& op, boost::json::object args,
+                                                  std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!wait_online(timeout)) return make_error(errc::internal, "offline: not connected");
+  auto shared = std::make_shared<std::tuple<std::mutex, std::condition_variable, std::optional<result<boost::json::object>>>>();
+  c_.call(op, std::move(args), [shared](result<boost::json::object> r) {
+    auto& [m, cv, out] = *shared;
+    std::lock_guard lk(m);
+    out = std::move(r);
+    cv.notify_all();
+  });
+  auto& [sm, scv, sout] = *shared;
+  std::unique_lock lk(sm);
+  if (!scv.wait_until(lk, deadline, [&] { return sout.has_value(); }))
+    return make_error(errc::internal, "timed out waiting for the reply");
+  return std::move(*sout);
+}
+
+bool blocking_client::wait_outbox_empty(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  return cv_.wait_for(lk, timeout, [&] { return c_.outbox_size() == 0; });
+}
+
+std::optional<event> blocking_client::next_event(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  if (!cv_.wait_for(lk, timeout, [&] { return !events_.empty(); })) return std::nullopt;
+  auto e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+std::vector<event> blocking_client::events(std::size_t n, std::chrono::milliseconds timeout) {
+  std::vector<event> out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lk(mu_);
+  while (out.size() < n) {
+    if (!cv_.wait_until(lk, deadline, [&] { return !events_.empty(); })) break;
+    out.push_back(std::move(events_.front()));
+    events_.pop_front();
+  }
+  return out;
+}
+
+std::vector<send_ack> blocking_client::acks() {
+  std::lock_guard lk(mu_);
+  return acks_;
+}
+
+std::vector<std::pair<std::string, error>> blocking_client::failures() {
+  std::lock_guard lk(mu_);
+  return failures_;
+}
+
+}  // namespace parley::sdk

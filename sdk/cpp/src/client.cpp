@@ -1,0 +1,500 @@
+#include "parley/sdk/client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "parley/sdk/local_store.hpp"
+#include "parley/sdk/sequencer.hpp"
+
+namespace parley::sdk {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+const char* to_string(state s) {
+  switch (s) {
+    case state::offline: return "offline";
+    case state::connecting: return "connecting";
+    case state::online: return "online";
+    case state::backing_off: return "backing_off";
+  }
+  return "offline";
+}
+
+namespace {
+
+errc parse_errc(std::string_view s) {
+  for (auto c : {errc::unauthenticated, errc::forbidden, errc::not_found, errc::invalid,
+                 errc::too_large, errc::conflict, errc::rate_limited, errc::internal})
+    if (errc_name(c) == s) return c;
+  return errc::internal;
+}
+
+error error_from(const json::object& e) {
+  error out;
+  out.code = parse_errc(e.contains("code") && e.at("code").is_string() ? std::string_view(e.at("code").as_string()) : "internal");
+  if (auto m = e.if_contains("message"); m && m->is_string()) out.message = m->as_string();
+  if (auto f = e.if_contains("field"); f && f->is_string()) out.field = f->as_string();
+  if (auto r = e.if_contains("retry_after_ms"); r && r->is_int64()) out.retry_after_ms = r->as_int64();
+  return out;
+}
+
+event event_from(const json::object& o) {
+  event e;
+  e.conv = o.at("conv").as_int64();
+  e.seq = o.at("seq").as_int64();
+  e.id = o.at("id").as_string();
+  e.ts = o.at("ts").as_int64();
+  e.type = o.at("type").as_string();
+  e.sender = o.at("sender").as_int64();
+  if (auto c = o.if_contains("client_msg_id"); c && c->is_string()) e.client_msg_id = c->as_string();
+  if (auto d = o.if_contains("data")) {
+    e.data_json = json::serialize(*d);
+    if (d->is_object())
+      if (auto t = d->as_object().if_contains("text"); t && t->is_string()) e.text = t->as_string();
+  }
+  return e;
+}
+
+bool permanent(errc c) { return c != errc::rate_limited && c != errc::internal; }
+
+}  // namespace
+
+struct client::impl : std::enable_shared_from_this<impl> {
+  struct conn {
+    explicit conn(asio::io_context& io) : ws(io) {}
+    websocket::stream<beast::tcp_stream> ws;
+    beast::flat_buffer buf;
+    std::deque<std::string> wq;
+    bool writing = false;
+    bool dead = false;
+  };
+  enum class call_kind { sync, send, user, fill };
+  struct pending_call {
+    call_kind kind;
+    std::chrono::steady_clock::time_point deadline;
+    std::string cmid;  // send
+    std::int64_t conv = 0;  // fill
+    std::function<void(result<json::object>)> done;  // user
+  };
+
+  client_options opt;
+  client_handlers h;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread;
+  asio::steady_timer retry_timer{io};
+  asio::steady_timer tick_timer{io};
+  backoff bo;
+  sequencer seqr;
+
+  mutable std::mutex mu;  // guards store, outbox
+  local_store store;
+  std::deque<outbox_entry> outbox;  // mirror of the store's outbox, oldest first
+  std::atomic<state> st{state::offline};
+
+  // Connection state: only on the I/O thread.
+  std::shared_ptr<conn> cur;
+  std::int64_t next_id = 1;
+  std::unordered_map<std::int64_t, pending_call> calls;
+  std::size_t sent_upto = 0;  // outbox entries transmitted on this connection
+  bool synced = false;
+  bool stopped = false;
+  bool started = false;
+  std::unordered_set<std::int64_t> filling;
+  std::unordered_map<std::int64_t, std::int64_t> dirty;
+
+  impl(client_options o, client_handlers hs)
+      : opt(std::move(o)), h(std::move(hs)), bo(opt.backoff), store(opt.store_path.empty() ? ":memory:" : opt.store_path) {
+    for (auto& e : store.pending()) outbox.push_back(std::move(e));
+    for (const auto& [c, s] : store.positions()) seqr.set_position(c, s);
+  }
+
+  void set_state(state s) {
+    if (st.exchange(s) != s && h.on_state) h.on_state(s);
+  }
+
+  void start() {
+    started = true;
+    thread = std::thread([self = shared_from_this()] { self->io.run(); });
+    asio::post(io, [self = shared_from_this()] {
+      self->tick();
+      self->connect();
+    });
+  }
+
+  void tick() {
+    tick_timer.expires_after(std::chrono::milliseconds(200));
+    tick_timer.async_wait([w = weak_from_this()](beast::error_code ec) {
+      auto self = w.lock();
+      if (ec || !self || self->stopped) return;
+      auto now = std::chrono::steady_clock::now();
+      bool expired = false;
+      for (auto& [id, c] : self->calls) expired = expired || c.deadline <= now;
+      if (expired) self->drop("a request timed out");
+      self->tick();
+    });
+  }
+
+  void connect() {
+    if (stopped) return;
+    set_state(state::connecting);
+    auto c = std::make_shared<conn>(io);
+    cur = c;
+    auto resolver = std::make_shared<tcp::resolver>(io);
+    beast::get_lowest_layer(c->ws).expires_after(opt.handshake_timeout);
+    resolver->async_resolve(opt.host, std::to_string(opt.port),
+        [self = shared_from_this(), c, resolver](beast::error_code ec, tcp::resolver::results_type r) {
+          if (c != self->cur) return;
+          if (ec) return self->drop("resolve: " + ec.message());
+          beast::get_lowest_layer(c->ws).async_connect(r, [self, c](beast::error_code ec, const tcp::endpoint&) {
+            if (c != self->cur) return;
+            if (ec) return self->drop("connect: " + ec.message());
+            self->handshake(c);
+          });
+        });
+  }
+
+  void handshake(const std::shared_ptr<conn>& c) {
+    beast::error_code nd;
+    beast::get_lowest_layer(c->ws).socket().set_option(tcp::no_delay(true), nd);
+    c->ws.set_option(websocket::stream_base::decorator([tok = opt.token](websocket::request_type& r) {
+      r.set(beast::http::field::authorization, "Bearer " + tok);
+      r.set(beast::http::field::user_agent, "parley-sdk-cpp");
+    }));
+    c->ws.read_message_max(64 * 1024 * 1024);
+    auto res = std::make_shared<websocket::response_type>();
+    c->ws.async_handshake(*res, opt.host + ":" + std::to_string(opt.port), "/v1/ws",
+        [self = shared_from_this(), c, res](beast::error_code ec) {
+          if (c != self->cur) return;
+          if (ec) {
+            if (res->result() == beast::http::status::unauthorized)
+              return self->auth_failed(make_error(errc::unauthenticated, "the token was rejected"));
+            return self->drop("handshake: " + ec.message());
+          }
+          beast::get_lowest_layer(c->ws).expires_never();
+          websocket::stream_base::timeout t;
+          t.handshake_timeout = self->opt.handshake_timeout;
+          t.idle_timeout = self->opt.heartbeat_timeout;
+          t.keep_alive_pings = true;
+          c->ws.set_option(t);
+          self->read(c);
+          self->send_sync();
+        });
+  }
+
+  void send_sync() {
+    json::object since;
+    for (const auto& [conv, s] : seqr.positions()) since[std::to_string(conv)] = s;
+    json::object req{{"op", "sync"}};
+    if (opt.replay_from_join || !since.empty()) req["since"] = std::move(since);
+    request(std::move(req), {call_kind::sync, {}, {}, 0, {}});
+  }
+
+  std::int64_t request(json::object req, pending_call pc) {
+    auto id = next_id++;
+    req["id"] = id;
+    pc.deadline = std::chrono::steady_clock::now() + opt.request_timeout;
+    calls.emplace(id, std::move(pc));
+    write(json::serialize(req));
+    return id;
+  }
+
+  void write(std::string frame) {
+    auto c = cur;
+    if (!c || c->dead) return;
+    c->wq.push_back(std::move(frame));
+    write_next(c);
+  }
+
+  void write_next(const std::shared_ptr<conn>& c) {
+    if (c->writing || c->wq.empty() || c->dead) return;
+    c->writing = true;
+    c->ws.text(true);
+    c->ws.async_write(asio::buffer(c->wq.front()), [self = shared_from_this(), c](beast::error_code ec, std::size_t) {
+      c->writing = false;
+      if (!c->wq.empty()) c->wq.pop_front();
+      if (c != self->cur) return;
+      if (ec) return self->drop("write: " + ec.message());
+      self->write_next(c);
+    });
+  }
+
+  void read(const std::shared_ptr<conn>& c) {
+    c->ws.async_read(c->buf, [self = shared_from_this(), c](beast::error_code ec, std::size_t n) {
+      if (c != self->cur) return;
+      if (ec) {
+        if (ec == websocket::error::closed && c->ws.reason().code == 4003)
+          return self->auth_failed(make_error(errc::unauthenticated, "logged out: the token was revoked"));
+        if (ec == websocket::error::closed)
+          return self->drop("closed by the server: " + std::to_string(c->ws.reason().code) + " " +
+                            std::string(c->ws.reason().reason.data(), c->ws.reason().reason.size()));
+        return self->drop("read: " + ec.message());
+      }
+      std::string text = beast::buffers_to_string(c->buf.data());
+      c->buf.consume(n);
+      self->on_message(text);
+      if (c == self->cur) self->read(c);
+    });
+  }
+
+  void on_message(const std::string& text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      auto j = text.find('\n', i);
+      if (j == std::string::npos) j = text.size();
+      boost::system::error_code ec;
+      auto v = json::parse(std::string_view(text).substr(i, j - i), ec);
+      i = j + 1;
+      if (ec || !v.is_object()) continue;
+      auto& o = v.as_object();
+      if (auto ev = o.if_contains("ev"); ev && ev->is_object()) {
+        offer(event_from(ev->as_object()));
+      } else if (auto n = o.if_contains("notice"); n && n->is_string()) {
+        on_notice(o);
+      } else if (auto id = o.if_contains("id"); id && id->is_int64()) {
+        on_reply(id->as_int64(), o);
+      }
+    }
+    persist_positions();
+    fill_gaps();
+  }
+
+  void offer(event e) {
+    for (auto& d : seqr.offer(std::move(e))) {
+      dirty[d.conv] = d.seq;
+      if (h.on_event) h.on_event(d);
+    }
+  }
+
+  void persist_positions() {
+    if (dirty.empty()) return;
+    std::lock_guard lk(mu);
+    store.save_positions(dirty);
+    dirty.clear();
+  }
+
+  void on_notice(const json::object& o) {
+    if (o.at("notice").as_string() == "position_reset") {
+      auto conv = o.at("conv").as_int64(), seq = o.at("seq").as_int64();
+      seqr.set_position(conv, seq);
+      dirty.erase(conv);
+      std::lock_guard lk(mu);
+      store.reset_position(conv, seq);
+      return;
+    }
+    if (o.at("notice").as_string() != "history_pruned") return;
+    auto conv = o.at("conv").as_int64();
+    auto from = o.at("from_seq").as_int64(), to = o.at("to_seq").as_int64();
+    if (seqr.position(conv).value_or(0) < to) {
+      seqr.set_position(conv, to);
+      dirty[conv] = to;
+    }
+    if (h.on_history_lost) h.on_history_lost(conv, from, to);
+  }
+
+  void fill_gaps() {
+    if (!synced) return;
+    for (auto conv : seqr.gaps()) {
+      if (filling.count(conv)) continue;
+      auto g = seqr.gap(conv);
+      filling.insert(conv);
+      request({{"op", "history"}, {"conv", conv}, {"after", g->first}, {"limit", 200}},
+              {call_kind::fill, {}, {}, conv, {}});
+    }
+  }
+
+  void on_reply(std::int64_t id, json::object& o) {
+    auto it = calls.find(id);
+    if (it == calls.end()) return;
+    auto pc = std::move(it->second);
+    calls.erase(it);
+    auto* res = o.if_contains("result");
+    auto err = o.if_contains("error");
+    switch (pc.kind) {
+      case call_kind::sync:
+        if (!res) return drop("sync failed");
+        synced = true;
+        bo.on_connected();
+        set_state(state::online);
+        flush();
+        fill_gaps();
+        break;
+      case call_kind::send: {
+        if (res && res->is_object()) {
+          auto& r = res->as_object();
+          send_ack a{r.at("conv").as_int64(), r.at("seq").as_int64(), std::string(r.at("id").as_string()),
+                     r.at("ts").as_int64(), pc.cmid, r.at("duplicate").as_bool()};
+          acked(pc.cmid);
+          if (h.on_ack) h.on_ack(a);
+        } else {
+          auto e = err && err->is_object() ? error_from(err->as_object()) : make_error(errc::internal, "bad reply");
+          if (!permanent(e.code)) return drop("send rejected for now: " + e.message);
+          acked(pc.cmid);
+          if (h.on_send_failed) h.on_send_failed(pc.cmid, e);
+        }
+        flush();
+        break;
+      }
+      case call_kind::fill:
+        filling.erase(pc.conv);
+        if (res && res->is_object()) {
+          for (auto& ev : res->as_object().at("events").as_array()) offer(event_from(ev.as_object()));
+          persist_positions();
+          fill_gaps();
+        }
+        break;
+      case call_kind::user:
+        if (res && res->is_object()) {
+          pc.done(res->as_object());
+        } else {
+          pc.done(err && err->is_object() ? error_from(err->as_object()) : make_error(errc::internal, "bad reply"));
+        }
+        break;
+    }
+  }
+
+  void acked(const std::string& cmid) {
+    std::lock_guard lk(mu);
+    for (std::size_t i = 0; i < outbox.size(); ++i) {
+      if (outbox[i].client_msg_id != cmid) continue;
+      outbox.erase(outbox.begin() + static_cast<std::ptrdiff_t>(i));
+      if (i < sent_upto) --sent_upto;
+      break;
+    }
+    store.remove(cmid);
+  }
+
+  void flush() {
+    if (!synced || !cur) return;
+    std::vector<outbox_entry> batch;
+    {
+      std::lock_guard lk(mu);
+      while (sent_upto < outbox.size() && sent_upto < opt.send_window) batch.push_back(outbox[sent_upto++]);
+    }
+    for (auto& e : batch)
+      request({{"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}},
+              {call_kind::send, {}, e.client_msg_id, 0, {}});
+  }
+
+  void fail_calls() {
+    auto pending = std::move(calls);
+    calls.clear();
+    for (auto& [id, pc] : pending)
+      if (pc.kind == call_kind::user) pc.done(make_error(errc::internal, "offline: the connection was lost"));
+  }
+
+  void close_current() {
+    if (!cur) return;
+    auto c = std::move(cur);
+    cur.reset();
+    c->dead = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(c->ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(c->ws).socket().close(ec);
+  }
+
+  // The connection failed or was lost: forget per-connection state, back off, retry.
+  void drop(const std::string& /*why*/) {
+    close_current();
+    synced = false;
+    filling.clear();
+    {
+      std::lock_guard lk(mu);
+      sent_upto = 0;
+    }
+    fail_calls();
+    if (stopped) return set_state(state::offline);
+    set_state(state::backing_off);
+    retry_timer.expires_after(bo.next_delay());
+    retry_timer.async_wait([w = weak_from_this()](beast::error_code ec) {
+      if (auto self = w.lock(); self && !ec) self->connect();
+    });
+  }
+
+  void auth_failed(const error& e) {
+    stopped = true;
+    close_current();
+    synced = false;
+    fail_calls();
+    retry_timer.cancel();
+    set_state(state::offline);
+    if (h.on_auth_failed) h.on_auth_failed(e);
+  }
+
+  void stop() {
+    if (!started) return;
+    started = false;
+    asio::post(io, [self = shared_from_this()] {
+      self->stopped = true;
+      self->retry_timer.cancel();
+      self->tick_timer.cancel();
+      self->close_current();
+      self->synced = false;
+      self->fail_calls();
+      self->set_state(state::offline);
+      self->guard.reset();
+    });
+    if (thread.joinable()) thread.join();
+  }
+};
+
+client::client(client_options opt, client_handlers h)
+    : impl_(std::make_shared<impl>(std::move(opt), std::move(h))) {}
+
+client::~client() { stop(); }
+
+void client::start() { impl_->start(); }
+void client::stop() { impl_->stop(); }
+
+std::string client::send(std::int64_t conv, const std::string& text) {
+  std::string cmid;
+  {
+    std::lock_guard lk(impl_->mu);
+    cmid = impl_->store.enqueue(conv, text);
+    impl_->outbox.push_back({conv, cmid, text});
+  }
+  asio::post(impl_->io, [i = impl_] { i->flush(); });
+  return cmid;
+}
+
+void client::call(const std::string& op, boost::json::object args,
+                  std::function<void(result<boost::json::object>)> done) {
+  asio::post(impl_->io, [i = impl_, op, args = std::move(args), done = std::move(done)]() mutable {
+    if (!i->synced) return done(make_error(errc::internal, "offline: not connected"));
+    args["op"] = op;
+    i->request(std::move(args), {impl::call_kind::user, {}, {}, 0, std::move(done)});
+  });
+}
+
+state client::current_state() const { return impl_->st.load(); }
+
+std::size_t client::outbox_size() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->outbox.size();
+}
+
+std::int64_t client::position(std::int64_t conv) const {
+  std::lock_guard lk(impl_->mu);
+  auto p = impl_->store.positions();
+  auto it = p.find(conv);
+  return it == p.end() ? 0 : it->second;
+}
+
+}  // namespace parley::sdk

@@ -1,0 +1,267 @@
+// The SDK against the real server: chat, reconnection after kill -9 of the server with an
+// outbox mid-burst, and a client process killed with a non-empty outbox.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "chat_helpers.hpp"
+#include "parley/sdk/blocking_client.hpp"
+#include "server_process.hpp"
+
+using namespace parley::test;
+using parley::sdk::blocking_client;
+using parley::sdk::client_options;
+
+namespace {
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/parley-sdk-XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+client_options options(std::uint16_t port, const std::string& token, const std::string& store) {
+  client_options o;
+  o.port = port;
+  o.token = token;
+  o.store_path = store;
+  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(400), std::chrono::seconds(5)};
+  o.heartbeat_timeout = std::chrono::seconds(5);
+  return o;
+}
+
+std::vector<boost::json::object> full_history(std::uint16_t port, const std::string& token, std::int64_t conv) {
+  ws_client c(port, token);
+  std::vector<boost::json::object> out;
+  std::int64_t after = 0;
+  for (;;) {
+    auto h = c.call({{"op", "history"}, {"conv", conv}, {"after", after}, {"limit", 200}});
+    for (auto& e : h["events"].as_array()) out.push_back(e.as_object());
+    if (!out.empty()) after = out.back()["seq"].as_int64();
+    if (!h["has_more"].as_bool()) return out;
+  }
+}
+
+// Checks: every text "prefix-i" for i < n appears exactly once, in increasing i order.
+void expect_each_once_in_order(const std::vector<std::string>& texts, const std::string& prefix, int n) {
+  std::vector<int> got;
+  for (const auto& t : texts)
+    if (t.rfind(prefix, 0) == 0) got.push_back(std::stoi(t.substr(prefix.size())));
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n)) << "each message exactly once";
+  for (int i = 0; i < n; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], i) << "in send order";
+}
+
+struct child {
+  pid_t pid = -1;
+  int out = -1;
+  std::string buffered;
+  child(std::uint16_t port, const std::string& token, const std::string& store, std::int64_t conv, int count) {
+    int p[2];
+    if (pipe(p) != 0) throw std::runtime_error("pipe");
+    pid = fork();
+    if (pid == 0) {
+      dup2(p[1], 1);
+      close(p[0]);
+      close(p[1]);
+      const char* bin = std::getenv("PARLEY_SDK_CHILD");
+      execl(bin, bin, std::to_string(port).c_str(), token.c_str(), store.c_str(),
+            std::to_string(conv).c_str(), std::to_string(count).c_str(), nullptr);
+      _exit(127);
+    }
+    close(p[1]);
+    out = p[0];
+  }
+  ~child() {
+    if (pid > 0) kill9();
+    if (out >= 0) close(out);
+  }
+  // Waits until `n` lines starting with `what` were printed.
+  bool wait_lines(const std::string& what, int n, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int count = 0;
+      for (std::size_t i = 0; (i = buffered.find(what, i)) != std::string::npos; i += what.size()) ++count;
+      if (count >= n) return true;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd pf{out, POLLIN, 0};
+      if (left.count() <= 0 || poll(&pf, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[4096];
+      auto r = read(out, buf, sizeof buf);
+      if (r <= 0) return false;
+      buffered.append(buf, static_cast<std::size_t>(r));
+    }
+  }
+  void kill9() {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  int wait_exit() {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+};
+
+}  // namespace
+
+TEST(SdkClient, TwoClientsChatExactlyOnceInOrder) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto dir = temp_dir();
+  blocking_client a(options(srv.port(), ann.token, dir + "/a.db"));
+  blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
+  ASSERT_TRUE(a.wait_online(5s));
+  ASSERT_TRUE(b.wait_online(5s));
+  auto r = a.call("conv.create", {{"kind", "direct"}, {"peer", "bob"}});
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto conv = r.value()["conversation"].as_object()["id"].as_int64();
+  for (int i = 0; i < 20; ++i) a.send(conv, "a-" + std::to_string(i));
+  ASSERT_TRUE(a.wait_outbox_empty(10s));
+  auto evs = b.events(21, 10s);
+  ASSERT_EQ(evs.size(), 21u);
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    EXPECT_EQ(evs[i].seq, static_cast<std::int64_t>(i + 1));
+    texts.push_back(evs[i].text);
+  }
+  expect_each_once_in_order(texts, "a-", 20);
+  EXPECT_EQ(a.acks().size(), 20u);
+  EXPECT_FALSE(b.next_event(200ms).has_value());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SdkClient, ServerKill9DuringSendBurstLosesAndDuplicatesNothing) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto cat = register_and_login(srv.port(), "cat");
+  std::int64_t conv;
+  {
+    ws_client c(srv.port(), ann.token);
+    conv = create_group(c, "g", {"bob", "cat"});
+  }
+  auto dir = temp_dir();
+  blocking_client a(options(srv.port(), ann.token, dir + "/a.db"));
+  blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
+  blocking_client c(options(srv.port(), cat.token, dir + "/c.db"));
+  ASSERT_TRUE(a.wait_online(5s) && b.wait_online(5s) && c.wait_online(5s));
+  constexpr int kMessages = 300;
+  for (int i = 0; i < kMessages; ++i) a.send(conv, "m-" + std::to_string(i));
+  // Kill the server once part of the burst is acknowledged; restart it a little later.
+  for (int i = 0; i < 500 && a.acks().size() < 60; ++i) std::this_thread::sleep_for(2ms);
+  srv.kill9();
+  auto acked_before = a.acks().size();
+  EXPECT_LT(acked_before, static_cast<std::size_t>(kMessages)) << "the crash should hit mid-burst";
+  std::this_thread::sleep_for(300ms);
+  srv.start();
+  ASSERT_TRUE(a.wait_outbox_empty(30s)) << "the SDK reconnects by itself and flushes";
+  for (auto* r : {&b, &c}) {
+    auto evs = r->events(kMessages + 1, 30s);
+    ASSERT_EQ(evs.size(), static_cast<std::size_t>(kMessages + 1));
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      ASSERT_EQ(evs[i].seq, static_cast<std::int64_t>(i + 1)) << "gapless, in order";
+      texts.push_back(evs[i].text);
+    }
+    expect_each_once_in_order(texts, "m-", kMessages);
+    EXPECT_FALSE(r->next_event(200ms).has_value());
+  }
+  std::vector<std::string> stored;
+  for (auto& e : full_history(srv.port(), ann.token, conv))
+    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+  expect_each_once_in_order(stored, "m-", kMessages);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SdkClient, RestartedClientResumesFromItsStoredPosition) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  ws_client a(srv.port(), ann.token);
+  auto conv = create_group(a, "g", {"bob"});
+  auto dir = temp_dir();
+  {
+    blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
+    ASSERT_TRUE(b.wait_online(5s));
+    send_text(a, conv, "x0", "first");
+    ASSERT_EQ(b.events(2, 5s).size(), 2u);
+  }  // the app exits
+  for (int i = 1; i <= 5; ++i) send_text(a, conv, "x" + std::to_string(i), "while away " + std::to_string(i));
+  blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
+  auto evs = b.events(5, 10s);
+  ASSERT_EQ(evs.size(), 5u);
+  EXPECT_EQ(evs.front().seq, 3);
+  EXPECT_EQ(evs.back().text, "while away 5");
+  EXPECT_FALSE(b.next_event(200ms).has_value());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SdkClient, ClientKilledWithQueuedOutboxSendsEachMessageOnceAfterRestart) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  std::int64_t conv;
+  {
+    ws_client c(srv.port(), ann.token);
+    conv = create_group(c, "g", {});
+  }
+  ASSERT_EQ(srv.stop(), 0);  // offline: the child can only queue
+  auto dir = temp_dir();
+  {
+    child k(srv.port(), ann.token, dir + "/child.db", conv, 40);
+    ASSERT_TRUE(k.wait_lines("queued", 1, 10s));
+    k.kill9();
+  }
+  srv.start();
+  child again(srv.port(), ann.token, dir + "/child.db", conv, 0);
+  EXPECT_EQ(again.wait_exit(), 0);
+  std::vector<std::string> stored;
+  for (auto& e : full_history(srv.port(), ann.token, conv))
+    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+  expect_each_once_in_order(stored, "child-", 40);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SdkClient, ClientKilledMidBurstSendsEachMessageOnceAfterRestart) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  std::int64_t conv;
+  {
+    ws_client c(srv.port(), ann.token);
+    conv = create_group(c, "g", {});
+  }
+  auto dir = temp_dir();
+  {
+    child k(srv.port(), ann.token, dir + "/child.db", conv, 400);
+    ASSERT_TRUE(k.wait_lines("ack ", 30, 20s));
+    k.kill9();  // some sends acknowledged, some in flight, some never sent
+  }
+  child again(srv.port(), ann.token, dir + "/child.db", conv, 0);
+  EXPECT_EQ(again.wait_exit(), 0);
+  std::vector<std::string> stored;
+  for (auto& e : full_history(srv.port(), ann.token, conv))
+    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+  expect_each_once_in_order(stored, "child-", 400);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SdkClient, RevokedTokenStopsReconnecting) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto dir = temp_dir();
+  blocking_client a(options(srv.port(), ann.token, dir + "/a.db"));
+  ASSERT_TRUE(a.wait_online(5s));
+  ASSERT_EQ(http(srv.port(), "POST", "/v1/logout", "", ann.token).status, 200);
+  for (int i = 0; i < 200 && a.current_state() != parley::sdk::state::offline; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(a.current_state(), parley::sdk::state::offline);
+  std::filesystem::remove_all(dir);
+}
