@@ -70,6 +70,14 @@ struct event {
   std::string data;           // JSON object text
 };
 
+// What an idempotent send left behind: enough to repeat its acknowledgement, forever.
+struct send_key {
+  conv_id conv = 0;
+  seq_t seq = 0;
+  std::string event_id;
+  std::int64_t ts_ms = 0;
+};
+
 // An event after commit, ready for fan-out: encoded once, shared by every recipient.
 struct committed_event {
   event ev;

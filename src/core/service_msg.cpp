@@ -40,12 +40,16 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
   commit(
       [me, c = *c, cmid = *cmid, text = *text, ack](write_txn& t, emitter& em) -> error {
         // A retry returns the original acknowledgement, even after the sender left.
-        if (auto prev = t.find_event_by_client_msg_id(me.u.id, cmid)) {
+        if (auto prev = t.find_send_key(me.u.id, cmid)) {
           if (prev->conv != c)
             return make_error(errc::conflict,
                               "client_msg_id was already used for another conversation",
                               "client_msg_id");
-          ack->ev = std::move(*prev);
+          ack->ev.conv = prev->conv;
+          ack->ev.seq = prev->seq;
+          ack->ev.id = prev->event_id;
+          ack->ev.ts_ms = prev->ts_ms;
+          ack->ev.client_msg_id = cmid;
           ack->duplicate = true;
           return kOk;
         }

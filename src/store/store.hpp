@@ -49,6 +49,8 @@ class read_txn {
                                               std::size_t limit) = 0;
   virtual std::optional<event> find_event_by_client_msg_id(user_id sender,
                                                            const std::string& cmid) = 0;
+  // The idempotency record of (sender, client_msg_id); kept even when the event is pruned.
+  virtual std::optional<send_key> find_send_key(user_id sender, const std::string& cmid) = 0;
 };
 
 class write_txn : public read_txn {
@@ -66,7 +68,9 @@ class write_txn : public read_txn {
   virtual void put_member(conv_id c, user_id u, role r, seq_t joined_seq) = 0;
   virtual void set_member_left(conv_id c, user_id u, seq_t left_seq) = 0;
   virtual void set_member_role(conv_id c, user_id u, role r) = 0;
-  // Appends to the log; fills ev.seq (and keeps ev.id, ev.ts_ms as given).
+  // Appends to the log; fills ev.seq (and keeps ev.id, ev.ts_ms as given). An event with
+  // a client_msg_id also records its send_key; a second one with the same
+  // (sender, client_msg_id) throws.
   virtual void append_event(event& ev) = 0;
   // Deletes events with seq < before_seq; returns the new first_seq.
   virtual seq_t prune_before(conv_id c, seq_t before_seq) = 0;

@@ -50,8 +50,16 @@ CREATE TABLE events(
   data TEXT NOT NULL,
   PRIMARY KEY (conv_id, seq)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX events_idempotency ON events(sender_id, client_msg_id)
-  WHERE client_msg_id IS NOT NULL;
+-- Idempotency keys of sends, kept forever (they outlive pruned events).
+CREATE TABLE send_keys(
+  sender_id INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  PRIMARY KEY (sender_id, client_msg_id)
+) WITHOUT ROWID;
 )sql"};
 }  // namespace
 

@@ -169,6 +169,14 @@ std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
   return read_event(s);
 }
 
+std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
+  auto& s = db_.prepare(
+      "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = ?");
+  s.bind(1, sender).bind(2, cmid);
+  if (!s.step()) return std::nullopt;
+  return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
+}
+
 result<user> sqlite_txn::insert_user(const std::string& handle, const std::string& pw_hash,
                                      std::int64_t now_ms) {
   if (find_user_by_handle(handle)) return make_error(errc::conflict, "handle is taken", "handle");
@@ -257,6 +265,18 @@ void sqlite_txn::append_event(event& ev) {
     s.bind(7, ev.client_msg_id);
   }
   s.bind(8, ev.data).run();
+  if (!ev.client_msg_id.empty()) {
+    db_.prepare(
+           "INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms) "
+           "VALUES (?,?,?,?,?,?)")
+        .bind(1, ev.sender)
+        .bind(2, ev.client_msg_id)
+        .bind(3, ev.conv)
+        .bind(4, ev.seq)
+        .bind(5, ev.id)
+        .bind(6, ev.ts_ms)
+        .run();
+  }
 }
 
 seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {

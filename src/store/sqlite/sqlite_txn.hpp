@@ -26,6 +26,7 @@ class sqlite_txn final : public write_txn {
                                       std::size_t limit) override;
   std::optional<event> find_event_by_client_msg_id(user_id sender,
                                                    const std::string& cmid) override;
+  std::optional<send_key> find_send_key(user_id sender, const std::string& cmid) override;
 
   result<user> insert_user(const std::string& handle, const std::string& pw_hash,
                            std::int64_t now_ms) override;
