@@ -249,6 +249,21 @@ void service::op_members_remove(const device_session& me, const boost::json::obj
         auto& ev = em.emit(t, c, "member.left", me.u.id,
                            member_event_data(target->u, tm->role, me.u.id), {}, target->u.id);
         t.set_member_left(c, target->u.id, ev.seq);
+        if (tm->role == role::owner) {
+          // The owner left: the longest-standing admin (else member) becomes owner.
+          std::optional<membership> heir;
+          for (auto& cand : t.list_members(c)) {
+            auto rank = [](const membership& x) {
+              return std::pair{x.role != role::admin, x.joined_seq};
+            };
+            if (!heir || rank(cand) < rank(*heir)) heir = cand;
+          }
+          if (heir) {
+            t.set_member_role(c, heir->u.id, role::owner);
+            em.emit(t, c, "member.updated", me.u.id,
+                    member_event_data(heir->u, role::owner, me.u.id));
+          }
+        }
         return kOk;
       },
       [] { return std::string("{}"); }, std::move(done));

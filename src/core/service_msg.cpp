@@ -76,6 +76,12 @@ void service::op_history(const device_session& me, const boost::json::object& a,
   if (!after) return done(after.err());
   if (*before && *after)
     return done(make_error(errc::invalid, "give before or after, not both", "before"));
+  // Cursors are seqs: 0 or more (before: 1 or more), so the +1/-1 below cannot overflow.
+  constexpr std::int64_t kMaxSeq = std::int64_t{1} << 53;
+  if (*after && (**after < 0 || **after > kMaxSeq))
+    return done(make_error(errc::invalid, "after is a seq from 0 to 2^53", "after"));
+  if (*before && (**before < 1 || **before > kMaxSeq))
+    return done(make_error(errc::invalid, "before is a seq from 1 to 2^53", "before"));
   auto limit_in = args::opt_i64(a, "limit");
   if (!limit_in) return done(limit_in.err());
   auto limit = limit_in->value_or(static_cast<std::int64_t>(opt_.history_page_default));

@@ -162,13 +162,19 @@ result<unit> apply_toml(server_config& c, const std::string& text, const std::st
     if (!t) return config_error(origin, std::string(sec.str()) + " must be a [section]");
     for (auto& [key, v] : *t) {
       std::string value;
-      if (auto s = v.value<std::string>(); s && v.is_string()) {
+      const auto* d = find_def(std::string(sec.str()), std::string(key.str()));
+      if (!d)
+        return config_error(
+            origin, "unknown option " + std::string(sec.str()) + "." + std::string(key.str()));
+      bool wants_string = std::holds_alternative<std::string server_config::*>(d->field);
+      if (auto s = v.value<std::string>(); s && v.is_string() && wants_string) {
         value = *s;
-      } else if (auto i = v.value<std::int64_t>(); i && v.is_integer()) {
+      } else if (auto i = v.value<std::int64_t>(); i && v.is_integer() && !wants_string) {
         value = std::to_string(*i);
       } else {
-        return config_error(origin, std::string(sec.str()) + "." + std::string(key.str()) +
-                                        " must be a string or an integer");
+        return config_error(origin,
+                            std::string(sec.str()) + "." + std::string(key.str()) +
+                                (wants_string ? " must be a string" : " must be an integer"));
       }
       auto r = apply_setting(c, std::string(sec.str()), std::string(key.str()), value, origin);
       if (!r) return r;
@@ -199,6 +205,9 @@ result<unit> validate(const server_config& c) {
   auto bad = [](const std::string& what) { return config_error("config", what); };
   if (c.port < 0 || c.port > 65535) return bad("server.port must be 0 to 65535");
   if (c.threads < 0 || c.threads > 256) return bad("server.threads must be 0 to 256");
+  if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
+      c.log_level != "warn" && c.log_level != "error" && c.log_level != "off")
+    return bad("server.log_level must be trace, debug, info, warn, error or off");
   if (c.synchronous != "full" && c.synchronous != "normal")
     return bad("store.synchronous must be \"full\" or \"normal\"");
   if (c.password_cost != "interactive" && c.password_cost != "moderate" &&

@@ -1,10 +1,10 @@
 #include "server/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
 #include <charconv>
 
 #include "core/codec.hpp"

@@ -10,7 +10,8 @@
 //   thread, in the order the writes were submitted. It must not block; post elsewhere.
 // - read() runs `fn` on one of the reader connections (a consistent snapshot) and `done`
 //   on that reader thread.
-// - Both are safe to call from any thread. A full queue fails fast with rate_limited.
+// - Both are safe to call from any thread. A full queue, or a stopped store, fails fast
+//   with rate_limited: then `done` (or on_error) runs at once, on the caller's thread.
 // - append_event assigns seq = last_seq + 1 of the conversation at commit time, so seqs
 //   are gapless per conversation; (sender, client_msg_id) is unique forever.
 #pragma once

@@ -46,7 +46,7 @@ std::size_t ws_registry::size() const {
 namespace {
 
 constexpr std::size_t kBatchBytes = 64 * 1024;    // most bytes gathered into one message
-constexpr std::size_t kDrainedBytes = 64 * 1024;  // low watermark for when_drained
+constexpr std::size_t kDrainedBytes = 64 * 1024;  // low watermark for when_drained (at most)
 
 class ws_connection final : public frame_sink, public std::enable_shared_from_this<ws_connection> {
  public:
@@ -89,8 +89,14 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
     write_next();
   }
 
+  // A quarter of the outbound limit at most, so a replay round (half the limit) queued on
+  // top of it never trips the slow-consumer close.
+  std::size_t low_watermark() const {
+    return std::min(kDrainedBytes, static_cast<std::size_t>(ctx_.cfg.outbound_queue_bytes) / 4);
+  }
+
   void when_drained(std::function<void()> f) override {
-    if (queued_bytes_ <= kDrainedBytes) {
+    if (queued_bytes_ <= low_watermark()) {
       asio::post(ws_.get_executor(), std::move(f));
     } else {
       drained_ = std::move(f);
@@ -180,7 +186,7 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
       return;
     }
     if (pending_close_) return do_close();
-    if (drained_ && queued_bytes_ <= kDrainedBytes) {
+    if (drained_ && queued_bytes_ <= low_watermark()) {
       auto f = std::move(drained_);
       drained_ = nullptr;
       f();

@@ -160,3 +160,21 @@ TEST_F(Errors, ReusedClientMsgIdInAnotherConversationIsConflict) {
   EXPECT_EQ(code_of(r), "conflict");
   EXPECT_EQ(a.call({{"op", "history"}, {"conv", c2}})["events"].as_array().size(), 1u);
 }
+
+TEST_F(Errors, OwnerLeavingHandsOwnershipToTheLongestStandingAdmin) {
+  register_and_login(srv.port(), "cat");
+  ws_client a(srv.port(), ann.token);
+  auto conv = create_group(a, "g", {"bob"});
+  a.call({{"op", "members.add"}, {"conv", conv}, {"user", "cat"}, {"role", "admin"}});
+  a.call({{"op", "members.remove"}, {"conv", conv}, {"user", "ann"}});
+  ws_client c(srv.port(), login(srv.port(), "cat"));
+  auto h = c.call({{"op", "history"}, {"conv", conv}});
+  auto evs = h["events"].as_array();
+  ASSERT_EQ(evs.size(), 4u);
+  EXPECT_EQ(evs[2].as_object().at("type").as_string(), "member.left");
+  auto up = evs[3].as_object();
+  EXPECT_EQ(up.at("type").as_string(), "member.updated");
+  EXPECT_EQ(up.at("data").as_object().at("user").as_object().at("handle").as_string(), "cat");
+  EXPECT_EQ(up.at("data").as_object().at("role").as_string(), "owner");
+  c.call({{"op", "members.set_role"}, {"conv", conv}, {"user", "bob"}, {"role", "admin"}});
+}

@@ -177,8 +177,10 @@ TEST(Resume, PositionBeyondTheLogIsResetAndStrangersConversationsIgnored) {
   auto bconv = create_group(b, "bob's", {});
   send_text(*a, conv, "m1", "one");  // seq 2
   ws_client c(srv.port(), ann.token);
-  auto r = c.call({{"op", "sync"},
-                   {"since", boost::json::object{{std::to_string(conv), 40}, {std::to_string(bconv), 0}, {"999", 0}}}});
+  auto r =
+      c.call({{"op", "sync"},
+              {"since", boost::json::object{
+                            {std::to_string(conv), 40}, {std::to_string(bconv), 0}, {"999", 0}}}});
   auto notice = c.next_push(5s);
   ASSERT_TRUE(notice.has_value());
   EXPECT_EQ((*notice)["notice"].as_string(), "position_reset");

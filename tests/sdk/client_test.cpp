@@ -32,12 +32,14 @@ client_options options(std::uint16_t port, const std::string& token, const std::
   o.port = port;
   o.token = token;
   o.store_path = store;
-  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(400), std::chrono::seconds(5)};
+  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(400),
+               std::chrono::seconds(5)};
   o.heartbeat_timeout = std::chrono::seconds(5);
   return o;
 }
 
-std::vector<boost::json::object> full_history(std::uint16_t port, const std::string& token, std::int64_t conv) {
+std::vector<boost::json::object> full_history(std::uint16_t port, const std::string& token,
+                                              std::int64_t conv) {
   ws_client c(port, token);
   std::vector<boost::json::object> out;
   std::int64_t after = 0;
@@ -50,7 +52,8 @@ std::vector<boost::json::object> full_history(std::uint16_t port, const std::str
 }
 
 // Checks: every text "prefix-i" for i < n appears exactly once, in increasing i order.
-void expect_each_once_in_order(const std::vector<std::string>& texts, const std::string& prefix, int n) {
+void expect_each_once_in_order(const std::vector<std::string>& texts, const std::string& prefix,
+                               int n) {
   std::vector<int> got;
   for (const auto& t : texts)
     if (t.rfind(prefix, 0) == 0) got.push_back(std::stoi(t.substr(prefix.size())));
@@ -62,7 +65,8 @@ struct child {
   pid_t pid = -1;
   int out = -1;
   std::string buffered;
-  child(std::uint16_t port, const std::string& token, const std::string& store, std::int64_t conv, int count) {
+  child(std::uint16_t port, const std::string& token, const std::string& store, std::int64_t conv,
+        int count) {
     int p[2];
     if (pipe(p) != 0) throw std::runtime_error("pipe");
     pid = fork();
@@ -87,9 +91,11 @@ struct child {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       int count = 0;
-      for (std::size_t i = 0; (i = buffered.find(what, i)) != std::string::npos; i += what.size()) ++count;
+      for (std::size_t i = 0; (i = buffered.find(what, i)) != std::string::npos; i += what.size())
+        ++count;
       if (count >= n) return true;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       pollfd pf{out, POLLIN, 0};
       if (left.count() <= 0 || poll(&pf, 1, static_cast<int>(left.count())) <= 0) return false;
       char buf[4096];
@@ -178,7 +184,8 @@ TEST(SdkClient, ServerKill9DuringSendBurstLosesAndDuplicatesNothing) {
   }
   std::vector<std::string> stored;
   for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+    if (e["type"] == "message.created")
+      stored.emplace_back(e["data"].as_object()["text"].as_string());
   expect_each_once_in_order(stored, "m-", kMessages);
   std::filesystem::remove_all(dir);
 }
@@ -196,7 +203,8 @@ TEST(SdkClient, RestartedClientResumesFromItsStoredPosition) {
     send_text(a, conv, "x0", "first");
     ASSERT_EQ(b.events(2, 5s).size(), 2u);
   }  // the app exits
-  for (int i = 1; i <= 5; ++i) send_text(a, conv, "x" + std::to_string(i), "while away " + std::to_string(i));
+  for (int i = 1; i <= 5; ++i)
+    send_text(a, conv, "x" + std::to_string(i), "while away " + std::to_string(i));
   blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
   auto evs = b.events(5, 10s);
   ASSERT_EQ(evs.size(), 5u);
@@ -226,7 +234,8 @@ TEST(SdkClient, ClientKilledWithQueuedOutboxSendsEachMessageOnceAfterRestart) {
   EXPECT_EQ(again.wait_exit(), 0);
   std::vector<std::string> stored;
   for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+    if (e["type"] == "message.created")
+      stored.emplace_back(e["data"].as_object()["text"].as_string());
   expect_each_once_in_order(stored, "child-", 40);
   std::filesystem::remove_all(dir);
 }
@@ -249,7 +258,8 @@ TEST(SdkClient, ClientKilledMidBurstSendsEachMessageOnceAfterRestart) {
   EXPECT_EQ(again.wait_exit(), 0);
   std::vector<std::string> stored;
   for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created") stored.emplace_back(e["data"].as_object()["text"].as_string());
+    if (e["type"] == "message.created")
+      stored.emplace_back(e["data"].as_object()["text"].as_string());
   expect_each_once_in_order(stored, "child-", 400);
   std::filesystem::remove_all(dir);
 }
@@ -261,7 +271,8 @@ TEST(SdkClient, RevokedTokenStopsReconnecting) {
   blocking_client a(options(srv.port(), ann.token, dir + "/a.db"));
   ASSERT_TRUE(a.wait_online(5s));
   ASSERT_EQ(http(srv.port(), "POST", "/v1/logout", "", ann.token).status, 200);
-  for (int i = 0; i < 200 && a.current_state() != parley::sdk::state::offline; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 200 && a.current_state() != parley::sdk::state::offline; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_EQ(a.current_state(), parley::sdk::state::offline);
   std::filesystem::remove_all(dir);
 }

@@ -48,7 +48,8 @@ TEST(LocalStore, ClientMsgIdsAreUniqueForeverAndPerDevice) {
   EXPECT_EQ(first.substr(0, first.find(':')), later.substr(0, later.find(':')));
   local_store other(":memory:");
   auto o = other.enqueue(1, "c");
-  EXPECT_NE(o.substr(0, o.find(':')), first.substr(0, first.find(':'))) << "another device, another prefix";
+  EXPECT_NE(o.substr(0, o.find(':')), first.substr(0, first.find(':')))
+      << "another device, another prefix";
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 

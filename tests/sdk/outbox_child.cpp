@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   o.port = static_cast<std::uint16_t>(std::atoi(argv[1]));
   o.token = argv[2];
   o.store_path = argv[3];
-  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(300), std::chrono::seconds(5)};
+  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(300),
+               std::chrono::seconds(5)};
   o.send_window = 8;
   auto conv = std::atoll(argv[4]);
   int count = std::atoi(argv[5]);

@@ -90,6 +90,7 @@ TEST(Sequencer, RandomPermutationsWithDuplicatesDeliverExactlyOnceInOrder) {
     for (auto& e : input)
       for (auto& d : s.offer(e)) got.push_back(d.seq);
     ASSERT_EQ(got.size(), 100u);
-    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<std::int64_t>(i + 1));
+    for (std::size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i], static_cast<std::int64_t>(i + 1));
   }
 }

@@ -7,7 +7,9 @@ namespace parley::sdk {
 backoff::backoff(backoff_policy p, std::uint64_t seed, clock_fn now)
     : p_(p), rng_(seed), now_(std::move(now)) {}
 
-void backoff::on_connected() { connected_at_ = now_(); }
+void backoff::on_connected() {
+  connected_at_ = now_();
+}
 
 std::chrono::milliseconds backoff::ceiling() const {
   // base * 2^attempt, saturating at cap (and never shifting past 62 bits).

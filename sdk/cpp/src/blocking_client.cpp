@@ -31,21 +31,27 @@ client_handlers blocking_client::handlers() {
   return h;
 }
 
-blocking_client::blocking_client(client_options opt) : c_(std::move(opt), handlers()) { c_.start(); }
+blocking_client::blocking_client(client_options opt) : c_(std::move(opt), handlers()) {
+  c_.start();
+}
 
-blocking_client::~blocking_client() { c_.stop(); }
+blocking_client::~blocking_client() {
+  c_.stop();
+}
 
 bool blocking_client::wait_online(std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
-  return cv_.wait_for(lk, timeout, [&] { return c_.current_state() == state::online || auth_error_; }) &&
-         !auth_error_;
+  return cv_.wait_for(lk, timeout, [&] {
+    return c_.current_state() == state::online || auth_error_;
+  }) && !auth_error_;
 }
 
 result<boost::json::object> blocking_client::call(const std::string& op, boost::json::object args,
                                                   std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   if (!wait_online(timeout)) return make_error(errc::internal, "offline: not connected");
-  auto shared = std::make_shared<std::tuple<std::mutex, std::condition_variable, std::optional<result<boost::json::object>>>>();
+  auto shared = std::make_shared<std::tuple<std::mutex, std::condition_variable,
+                                            std::optional<result<boost::json::object>>>>();
   c_.call(op, std::move(args), [shared](result<boost::json::object> r) {
     auto& [m, cv, out] = *shared;
     std::lock_guard lk(m);

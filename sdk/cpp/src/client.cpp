@@ -29,10 +29,14 @@ using tcp = asio::ip::tcp;
 
 const char* to_string(state s) {
   switch (s) {
-    case state::offline: return "offline";
-    case state::connecting: return "connecting";
-    case state::online: return "online";
-    case state::backing_off: return "backing_off";
+    case state::offline:
+      return "offline";
+    case state::connecting:
+      return "connecting";
+    case state::online:
+      return "online";
+    case state::backing_off:
+      return "backing_off";
   }
   return "offline";
 }
@@ -48,10 +52,13 @@ errc parse_errc(std::string_view s) {
 
 error error_from(const json::object& e) {
   error out;
-  out.code = parse_errc(e.contains("code") && e.at("code").is_string() ? std::string_view(e.at("code").as_string()) : "internal");
+  out.code = parse_errc(e.contains("code") && e.at("code").is_string()
+                            ? std::string_view(e.at("code").as_string())
+                            : "internal");
   if (auto m = e.if_contains("message"); m && m->is_string()) out.message = m->as_string();
   if (auto f = e.if_contains("field"); f && f->is_string()) out.field = f->as_string();
-  if (auto r = e.if_contains("retry_after_ms"); r && r->is_int64()) out.retry_after_ms = r->as_int64();
+  if (auto r = e.if_contains("retry_after_ms"); r && r->is_int64())
+    out.retry_after_ms = r->as_int64();
   return out;
 }
 
@@ -63,7 +70,8 @@ event event_from(const json::object& o) {
   e.ts = o.at("ts").as_int64();
   e.type = o.at("type").as_string();
   e.sender = o.at("sender").as_int64();
-  if (auto c = o.if_contains("client_msg_id"); c && c->is_string()) e.client_msg_id = c->as_string();
+  if (auto c = o.if_contains("client_msg_id"); c && c->is_string())
+    e.client_msg_id = c->as_string();
   if (auto d = o.if_contains("data")) {
     e.data_json = json::serialize(*d);
     if (d->is_object())
@@ -72,7 +80,9 @@ event event_from(const json::object& o) {
   return e;
 }
 
-bool permanent(errc c) { return c != errc::rate_limited && c != errc::internal; }
+bool permanent(errc c) {
+  return c != errc::rate_limited && c != errc::internal;
+}
 
 }  // namespace
 
@@ -89,8 +99,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
   struct pending_call {
     call_kind kind;
     std::chrono::steady_clock::time_point deadline;
-    std::string cmid;  // send
-    std::int64_t conv = 0;  // fill
+    std::string cmid;                                // send
+    std::int64_t conv = 0;                           // fill
     std::function<void(result<json::object>)> done;  // user
   };
 
@@ -121,7 +131,10 @@ struct client::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::int64_t, std::int64_t> dirty;
 
   impl(client_options o, client_handlers hs)
-      : opt(std::move(o)), h(std::move(hs)), bo(opt.backoff), store(opt.store_path.empty() ? ":memory:" : opt.store_path) {
+      : opt(std::move(o)),
+        h(std::move(hs)),
+        bo(opt.backoff),
+        store(opt.store_path.empty() ? ":memory:" : opt.store_path) {
     for (auto& e : store.pending()) outbox.push_back(std::move(e));
     for (const auto& [c, s] : store.positions()) seqr.set_position(c, s);
   }
@@ -160,27 +173,31 @@ struct client::impl : std::enable_shared_from_this<impl> {
     auto resolver = std::make_shared<tcp::resolver>(io);
     beast::get_lowest_layer(c->ws).expires_after(opt.handshake_timeout);
     resolver->async_resolve(opt.host, std::to_string(opt.port),
-        [self = shared_from_this(), c, resolver](beast::error_code ec, tcp::resolver::results_type r) {
-          if (c != self->cur) return;
-          if (ec) return self->drop("resolve: " + ec.message());
-          beast::get_lowest_layer(c->ws).async_connect(r, [self, c](beast::error_code ec, const tcp::endpoint&) {
-            if (c != self->cur) return;
-            if (ec) return self->drop("connect: " + ec.message());
-            self->handshake(c);
-          });
-        });
+                            [self = shared_from_this(), c, resolver](
+                                beast::error_code ec, tcp::resolver::results_type r) {
+                              if (c != self->cur) return;
+                              if (ec) return self->drop("resolve: " + ec.message());
+                              beast::get_lowest_layer(c->ws).async_connect(
+                                  r, [self, c](beast::error_code ec, const tcp::endpoint&) {
+                                    if (c != self->cur) return;
+                                    if (ec) return self->drop("connect: " + ec.message());
+                                    self->handshake(c);
+                                  });
+                            });
   }
 
   void handshake(const std::shared_ptr<conn>& c) {
     beast::error_code nd;
     beast::get_lowest_layer(c->ws).socket().set_option(tcp::no_delay(true), nd);
-    c->ws.set_option(websocket::stream_base::decorator([tok = opt.token](websocket::request_type& r) {
-      r.set(beast::http::field::authorization, "Bearer " + tok);
-      r.set(beast::http::field::user_agent, "parley-sdk-cpp");
-    }));
+    c->ws.set_option(
+        websocket::stream_base::decorator([tok = opt.token](websocket::request_type& r) {
+          r.set(beast::http::field::authorization, "Bearer " + tok);
+          r.set(beast::http::field::user_agent, "parley-sdk-cpp");
+        }));
     c->ws.read_message_max(64 * 1024 * 1024);
     auto res = std::make_shared<websocket::response_type>();
-    c->ws.async_handshake(*res, opt.host + ":" + std::to_string(opt.port), "/v1/ws",
+    c->ws.async_handshake(
+        *res, opt.host + ":" + std::to_string(opt.port), "/v1/ws",
         [self = shared_from_this(), c, res](beast::error_code ec) {
           if (c != self->cur) return;
           if (ec) {
@@ -227,13 +244,14 @@ struct client::impl : std::enable_shared_from_this<impl> {
     if (c->writing || c->wq.empty() || c->dead) return;
     c->writing = true;
     c->ws.text(true);
-    c->ws.async_write(asio::buffer(c->wq.front()), [self = shared_from_this(), c](beast::error_code ec, std::size_t) {
-      c->writing = false;
-      if (!c->wq.empty()) c->wq.pop_front();
-      if (c != self->cur) return;
-      if (ec) return self->drop("write: " + ec.message());
-      self->write_next(c);
-    });
+    c->ws.async_write(asio::buffer(c->wq.front()),
+                      [self = shared_from_this(), c](beast::error_code ec, std::size_t) {
+                        c->writing = false;
+                        if (!c->wq.empty()) c->wq.pop_front();
+                        if (c != self->cur) return;
+                        if (ec) return self->drop("write: " + ec.message());
+                        self->write_next(c);
+                      });
   }
 
   void read(const std::shared_ptr<conn>& c) {
@@ -241,10 +259,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
       if (c != self->cur) return;
       if (ec) {
         if (ec == websocket::error::closed && c->ws.reason().code == 4003)
-          return self->auth_failed(make_error(errc::unauthenticated, "logged out: the token was revoked"));
+          return self->auth_failed(
+              make_error(errc::unauthenticated, "logged out: the token was revoked"));
         if (ec == websocket::error::closed)
-          return self->drop("closed by the server: " + std::to_string(c->ws.reason().code) + " " +
-                            std::string(c->ws.reason().reason.data(), c->ws.reason().reason.size()));
+          return self->drop(
+              "closed by the server: " + std::to_string(c->ws.reason().code) + " " +
+              std::string(c->ws.reason().reason.data(), c->ws.reason().reason.size()));
         return self->drop("read: " + ec.message());
       }
       std::string text = beast::buffers_to_string(c->buf.data());
@@ -339,12 +359,17 @@ struct client::impl : std::enable_shared_from_this<impl> {
       case call_kind::send: {
         if (res && res->is_object()) {
           auto& r = res->as_object();
-          send_ack a{r.at("conv").as_int64(), r.at("seq").as_int64(), std::string(r.at("id").as_string()),
-                     r.at("ts").as_int64(), pc.cmid, r.at("duplicate").as_bool()};
+          send_ack a{r.at("conv").as_int64(),
+                     r.at("seq").as_int64(),
+                     std::string(r.at("id").as_string()),
+                     r.at("ts").as_int64(),
+                     pc.cmid,
+                     r.at("duplicate").as_bool()};
           acked(pc.cmid);
           if (h.on_ack) h.on_ack(a);
         } else {
-          auto e = err && err->is_object() ? error_from(err->as_object()) : make_error(errc::internal, "bad reply");
+          auto e = err && err->is_object() ? error_from(err->as_object())
+                                           : make_error(errc::internal, "bad reply");
           if (!permanent(e.code)) return drop("send rejected for now: " + e.message);
           acked(pc.cmid);
           if (h.on_send_failed) h.on_send_failed(pc.cmid, e);
@@ -355,7 +380,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
       case call_kind::fill:
         filling.erase(pc.conv);
         if (res && res->is_object()) {
-          for (auto& ev : res->as_object().at("events").as_array()) offer(event_from(ev.as_object()));
+          for (auto& ev : res->as_object().at("events").as_array())
+            offer(event_from(ev.as_object()));
           persist_positions();
           fill_gaps();
         }
@@ -364,7 +390,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
         if (res && res->is_object()) {
           pc.done(res->as_object());
         } else {
-          pc.done(err && err->is_object() ? error_from(err->as_object()) : make_error(errc::internal, "bad reply"));
+          pc.done(err && err->is_object() ? error_from(err->as_object())
+                                          : make_error(errc::internal, "bad reply"));
         }
         break;
     }
@@ -386,18 +413,21 @@ struct client::impl : std::enable_shared_from_this<impl> {
     std::vector<outbox_entry> batch;
     {
       std::lock_guard lk(mu);
-      while (sent_upto < outbox.size() && sent_upto < opt.send_window) batch.push_back(outbox[sent_upto++]);
+      while (sent_upto < outbox.size() && sent_upto < opt.send_window)
+        batch.push_back(outbox[sent_upto++]);
     }
     for (auto& e : batch)
-      request({{"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}},
-              {call_kind::send, {}, e.client_msg_id, 0, {}});
+      request(
+          {{"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}},
+          {call_kind::send, {}, e.client_msg_id, 0, {}});
   }
 
   void fail_calls() {
     auto pending = std::move(calls);
     calls.clear();
     for (auto& [id, pc] : pending)
-      if (pc.kind == call_kind::user) pc.done(make_error(errc::internal, "offline: the connection was lost"));
+      if (pc.kind == call_kind::user)
+        pc.done(make_error(errc::internal, "offline: the connection was lost"));
   }
 
   void close_current() {
@@ -458,10 +488,16 @@ struct client::impl : std::enable_shared_from_this<impl> {
 client::client(client_options opt, client_handlers h)
     : impl_(std::make_shared<impl>(std::move(opt), std::move(h))) {}
 
-client::~client() { stop(); }
+client::~client() {
+  stop();
+}
 
-void client::start() { impl_->start(); }
-void client::stop() { impl_->stop(); }
+void client::start() {
+  impl_->start();
+}
+void client::stop() {
+  impl_->stop();
+}
 
 std::string client::send(std::int64_t conv, const std::string& text) {
   std::string cmid;
@@ -483,7 +519,9 @@ void client::call(const std::string& op, boost::json::object args,
   });
 }
 
-state client::current_state() const { return impl_->st.load(); }
+state client::current_state() const {
+  return impl_->st.load();
+}
 
 std::size_t client::outbox_size() const {
   std::lock_guard lk(impl_->mu);

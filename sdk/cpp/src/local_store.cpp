@@ -109,7 +109,10 @@ void local_store::save_positions(const std::unordered_map<std::int64_t, std::int
 }
 
 void local_store::reset_position(std::int64_t conv, std::int64_t seq) {
-  impl_->d.prepare("INSERT INTO positions(conv, seq) VALUES (?, ?) ON CONFLICT(conv) DO UPDATE SET seq = excluded.seq")
+  impl_->d
+      .prepare(
+          "INSERT INTO positions(conv, seq) VALUES (?, ?) ON CONFLICT(conv) DO UPDATE SET seq = "
+          "excluded.seq")
       .bind(1, conv)
       .bind(2, seq)
       .run();

@@ -2,7 +2,9 @@
 
 namespace parley::sdk {
 
-void sequencer::set_position(std::int64_t conv, std::int64_t seq) { pos_[conv] = seq; }
+void sequencer::set_position(std::int64_t conv, std::int64_t seq) {
+  pos_[conv] = seq;
+}
 
 std::optional<std::int64_t> sequencer::position(std::int64_t conv) const {
   auto it = pos_.find(conv);

@@ -6,7 +6,9 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 1> kMigrations = {R"sql(
+constexpr std::array<const char*, 2> kMigrations = {
+    // 1: users, devices, conversations, members, events.
+    R"sql(
 CREATE TABLE users(
   id INTEGER PRIMARY KEY,
   handle TEXT NOT NULL UNIQUE,
@@ -50,7 +52,11 @@ CREATE TABLE events(
   data TEXT NOT NULL,
   PRIMARY KEY (conv_id, seq)
 ) WITHOUT ROWID;
--- Idempotency keys of sends, kept forever (they outlive pruned events).
+CREATE UNIQUE INDEX events_idempotency ON events(sender_id, client_msg_id)
+  WHERE client_msg_id IS NOT NULL;
+)sql",
+    // 2: idempotency keys in their own table, kept forever (they outlive pruned events).
+    R"sql(
 CREATE TABLE send_keys(
   sender_id INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,
@@ -60,6 +66,10 @@ CREATE TABLE send_keys(
   ts_ms INTEGER NOT NULL,
   PRIMARY KEY (sender_id, client_msg_id)
 ) WITHOUT ROWID;
+INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms)
+  SELECT sender_id, client_msg_id, conv_id, seq, id, ts_ms FROM events
+  WHERE client_msg_id IS NOT NULL;
+DROP INDEX events_idempotency;
 )sql"};
 }  // namespace
 

@@ -171,7 +171,8 @@ std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
 
 std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
   auto& s = db_.prepare(
-      "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = ?");
+      "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
+      "?");
   s.bind(1, sender).bind(2, cmid);
   if (!s.step()) return std::nullopt;
   return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};

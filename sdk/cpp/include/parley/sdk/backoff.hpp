@@ -25,8 +25,9 @@ class backoff {
  public:
   using clock_fn = std::function<std::chrono::steady_clock::time_point()>;
 
-  explicit backoff(backoff_policy p, std::uint64_t seed = std::random_device{}(),
-                   clock_fn now = [] { return std::chrono::steady_clock::now(); });
+  explicit backoff(
+      backoff_policy p, std::uint64_t seed = std::random_device{}(),
+      clock_fn now = [] { return std::chrono::steady_clock::now(); });
 
   // A connection is established (online).
   void on_connected();

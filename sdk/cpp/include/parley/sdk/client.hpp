@@ -38,8 +38,8 @@ const char* to_string(state s);
 struct client_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  std::string token;        // from login
-  std::string store_path;   // the local SQLite file (outbox, positions); ":memory:" for none
+  std::string token;       // from login
+  std::string store_path;  // the local SQLite file (outbox, positions); ":memory:" for none
   backoff_policy backoff;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds heartbeat_timeout{30000};  // ping after half, close after all
@@ -67,7 +67,8 @@ struct client_handlers {
   // conflict); it left the outbox.
   std::function<void(const std::string& client_msg_id, const error&)> on_send_failed;
   // History the client asked for no longer exists on the server (pruned).
-  std::function<void(std::int64_t conv, std::int64_t from_seq, std::int64_t to_seq)> on_history_lost;
+  std::function<void(std::int64_t conv, std::int64_t from_seq, std::int64_t to_seq)>
+      on_history_lost;
   // The token was rejected or revoked; the client stopped reconnecting.
   std::function<void(const error&)> on_auth_failed;
 };

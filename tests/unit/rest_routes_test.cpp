@@ -1,0 +1,174 @@
+// The REST route table (docs/protocol.md, "REST"): method and target to operation and
+// arguments.
+#include "transport/rest_routes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+
+namespace parley {
+namespace {
+
+namespace json = boost::json;
+
+struct routed {
+  route_status status;
+  route_match m;
+};
+
+routed route(std::string_view method, std::string_view target) {
+  routed r;
+  r.status = match_route(method, target, r.m);
+  return r;
+}
+
+TEST(RestRoutes, EveryDocumentedRoute) {
+  struct want {
+    const char* method;
+    const char* target;
+    const char* op;
+    bool body;
+    json::object args;
+  };
+  const std::vector<want> table = {
+      {"POST", "/v1/register", "register", true, {}},
+      {"POST", "/v1/login", "login", true, {}},
+      {"POST", "/v1/logout", "logout", false, {}},
+      {"GET", "/v1/conversations", "conv.list", false, {}},
+      {"POST", "/v1/conversations", "conv.create", true, {}},
+      {"GET", "/v1/conversations/12", "conv.get", false, {{"conv", "12"}}},
+      {"PATCH", "/v1/conversations/12", "conv.update", true, {{"conv", "12"}}},
+      {"POST", "/v1/conversations/12/members", "members.add", true, {{"conv", "12"}}},
+      {"PATCH",
+       "/v1/conversations/12/members/bob",
+       "members.set_role",
+       true,
+       {{"conv", "12"}, {"user", "bob"}}},
+      {"DELETE",
+       "/v1/conversations/12/members/bob",
+       "members.remove",
+       false,
+       {{"conv", "12"}, {"user", "bob"}}},
+      {"POST", "/v1/conversations/12/messages", "send", true, {{"conv", "12"}}},
+      {"GET", "/v1/conversations/12/events", "history", false, {{"conv", "12"}}},
+  };
+  for (const auto& w : table) {
+    SCOPED_TRACE(std::string(w.method) + " " + w.target);
+    auto r = route(w.method, w.target);
+    ASSERT_EQ(r.status, route_status::ok);
+    EXPECT_EQ(r.m.op, w.op);
+    EXPECT_EQ(r.m.takes_body, w.body);
+    EXPECT_EQ(r.m.args, w.args) << json::serialize(r.m.args);
+  }
+}
+
+TEST(RestRoutes, UnknownPathsAreNotFound) {
+  for (const char* target :
+       {"/", "/v1", "/v2/register", "/v1/registers", "/v1/conversations/12/unknown",
+        "/v1/conversations/12/members/bob/extra", "/v1/conversations/12/events/3", "/V1/register",
+        "/v1/conversations/12/messages/x"}) {
+    SCOPED_TRACE(target);
+    EXPECT_EQ(route("GET", target).status, route_status::not_found);
+    EXPECT_EQ(route("POST", target).status, route_status::not_found);
+  }
+}
+
+TEST(RestRoutes, KnownPathWithAnotherMethodIsMethodNotAllowed) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"GET", "/v1/register"},
+      {"GET", "/v1/login"},
+      {"DELETE", "/v1/logout"},
+      {"DELETE", "/v1/conversations"},
+      {"PUT", "/v1/conversations"},
+      {"POST", "/v1/conversations/12"},
+      {"DELETE", "/v1/conversations/12"},
+      {"GET", "/v1/conversations/12/members"},
+      {"POST", "/v1/conversations/12/members/bob"},
+      {"GET", "/v1/conversations/12/members/bob"},
+      {"GET", "/v1/conversations/12/messages"},
+      {"POST", "/v1/conversations/12/events"},
+      {"get", "/v1/conversations"},  // methods are case-sensitive
+  };
+  for (const auto& [method, target] : cases) {
+    SCOPED_TRACE(std::string(method) + " " + target);
+    EXPECT_EQ(route(method, target).status, route_status::method_not_allowed);
+  }
+}
+
+TEST(RestRoutes, QueryStringBecomesArguments) {
+  auto r = route("GET", "/v1/conversations/12/events?before=10&limit=3");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.op, "history");
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"before", "10"}, {"limit", "3"}}));
+
+  r = route("GET", "/v1/conversations/12/events?after=5");
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"after", "5"}}));
+
+  // Empty pairs are skipped; a key without '=' has an empty value; the first value wins.
+  r = route("GET", "/v1/conversations/12/events?&&limit=2&&flag&limit=9&");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"limit", "2"}, {"flag", ""}}));
+
+  r = route("GET", "/v1/conversations?");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_TRUE(r.m.args.empty());
+
+  // The query does not take part in matching the path.
+  EXPECT_EQ(route("GET", "/v1/unknown?x=1").status, route_status::not_found);
+  EXPECT_EQ(route("DELETE", "/v1/conversations?x=1").status, route_status::method_not_allowed);
+}
+
+TEST(RestRoutes, QueryAndPathArePercentDecoded) {
+  auto r = route("GET", "/v1/conversations/12/events?%6Cimit=%31%32&after=1%30");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"limit", "12"}, {"after", "10"}}));
+
+  r = route("GET", "/v1/conversations/12/events?q=a+b%20c%2Bd%26e%3Df");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.args.at("q").as_string(), "a b c+d&e=f");
+
+  r = route("DELETE", "/v1/conversations/%31%32/members/b%6Fb");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.op, "members.remove");
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"user", "bob"}}));
+
+  // A malformed escape is never passed on as an argument.
+  EXPECT_NE(route("GET", "/v1/conversations/12/events?limit=%zz").status, route_status::ok);
+  EXPECT_NE(route("GET", "/v1/conversations/12/events?limit=%4").status, route_status::ok);
+  EXPECT_NE(route("GET", "/v1/conversations/%g1").status, route_status::ok);
+}
+
+TEST(RestRoutes, PathParametersWinOverTheQuery) {
+  auto r = route("GET", "/v1/conversations/12/events?conv=99&limit=1");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"limit", "1"}}));
+  r = route("PATCH", "/v1/conversations/12/members/bob?user=mallory&conv=1");
+  ASSERT_EQ(r.status, route_status::ok);
+  EXPECT_EQ(r.m.args, (json::object{{"conv", "12"}, {"user", "bob"}}));
+}
+
+TEST(UrlDecode, DecodesAndRejectsMalformedEscapes) {
+  std::string out;
+  EXPECT_TRUE(url_decode("plain", out));
+  EXPECT_EQ(out, "plain");
+  EXPECT_TRUE(url_decode("", out));
+  EXPECT_EQ(out, "");
+  EXPECT_TRUE(url_decode("a%20b+c", out));
+  EXPECT_EQ(out, "a b c");
+  EXPECT_TRUE(url_decode("%41%4a%4A", out));
+  EXPECT_EQ(out, "AJJ");
+  EXPECT_TRUE(url_decode("%C3%A9", out));
+  EXPECT_EQ(out, "\xC3\xA9");
+  EXPECT_TRUE(url_decode("%00", out));
+  EXPECT_EQ(out, std::string(1, '\0'));
+  EXPECT_TRUE(url_decode("100%25", out));
+  EXPECT_EQ(out, "100%");
+  EXPECT_FALSE(url_decode("%", out));
+  EXPECT_FALSE(url_decode("%4", out));
+  EXPECT_FALSE(url_decode("a%", out));
+  EXPECT_FALSE(url_decode("%G0", out));
+  EXPECT_FALSE(url_decode("%0G", out));
+}
+
+}  // namespace
+}  // namespace parley

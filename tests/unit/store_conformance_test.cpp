@@ -1,0 +1,1016 @@
+// Conformance suite for parley::store backends (the contract is in store/store.hpp).
+// Written against the abstract store / read_txn / write_txn interface only: every backend
+// (SQLite today, PostgreSQL later) is added to the INSTANTIATE_TEST_SUITE_P list at the
+// bottom with a factory that creates, opens and destroys its storage.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "core/crypto.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
+#include "unit_support.hpp"
+
+namespace parley {
+namespace {
+
+using test::countdown;
+using test::get_or_throw;
+
+// How the suite creates, (re)opens and discards one backend's storage.
+struct store_backend {
+  std::string name;
+  // Reserves fresh, empty storage; returns its location (a file path, a database URL...).
+  std::function<std::string()> create;
+  // Opens a store over the location. Called again after stop() to check durability.
+  std::function<std::unique_ptr<store>(const std::string& location)> open;
+  // Removes the storage once the test is over.
+  std::function<void(const std::string& location)> destroy;
+};
+
+void PrintTo(const store_backend& b, std::ostream* os) {
+  *os << b.name;
+}
+
+store_backend sqlite_backend() {
+  // The temp_db objects live for the whole test binary's run; destroy() removes the files.
+  auto dbs = std::make_shared<std::vector<std::unique_ptr<test::temp_db>>>();
+  return {"SQLite",
+          [dbs] {
+            dbs->push_back(std::make_unique<test::temp_db>());
+            return dbs->back()->path();
+          },
+          [](const std::string& path) -> std::unique_ptr<store> {
+            sqlite::sqlite_options o;
+            o.path = path;
+            o.synchronous = "normal";  // durability across a clean stop() needs no fsync
+            return std::make_unique<sqlite::sqlite_store>(o);
+          },
+          [dbs](const std::string& path) {
+            for (auto& d : *dbs)
+              if (d->path() == path) d->remove();
+          }};
+}
+
+constexpr error kOk{errc::ok, {}, {}, 0};
+
+// A new event for append_event (seq is assigned by the store).
+event make_event(conv_id c, user_id sender, std::string cmid = {}, std::string text = "hi") {
+  static std::atomic<std::int64_t> ts{1'700'000'000'000};
+  event e;
+  e.conv = c;
+  e.id = random_hex_id();
+  e.ts_ms = ts++;
+  e.type = "message.created";
+  e.sender = sender;
+  e.client_msg_id = std::move(cmid);
+  e.data = "{\"text\":\"" + text + "\"}";
+  return e;
+}
+
+std::vector<seq_t> seqs_of(const std::vector<event>& evs) {
+  std::vector<seq_t> out;
+  for (const auto& e : evs) out.push_back(e.seq);
+  return out;
+}
+
+std::vector<seq_t> range(seq_t from, seq_t to) {  // inclusive; empty if from > to
+  std::vector<seq_t> out;
+  for (seq_t s = from; s <= to; ++s) out.push_back(s);
+  return out;
+}
+
+void expect_same_event(const event& got, const event& want) {
+  EXPECT_EQ(got.conv, want.conv);
+  EXPECT_EQ(got.seq, want.seq);
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.ts_ms, want.ts_ms);
+  EXPECT_EQ(got.type, want.type);
+  EXPECT_EQ(got.sender, want.sender);
+  EXPECT_EQ(got.client_msg_id, want.client_msg_id);
+  EXPECT_EQ(got.data, want.data);
+}
+
+class StoreConformance : public ::testing::TestWithParam<store_backend> {
+ protected:
+  void SetUp() override {
+    init_crypto();
+    location_ = GetParam().create();
+    st_ = GetParam().open(location_);
+  }
+  void TearDown() override {
+    if (st_) st_->stop();
+    st_.reset();
+    GetParam().destroy(location_);
+  }
+
+  store& st() { return *st_; }
+
+  // Stops the store and opens a new one over the same storage.
+  void reopen() {
+    st_->stop();
+    st_.reset();
+    st_ = GetParam().open(location_);
+  }
+
+  // Runs fn in a write and waits for its completion.
+  error write(std::function<error(write_txn&)> fn) {
+    auto p = std::make_shared<std::promise<error>>();
+    auto f = p->get_future();
+    st_->write(std::move(fn), [p](const error& e) { p->set_value(e); });
+    return get_or_throw(f, "write");
+  }
+
+  // Runs fn in a read and returns its value; a failed read throws (failing the test).
+  template <class F>
+  auto read(F fn) -> std::invoke_result_t<F, read_txn&> {
+    using R = std::invoke_result_t<F, read_txn&>;
+    auto p = std::make_shared<std::promise<R>>();
+    auto f = p->get_future();
+    st_->read([p, fn](read_txn& t) { p->set_value(fn(t)); },
+              [p](const error& e) {
+                p->set_exception(
+                    std::make_exception_ptr(std::runtime_error("read failed: " + e.message)));
+              });
+    return get_or_throw(f, "read");
+  }
+
+  user add_user(const std::string& handle) {
+    user u;
+    EXPECT_EQ(write([&](write_txn& t) -> error {
+                auto r = t.insert_user(handle, "hash-of-" + handle, 1000);
+                if (!r) return r.err();
+                u = *r;
+                return kOk;
+              }).code,
+              errc::ok);
+    return u;
+  }
+
+  conv_id add_group(const std::string& title = "team") {
+    conv_id c = 0;
+    EXPECT_EQ(write([&](write_txn& t) {
+                c = t.insert_conversation(conv_kind::group, title, std::nullopt, 2000);
+                return kOk;
+              }).code,
+              errc::ok);
+    return c;
+  }
+
+  // Appends `n` events to c in one write; returns them with their seqs.
+  std::vector<event> append(conv_id c, user_id sender, int n) {
+    std::vector<event> out;
+    EXPECT_EQ(write([&](write_txn& t) {
+                out.clear();
+                for (int i = 0; i < n; ++i) {
+                  auto e = make_event(c, sender);
+                  t.append_event(e);
+                  out.push_back(e);
+                }
+                return kOk;
+              }).code,
+              errc::ok);
+    return out;
+  }
+
+  std::vector<event> all_events(conv_id c) {
+    return read([c](read_txn& t) { return t.read_events(c, 0, 1'000'000, 1'000'000); });
+  }
+
+  // Blocks the writer until the returned function is called, so that every write
+  // submitted meanwhile is queued and goes into the same group commit.
+  std::function<void()> hold_writer() {
+    auto gate = std::make_shared<std::promise<void>>();
+    auto entered = std::make_shared<std::promise<void>>();
+    auto entered_f = entered->get_future();
+    std::shared_future<void> gate_f = gate->get_future().share();
+    st_->write(
+        [gate_f, entered](write_txn&) {
+          entered->set_value();
+          gate_f.wait_for(test::kWaitLimit);
+          return kOk;
+        },
+        [](const error&) {});
+    get_or_throw(entered_f, "the writer to start the holding write");
+    return [gate] { gate->set_value(); };
+  }
+
+  std::string location_;
+  std::unique_ptr<store> st_;
+};
+
+TEST_P(StoreConformance, UsersAreInsertedAndLookedUp) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  EXPECT_GT(ann.id, 0);
+  EXPECT_NE(ann.id, bob.id);
+  EXPECT_EQ(ann.handle, "ann");
+  EXPECT_EQ(bob.handle, "bob");
+
+  auto cred = read([](read_txn& t) { return t.find_user_by_handle("ann"); });
+  ASSERT_TRUE(cred);
+  EXPECT_EQ(cred->u.id, ann.id);
+  EXPECT_EQ(cred->u.handle, "ann");
+  EXPECT_EQ(cred->password_hash, "hash-of-ann");
+
+  auto u = read([&](read_txn& t) { return t.find_user(bob.id); });
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->id, bob.id);
+  EXPECT_EQ(u->handle, "bob");
+
+  EXPECT_FALSE(read([](read_txn& t) { return t.find_user_by_handle("nobody"); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_user(bob.id + ann.id + 1000); }));
+}
+
+TEST_P(StoreConformance, DuplicateHandleIsAConflictAndLeavesTheTransactionUsable) {
+  auto ann = add_user("ann");
+  // Returned as the write's error: the conflict reaches the caller.
+  auto e = write([](write_txn& t) -> error {
+    auto r = t.insert_user("ann", "other-hash", 5);
+    return r ? kOk : r.err();
+  });
+  EXPECT_EQ(e.code, errc::conflict);
+
+  // Ignored by the write: the same transaction goes on and commits other work.
+  bool saw_conflict = false;
+  user cat;
+  e = write([&](write_txn& t) -> error {
+    auto r = t.insert_user("ann", "other-hash", 5);
+    saw_conflict = !r && r.err().code == errc::conflict;
+    auto c = t.insert_user("cat", "hash-of-cat", 6);
+    if (!c) return c.err();
+    cat = *c;
+    return kOk;
+  });
+  EXPECT_EQ(e.code, errc::ok);
+  EXPECT_TRUE(saw_conflict);
+  EXPECT_NE(cat.id, ann.id);
+
+  auto cred = read([](read_txn& t) { return t.find_user_by_handle("ann"); });
+  ASSERT_TRUE(cred);
+  EXPECT_EQ(cred->u.id, ann.id);
+  EXPECT_EQ(cred->password_hash, "hash-of-ann");  // the original row is untouched
+  EXPECT_TRUE(read([](read_txn& t) { return t.find_user_by_handle("cat"); }));
+}
+
+TEST_P(StoreConformance, DevicesAreFoundByTheirBinaryTokenHash) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  const std::string h1 = token_hash("pt_first");
+  // Binary hashes may hold NUL and high bytes; they are compared as bytes.
+  const std::string h2 = std::string("\0\x01\xff\x80", 4) + std::string(28, 'x');
+  const std::string h2_other = std::string("\0\x01\xff\x81", 4) + std::string(28, 'x');
+  ASSERT_EQ(h1.size(), 32u);
+  device_id d1 = 0, d2 = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              d1 = t.insert_device(ann.id, h1, 10, 5000);
+              d2 = t.insert_device(bob.id, h2, 11, 6000);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_NE(d1, d2);
+
+  auto s1 = read([&](read_txn& t) { return t.find_device_by_token_hash(h1); });
+  ASSERT_TRUE(s1);
+  EXPECT_EQ(s1->device, d1);
+  EXPECT_EQ(s1->u.id, ann.id);
+  EXPECT_EQ(s1->u.handle, "ann");
+  EXPECT_EQ(s1->expires_ms, 5000);
+
+  auto s2 = read([&](read_txn& t) { return t.find_device_by_token_hash(h2); });
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(s2->device, d2);
+  EXPECT_EQ(s2->u.id, bob.id);
+  EXPECT_EQ(s2->expires_ms, 6000);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(h2_other); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(h2.substr(0, 1)); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("x")); }));
+
+  bool first = false, second = true;
+  ASSERT_EQ(write([&](write_txn& t) {
+              first = t.delete_device(d1);
+              second = t.delete_device(d1);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(second);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(h1); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.find_device_by_token_hash(h2); }));
+}
+
+TEST_P(StoreConformance, ConversationsAreStoredWithTheirAttributes) {
+  conv_id g = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              g = t.insert_conversation(conv_kind::group, "team", std::nullopt, 777);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto c = read([&](read_txn& t) { return t.find_conversation(g); });
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, g);
+  EXPECT_EQ(c->kind, conv_kind::group);
+  EXPECT_EQ(c->title, "team");
+  EXPECT_EQ(c->last_seq, 0);
+  EXPECT_EQ(c->first_seq, 1);
+  EXPECT_EQ(c->created_ms, 777);
+
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.set_title(g, "renamed \xF0\x9F\x98\x80");
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(g)->title; }),
+            "renamed \xF0\x9F\x98\x80");
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_conversation(g + 1000); }));
+}
+
+TEST_P(StoreConformance, DirectConversationIsUniquePerPairAndFoundSymmetrically) {
+  auto a = add_user("ann");
+  auto b = add_user("bob");
+  auto c = add_user("cat");
+  conv_id d = 0, g1 = 0, g2 = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              d = t.insert_conversation(conv_kind::direct, "", std::pair{b.id, a.id}, 100);
+              // Groups have no pair and are never unique.
+              g1 = t.insert_conversation(conv_kind::group, "same", std::nullopt, 101);
+              g2 = t.insert_conversation(conv_kind::group, "same", std::nullopt, 102);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_NE(g1, g2);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_direct(a.id, b.id); }), d);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_direct(b.id, a.id); }), d);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_direct(a.id, c.id); }));
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(d)->kind; }), conv_kind::direct);
+
+  // A second direct conversation for the same pair (in either order) is refused; the
+  // interface has no result for it, so any failure of the write counts.
+  auto e = write([&](write_txn& t) {
+    t.insert_conversation(conv_kind::direct, "", std::pair{a.id, b.id}, 103);
+    return kOk;
+  });
+  EXPECT_NE(e.code, errc::ok);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_direct(b.id, a.id); }), d);
+
+  conv_id ac = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              ac = t.insert_conversation(conv_kind::direct, "", std::pair{a.id, c.id}, 104);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_NE(ac, d);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_direct(c.id, a.id); }), ac);
+}
+
+TEST_P(StoreConformance, MembersJoinLeaveChangeRoleAndRejoin) {
+  // Inserted out of id order so that ordering by user id is observable.
+  auto a = add_user("ann");
+  auto b = add_user("bob");
+  auto c = add_user("cat");
+  auto loner = add_user("lonely");
+  conv_id g = add_group();
+  conv_id other = add_group("other");
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(g, c.id, role::member, 1);
+              t.put_member(g, a.id, role::owner, 1);
+              t.put_member(g, b.id, role::admin, 2);
+              t.put_member(other, a.id, role::member, 1);
+              return kOk;
+            }).code,
+            errc::ok);
+
+  std::vector<user_id> ids{a.id, b.id, c.id};
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_member_ids(g); }), ids);
+  auto ms = read([&](read_txn& t) { return t.list_members(g); });
+  ASSERT_EQ(ms.size(), 3u);
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    EXPECT_EQ(ms[i].u.id, ids[i]);
+    EXPECT_EQ(ms[i].conv, g);
+    EXPECT_TRUE(ms[i].active());
+  }
+
+  auto mb = read([&](read_txn& t) { return t.find_membership(g, b.id); });
+  ASSERT_TRUE(mb);
+  EXPECT_EQ(mb->conv, g);
+  EXPECT_EQ(mb->u.id, b.id);
+  EXPECT_EQ(mb->u.handle, "bob");
+  EXPECT_EQ(mb->role, role::admin);
+  EXPECT_EQ(mb->joined_seq, 2);
+  EXPECT_FALSE(mb->left_seq);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_membership(g, loner.id); }));
+
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.set_member_role(g, b.id, role::member);
+              t.set_member_left(g, c.id, 5);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_membership(g, b.id)->role; }), role::member);
+  std::vector<user_id> active{a.id, b.id};
+  std::sort(active.begin(), active.end());
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_member_ids(g); }), active);
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_members(g).size(); }), 2u);
+  auto left = read([&](read_txn& t) { return t.find_membership(g, c.id); });
+  ASSERT_TRUE(left);
+  EXPECT_FALSE(left->active());
+  EXPECT_EQ(left->left_seq, 5);
+  EXPECT_EQ(left->joined_seq, 1);
+
+  // Former members still list the conversation, with their membership row.
+  auto cl = read([&](read_txn& t) { return t.list_conversations(c.id); });
+  ASSERT_EQ(cl.size(), 1u);
+  EXPECT_EQ(cl[0].first.id, g);
+  EXPECT_EQ(cl[0].first.title, "team");
+  EXPECT_EQ(cl[0].second.left_seq, 5);
+  auto al = read([&](read_txn& t) { return t.list_conversations(a.id); });
+  std::map<conv_id, membership> by_conv;
+  for (auto& [conv, m] : al) by_conv[conv.id] = m;
+  ASSERT_EQ(by_conv.size(), 2u);
+  EXPECT_EQ(by_conv[g].role, role::owner);
+  EXPECT_EQ(by_conv[other].role, role::member);
+  EXPECT_TRUE(read([&](read_txn& t) { return t.list_conversations(loner.id); }).empty());
+
+  // put_member on a former member makes them active again with the new joined_seq.
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(g, c.id, role::admin, 7);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto back = read([&](read_txn& t) { return t.find_membership(g, c.id); });
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->active());
+  EXPECT_EQ(back->joined_seq, 7);
+  EXPECT_EQ(back->role, role::admin);
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_member_ids(g); }), ids);
+}
+
+TEST_P(StoreConformance, AppendAssignsGaplessSeqPerConversationFromOne) {
+  auto a = add_user("ann");
+  conv_id c1 = add_group("one");
+  conv_id c2 = add_group("two");
+  std::vector<event> in;
+  ASSERT_EQ(write([&](write_txn& t) {
+              in.clear();
+              for (conv_id c : {c1, c1, c2, c1, c2}) {
+                auto e = make_event(c, a.id);  // no client_msg_id: many per sender are fine
+                t.append_event(e);
+                in.push_back(e);
+              }
+              return kOk;
+            }).code,
+            errc::ok);
+  ASSERT_EQ(in.size(), 5u);
+  EXPECT_EQ(in[0].seq, 1);
+  EXPECT_EQ(in[1].seq, 2);
+  EXPECT_EQ(in[2].seq, 1);
+  EXPECT_EQ(in[3].seq, 3);
+  EXPECT_EQ(in[4].seq, 2);
+
+  auto more = append(c2, a.id, 2);  // a later transaction continues the numbering
+  EXPECT_EQ(seqs_of(more), (std::vector<seq_t>{3, 4}));
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(c1)->last_seq; }), 3);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(c2)->last_seq; }), 4);
+
+  // Every field round-trips, including non-ASCII data.
+  event special = make_event(c1, a.id, "cm:1_a-b.c", "h\xC3\xA9llo \xF0\x9F\x98\x80 \\\"q\\\"");
+  special.type = "member.joined";
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.append_event(special);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(special.seq, 4);
+  auto evs1 = all_events(c1);
+  ASSERT_EQ(evs1.size(), 4u);
+  expect_same_event(evs1[0], in[0]);
+  expect_same_event(evs1[1], in[1]);
+  expect_same_event(evs1[2], in[3]);
+  expect_same_event(evs1[3], special);
+  auto evs2 = all_events(c2);
+  ASSERT_EQ(evs2.size(), 4u);
+  expect_same_event(evs2[0], in[2]);
+  expect_same_event(evs2[3], more[1]);
+}
+
+TEST_P(StoreConformance, AppendToAMissingConversationFails) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  auto e = write([&](write_txn& t) {
+    auto ev = make_event(c + 1000, a.id);
+    t.append_event(ev);
+    return kOk;
+  });
+  EXPECT_NE(e.code, errc::ok);
+  EXPECT_TRUE(all_events(c + 1000).empty());
+}
+
+TEST_P(StoreConformance, ReadEventsRangesAndLimits) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  conv_id noise = add_group("noise");
+  for (int i = 0; i < 5; ++i) {
+    append(c, a.id, 2);
+    append(noise, a.id, 1);
+  }
+  auto ev = [&](seq_t f, seq_t to, std::size_t lim) {
+    return seqs_of(read([=](read_txn& t) { return t.read_events(c, f, to, lim); }));
+  };
+  auto desc = [&](seq_t f, seq_t to, std::size_t lim) {
+    return seqs_of(read([=](read_txn& t) { return t.read_events_desc(c, f, to, lim); }));
+  };
+  EXPECT_EQ(ev(1, 10, 100), range(1, 10));
+  EXPECT_EQ(ev(3, 7, 100), range(3, 7));
+  EXPECT_EQ(ev(3, 7, 2), range(3, 4));
+  EXPECT_EQ(ev(3, 3, 10), range(3, 3));
+  EXPECT_EQ(ev(8, 1000, 100), range(8, 10));
+  EXPECT_EQ(ev(0, 2, 100), range(1, 2));
+  EXPECT_TRUE(ev(7, 3, 100).empty());
+  EXPECT_TRUE(ev(11, 20, 100).empty());
+
+  EXPECT_EQ(desc(3, 7, 100), (std::vector<seq_t>{7, 6, 5, 4, 3}));
+  EXPECT_EQ(desc(3, 7, 2), (std::vector<seq_t>{7, 6}));
+  EXPECT_EQ(desc(1, 10, 3), (std::vector<seq_t>{10, 9, 8}));
+  EXPECT_EQ(desc(0, 1000, 1), (std::vector<seq_t>{10}));
+  EXPECT_TRUE(desc(7, 3, 100).empty());
+  EXPECT_TRUE(desc(11, 20, 100).empty());
+
+  for (const auto& e : read([=](read_txn& t) { return t.read_events(c, 1, 10, 100); }))
+    EXPECT_EQ(e.conv, c);
+  EXPECT_EQ(seqs_of(all_events(noise)), range(1, 5));
+}
+
+TEST_P(StoreConformance, FindsEventsByClientMsgIdPerSender) {
+  auto a = add_user("ann");
+  auto b = add_user("bob");
+  conv_id c = add_group();
+  std::vector<event> in;
+  ASSERT_EQ(write([&](write_txn& t) {
+              in.clear();
+              for (auto [sender, cmid] : std::vector<std::pair<user_id, std::string>>{
+                       {a.id, "m-1"}, {b.id, "m-1"}, {a.id, ""}, {a.id, ""}, {a.id, "m-2"}}) {
+                auto e = make_event(c, sender, cmid);
+                t.append_event(e);
+                in.push_back(e);
+              }
+              return kOk;
+            }).code,
+            errc::ok);
+
+  auto fa = read([&](read_txn& t) { return t.find_event_by_client_msg_id(a.id, "m-1"); });
+  ASSERT_TRUE(fa);
+  expect_same_event(*fa, in[0]);
+  auto fb = read([&](read_txn& t) { return t.find_event_by_client_msg_id(b.id, "m-1"); });
+  ASSERT_TRUE(fb);
+  expect_same_event(*fb, in[1]);
+  auto f2 = read([&](read_txn& t) { return t.find_event_by_client_msg_id(a.id, "m-2"); });
+  ASSERT_TRUE(f2);
+  EXPECT_EQ(f2->seq, 5);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_event_by_client_msg_id(a.id, "m-3"); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_event_by_client_msg_id(b.id, "m-2"); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_event_by_client_msg_id(a.id, ""); }));
+
+  // (sender, client_msg_id) is unique forever: a second append fails and uses no seq.
+  auto e = write([&](write_txn& t) {
+    auto ev = make_event(c, a.id, "m-1");
+    t.append_event(ev);
+    return kOk;
+  });
+  EXPECT_NE(e.code, errc::ok);
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(c)->last_seq; }), 5);
+  auto next = append(c, a.id, 1);
+  EXPECT_EQ(next[0].seq, 6);
+}
+
+void expect_key_of(const std::optional<send_key>& k, const event& e) {
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->conv, e.conv);
+  EXPECT_EQ(k->seq, e.seq);
+  EXPECT_EQ(k->event_id, e.id);
+  EXPECT_EQ(k->ts_ms, e.ts_ms);
+}
+
+TEST_P(StoreConformance, SendKeysAreRecordedAndOutliveTheirEvents) {
+  auto a = add_user("ann");
+  auto b = add_user("bob");
+  conv_id c = add_group();
+  conv_id other = add_group("other");
+  std::vector<event> in;
+  ASSERT_EQ(
+      write([&](write_txn& t) {
+        in.clear();
+        for (auto [conv, sender, cmid] : std::vector<std::tuple<conv_id, user_id, std::string>>{
+                 {c, a.id, "k-1"}, {c, a.id, ""}, {c, b.id, "k-1"}, {other, a.id, "k-2"}}) {
+          auto e = make_event(conv, sender, cmid);
+          t.append_event(e);
+          in.push_back(e);
+        }
+        return kOk;
+      }).code,
+      errc::ok);
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(a.id, "k-1"); }), in[0]);
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(b.id, "k-1"); }), in[2]);
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(a.id, "k-2"); }), in[3]);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_send_key(b.id, "k-2"); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_send_key(a.id, ""); }));
+
+  // A rolled-back append leaves no key behind.
+  EXPECT_EQ(write([&](write_txn& t) {
+              auto e = make_event(c, a.id, "k-rolled-back");
+              t.append_event(e);
+              return make_error(errc::forbidden, "changed my mind");
+            }).code,
+            errc::forbidden);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_send_key(a.id, "k-rolled-back"); }));
+
+  // Pruning removes the events but not their keys, and the keys stay unique.
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.prune_before(c, 100);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_event_by_client_msg_id(a.id, "k-1"); }));
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(a.id, "k-1"); }), in[0]);
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(b.id, "k-1"); }), in[2]);
+  auto e = write([&](write_txn& t) {
+    auto ev = make_event(c, a.id, "k-1");
+    t.append_event(ev);
+    return kOk;
+  });
+  EXPECT_NE(e.code, errc::ok);
+  EXPECT_TRUE(all_events(c).empty());
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(a.id, "k-1"); }), in[0]);
+
+  reopen();
+  expect_key_of(read([&](read_txn& t) { return t.find_send_key(a.id, "k-1"); }), in[0]);
+}
+
+TEST_P(StoreConformance, FailedWriteIsRolledBackWhileItsGroupCommits) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  constexpr int n = 40;
+  auto release = hold_writer();  // everything below queues up behind it: one batch
+  std::vector<error> results(n);
+  std::vector<seq_t> seen(n, 0);
+  countdown left(n);
+  for (int i = 0; i < n; ++i) {
+    st().write(
+        [&, i](write_txn& t) -> error {
+          auto u = t.insert_user("user" + std::to_string(i), "h", 1);
+          if (!u) return u.err();
+          auto e = make_event(c, a.id, "k" + std::to_string(i));
+          t.append_event(e);
+          t.set_title(c, "title " + std::to_string(i));
+          seen[i] = e.seq;
+          if (i % 3 == 1)
+            return make_error(errc::conflict, "refused " + std::to_string(i),
+                              "field" + std::to_string(i));
+          return kOk;
+        },
+        [&, i](const error& e) {
+          results[i] = e;
+          left.hit();
+        });
+  }
+  release();
+  ASSERT_TRUE(left.wait());
+
+  std::vector<std::string> kept_cmids;
+  std::string last_title;
+  seq_t expect_seq = 1;
+  for (int i = 0; i < n; ++i) {
+    SCOPED_TRACE("write " + std::to_string(i));
+    if (i % 3 == 1) {
+      // The error reaches `done` exactly as returned.
+      EXPECT_EQ(results[i].code, errc::conflict);
+      EXPECT_EQ(results[i].message, "refused " + std::to_string(i));
+      EXPECT_EQ(results[i].field, "field" + std::to_string(i));
+      EXPECT_FALSE(
+          read([&](read_txn& t) { return t.find_user_by_handle("user" + std::to_string(i)); }));
+    } else {
+      EXPECT_EQ(results[i].code, errc::ok);
+      EXPECT_EQ(seen[i], expect_seq++);  // a rolled-back append leaves no hole
+      kept_cmids.push_back("k" + std::to_string(i));
+      last_title = "title " + std::to_string(i);
+      EXPECT_TRUE(
+          read([&](read_txn& t) { return t.find_user_by_handle("user" + std::to_string(i)); }));
+    }
+  }
+  auto evs = all_events(c);
+  EXPECT_EQ(seqs_of(evs), range(1, static_cast<seq_t>(kept_cmids.size())));
+  std::vector<std::string> cmids;
+  for (const auto& e : evs) cmids.push_back(e.client_msg_id);
+  EXPECT_EQ(cmids, kept_cmids);
+  auto conv = read([&](read_txn& t) { return t.find_conversation(c); });
+  EXPECT_EQ(conv->last_seq, static_cast<seq_t>(kept_cmids.size()));
+  EXPECT_EQ(conv->title, last_title);
+}
+
+TEST_P(StoreConformance, ThrowingWriteIsRolledBackAndReportedAsInternal) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  auto release = hold_writer();
+  std::vector<error> results(3);
+  countdown left(3);
+  for (int i = 0; i < 3; ++i) {
+    st().write(
+        [&, i](write_txn& t) -> error {
+          auto e = make_event(c, a.id, "t" + std::to_string(i));
+          t.append_event(e);
+          (void)t.insert_user("thrower" + std::to_string(i), "h", 1);
+          if (i == 1) throw std::runtime_error("boom");
+          return kOk;
+        },
+        [&, i](const error& e) {
+          results[i] = e;
+          left.hit();
+        });
+  }
+  release();
+  ASSERT_TRUE(left.wait());
+  EXPECT_EQ(results[0].code, errc::ok);
+  EXPECT_EQ(results[1].code, errc::internal);
+  EXPECT_EQ(results[2].code, errc::ok);
+  auto evs = all_events(c);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].client_msg_id, "t0");
+  EXPECT_EQ(evs[1].client_msg_id, "t2");
+  EXPECT_EQ(seqs_of(evs), range(1, 2));
+  EXPECT_FALSE(read([](read_txn& t) { return t.find_user_by_handle("thrower1"); }));
+  EXPECT_TRUE(read([](read_txn& t) { return t.find_user_by_handle("thrower2"); }));
+}
+
+TEST_P(StoreConformance, DoneCallbacksRunInSubmissionOrder) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  constexpr int n = 300;
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<errc> codes(n, errc::internal);
+  countdown left(n);
+  for (int i = 0; i < n; ++i) {
+    st().write(
+        [&, i](write_txn& t) -> error {
+          if (i % 11 == 5) throw std::runtime_error("thrown");
+          auto e = make_event(c, a.id);
+          t.append_event(e);
+          if (i % 7 == 3) return make_error(errc::forbidden, "no");
+          return kOk;
+        },
+        [&, i](const error& e) {
+          {
+            std::lock_guard lk(mu);
+            order.push_back(i);
+            codes[i] = e.code;
+          }
+          left.hit();
+        });
+  }
+  ASSERT_TRUE(left.wait());
+  std::vector<int> expected(n);
+  for (int i = 0; i < n; ++i) expected[i] = i;
+  EXPECT_EQ(order, expected);
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    errc want = i % 11 == 5 ? errc::internal : i % 7 == 3 ? errc::forbidden : errc::ok;
+    EXPECT_EQ(codes[i], want) << "write " << i;
+    kept += want == errc::ok;
+  }
+  EXPECT_EQ(seqs_of(all_events(c)), range(1, kept));
+}
+
+TEST_P(StoreConformance, DataSurvivesReopening) {
+  auto ann = add_user("ann");
+  conv_id c = 0;
+  device_id d = 0;
+  const std::string th = token_hash("pt_durable");
+  ASSERT_EQ(write([&](write_txn& t) {
+              c = t.insert_conversation(conv_kind::group, "kept", std::nullopt, 42);
+              t.put_member(c, ann.id, role::owner, 1);
+              d = t.insert_device(ann.id, th, 1, 99'999);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto before = append(c, ann.id, 5);
+
+  reopen();
+
+  auto cred = read([](read_txn& t) { return t.find_user_by_handle("ann"); });
+  ASSERT_TRUE(cred);
+  EXPECT_EQ(cred->u.id, ann.id);
+  EXPECT_EQ(cred->password_hash, "hash-of-ann");
+  auto dev = read([&](read_txn& t) { return t.find_device_by_token_hash(th); });
+  ASSERT_TRUE(dev);
+  EXPECT_EQ(dev->device, d);
+  EXPECT_EQ(dev->expires_ms, 99'999);
+  auto conv = read([&](read_txn& t) { return t.find_conversation(c); });
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(conv->title, "kept");
+  EXPECT_EQ(conv->created_ms, 42);
+  EXPECT_EQ(conv->last_seq, 5);
+  auto m = read([&](read_txn& t) { return t.find_membership(c, ann.id); });
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->role, role::owner);
+  auto evs = all_events(c);
+  ASSERT_EQ(evs.size(), 5u);
+  for (std::size_t i = 0; i < evs.size(); ++i) expect_same_event(evs[i], before[i]);
+
+  // The numbering and the ids continue; nothing is reused.
+  EXPECT_EQ(append(c, ann.id, 1)[0].seq, 6);
+  auto bob = add_user("bob");
+  EXPECT_NE(bob.id, ann.id);
+  EXPECT_EQ(write([](write_txn& t) -> error {
+              auto r = t.insert_user("ann", "x", 1);
+              return r ? kOk : r.err();
+            }).code,
+            errc::conflict);
+}
+
+TEST_P(StoreConformance, PruneBeforeSetsFirstSeqAndDeletesOlderEvents) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  conv_id other = add_group("other");
+  append(c, a.id, 10);
+  append(other, a.id, 3);
+  auto prune = [&](conv_id conv, seq_t before) {
+    seq_t out = -1;
+    EXPECT_EQ(write([&](write_txn& t) {
+                out = t.prune_before(conv, before);
+                return kOk;
+              }).code,
+              errc::ok);
+    return out;
+  };
+
+  EXPECT_EQ(prune(c, 5), 5);
+  auto conv = read([&](read_txn& t) { return t.find_conversation(c); });
+  EXPECT_EQ(conv->first_seq, 5);
+  EXPECT_EQ(conv->last_seq, 10);
+  EXPECT_EQ(seqs_of(all_events(c)), range(5, 10));
+  EXPECT_EQ(seqs_of(all_events(other)), range(1, 3));
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(other)->first_seq; }), 1);
+
+  // Pruning never moves first_seq back.
+  EXPECT_EQ(prune(c, 3), 5);
+  EXPECT_EQ(seqs_of(all_events(c)), range(5, 10));
+
+  // Pruning past the end leaves an empty log that still continues its numbering.
+  EXPECT_EQ(prune(c, 1000), 11);
+  EXPECT_TRUE(all_events(c).empty());
+  conv = read([&](read_txn& t) { return t.find_conversation(c); });
+  EXPECT_EQ(conv->first_seq, 11);
+  EXPECT_EQ(conv->last_seq, 10);
+  EXPECT_EQ(append(c, a.id, 1)[0].seq, 11);
+  EXPECT_EQ(seqs_of(all_events(c)), range(11, 11));
+}
+
+TEST_P(StoreConformance, ConcurrentWritersGetGaplessUniqueSeqs) {
+  auto a = add_user("ann");
+  std::vector<conv_id> convs{add_group("a"), add_group("b"), add_group("c")};
+  constexpr int threads = 4, per_thread = 150;
+  struct outcome {
+    conv_id c = 0;
+    seq_t seq = 0;  // written by the writer before `done`
+    errc code = errc::internal;
+  };
+  std::vector<std::vector<outcome>> out(threads, std::vector<outcome>(per_thread));
+  countdown left(threads * per_thread);
+  std::vector<std::thread> ts;
+  for (int th = 0; th < threads; ++th) {
+    ts.emplace_back([&, th] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto& o = out[th][i];
+        o.c = convs[(th + i) % convs.size()];
+        st().write(
+            [&o, sender = a.id](write_txn& t) {
+              auto e = make_event(o.c, sender);
+              t.append_event(e);
+              o.seq = e.seq;
+              return kOk;
+            },
+            [&o, &left](const error& e) {
+              o.code = e.code;
+              left.hit();
+            });
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  ASSERT_TRUE(left.wait());
+
+  std::map<conv_id, std::vector<seq_t>> per_conv;
+  for (int th = 0; th < threads; ++th) {
+    std::map<conv_id, seq_t> last;  // one thread's writes to a conversation keep their order
+    for (const auto& o : out[th]) {
+      ASSERT_EQ(o.code, errc::ok);
+      EXPECT_GT(o.seq, last[o.c]);
+      last[o.c] = o.seq;
+      per_conv[o.c].push_back(o.seq);
+    }
+  }
+  std::size_t total = 0;
+  for (conv_id c : convs) {
+    auto& v = per_conv[c];
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(v, range(1, static_cast<seq_t>(v.size()))) << "conversation " << c;
+    EXPECT_EQ(seqs_of(all_events(c)), v);
+    total += v.size();
+  }
+  EXPECT_EQ(total, static_cast<std::size_t>(threads * per_thread));
+}
+
+TEST_P(StoreConformance, ReadsSeeAConsistentSnapshotDuringWrites) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  constexpr int writes = 200, reads = 100;
+  countdown wl(writes);
+  for (int i = 0; i < writes; ++i) {
+    st().write(
+        [&](write_txn& t) {
+          auto e = make_event(c, a.id);
+          t.append_event(e);
+          return kOk;
+        },
+        [&](const error&) { wl.hit(); });
+  }
+  std::atomic<int> inconsistent{0};
+  countdown rl(reads);
+  for (int i = 0; i < reads; ++i) {
+    st().read(
+        [&](read_txn& t) {
+          auto last = t.find_conversation(c)->last_seq;
+          auto evs = t.read_events(c, 1, 1'000'000, 1'000'000);
+          if (static_cast<seq_t>(evs.size()) != last || (last > 0 && evs.back().seq != last))
+            ++inconsistent;
+          rl.hit();
+        },
+        [&](const error&) {
+          ++inconsistent;
+          rl.hit();
+        });
+  }
+  ASSERT_TRUE(wl.wait());
+  ASSERT_TRUE(rl.wait());
+  EXPECT_EQ(inconsistent.load(), 0);
+  // A read submitted after a write's `done` sees that write.
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(c)->last_seq; }), writes);
+}
+
+TEST_P(StoreConformance, ReadFailureGoesToOnError) {
+  auto p = std::make_shared<std::promise<error>>();
+  auto f = p->get_future();
+  st().read([](read_txn&) { throw std::runtime_error("backend failure"); },
+            [p](const error& e) { p->set_value(e); });
+  EXPECT_EQ(get_or_throw(f).code, errc::internal);
+}
+
+TEST_P(StoreConformance, StopDrainsQueuedWritesAndRefusesNewWork) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  constexpr int n = 500;
+  std::atomic<int> done_ok{0}, done_any{0};
+  for (int i = 0; i < n; ++i) {
+    st().write(
+        [&](write_txn& t) {
+          auto e = make_event(c, a.id);
+          t.append_event(e);
+          return kOk;
+        },
+        [&](const error& e) {
+          done_any++;
+          if (e.code == errc::ok) done_ok++;
+        });
+  }
+  st().stop();  // returns only after every queued write has been answered
+  EXPECT_EQ(done_any.load(), n);
+  EXPECT_EQ(done_ok.load(), n);
+
+  // After stop, work is refused (never silently dropped: the callback still runs).
+  auto wp = std::make_shared<std::promise<error>>();
+  auto wf = wp->get_future();
+  st().write([](write_txn&) { return kOk; }, [wp](const error& e) { wp->set_value(e); });
+  EXPECT_NE(get_or_throw(wf, "write after stop").code, errc::ok);
+  auto rp = std::make_shared<std::promise<error>>();
+  auto rf = rp->get_future();
+  st().read([](read_txn&) {}, [rp](const error& e) { rp->set_value(e); });
+  EXPECT_NE(get_or_throw(rf, "read after stop").code, errc::ok);
+
+  reopen();
+  EXPECT_EQ(seqs_of(all_events(c)), range(1, n));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(sqlite_backend()),
+                         [](const ::testing::TestParamInfo<store_backend>& i) {
+                           return i.param.name;
+                         });
+
+}  // namespace
+}  // namespace parley

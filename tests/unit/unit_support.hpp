@@ -1,0 +1,78 @@
+// Helpers shared by the unit tests: temporary database files and waiting for callbacks
+// that run on other threads (store writer/readers, bus threads) without hanging forever.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+namespace parley::test {
+
+// Generous: nothing in the unit tests should take more than a fraction of it.
+constexpr auto kWaitLimit = std::chrono::seconds(20);
+
+// A fresh path for a SQLite database in the temp directory; removes the database and its
+// WAL/SHM companions when destroyed.
+class temp_db {
+ public:
+  temp_db() {
+    static std::atomic<int> counter{0};
+    path_ = (std::filesystem::temp_directory_path() / ("parley-unit-" + std::to_string(::getpid()) +
+                                                       "-" + std::to_string(counter++) + ".db"))
+                .string();
+    remove();
+  }
+  ~temp_db() { remove(); }
+  temp_db(const temp_db&) = delete;
+  temp_db& operator=(const temp_db&) = delete;
+  const std::string& path() const { return path_; }
+
+  void remove() const {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      std::filesystem::remove(path_ + suffix, ec);
+  }
+
+ private:
+  std::string path_;
+};
+
+// Waits for a future, throwing (which fails the test) instead of hanging.
+template <class T>
+T get_or_throw(std::future<T>& f, const char* what = "callback") {
+  if (f.wait_for(kWaitLimit) != std::future_status::ready)
+    throw std::runtime_error(std::string("timed out waiting for ") + what);
+  return f.get();
+}
+
+// Counts callbacks down to zero; wait() fails instead of hanging.
+class countdown {
+ public:
+  explicit countdown(std::size_t n) : n_(n) {}
+  void hit() {
+    std::lock_guard lk(mu_);
+    if (n_ > 0 && --n_ == 0) cv_.notify_all();
+  }
+  bool wait() {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, kWaitLimit, [&] { return n_ == 0; });
+  }
+  std::size_t remaining() {
+    std::lock_guard lk(mu_);
+    return n_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t n_;
+};
+
+}  // namespace parley::test
