@@ -3,18 +3,21 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps configure build run test clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+configure: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target parley
 	$(BUILD)/parley serve --host 127.0.0.1 --port 8080 --data-dir ./data
 
 test: build
