@@ -44,3 +44,7 @@ if [ -f "$here/tests/node/package-lock.json" ]; then
     (cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
   fi
 fi
+
+# Benchmark peers (Bun, Node ws, Socket.IO from npm; nats-server from Debian), pinned by
+# bench/peers/package-lock.json; their smoke test runs in `make test`.
+bash "$here/bench/peers/install.sh" >/dev/null
