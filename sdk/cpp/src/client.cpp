@@ -269,9 +269,23 @@ struct client::impl : std::enable_shared_from_this<impl> {
       }
       std::string text = beast::buffers_to_string(c->buf.data());
       c->buf.consume(n);
-      self->on_message(text);
+      self->progress();
+      try {
+        self->on_message(text);
+      } catch (const std::exception& e) {
+        // A malformed frame, a local storage failure or a throwing handler: start over
+        // from the stored positions rather than lose or repeat events.
+        return self->drop(std::string("processing failed: ") + e.what());
+      }
       if (c == self->cur) self->read(c);
     });
+  }
+
+  // Data arrived: a sync that is still replaying is making progress, not stuck.
+  void progress() {
+    auto deadline = std::chrono::steady_clock::now() + opt.request_timeout;
+    for (auto& [id, c] : calls)
+      if (c.kind == call_kind::sync) c.deadline = deadline;
   }
 
   void on_message(const std::string& text) {

@@ -15,7 +15,8 @@
 //   resumes from there.
 //
 // Threading: the client runs its own I/O thread; every handler runs on it, one at a
-// time, and must not block. send(), call(), stop() and the getters may be called from
+// time, and must not block. A handler that throws makes the client reconnect and resume
+// from the last saved positions. start() may be called once. send(), call(), stop() and the getters may be called from
 // any thread.
 #pragma once
 
@@ -45,8 +46,9 @@ struct client_options {
   std::chrono::milliseconds heartbeat_timeout{30000};  // ping after half, close after all
   std::chrono::milliseconds request_timeout{15000};
   std::size_t send_window = 64;  // sends awaiting acknowledgement at once
-  // Conversations without a stored position: replay from the user's join (true) or
-  // start live at their current end (false).
+  // Only while no position at all is stored (a first start): replay every conversation
+  // from the user's join (true) or start live at the current ends (false). Once any
+  // position is stored, conversations without one are replayed from the join.
   bool replay_from_join = true;
 };
 
@@ -93,7 +95,7 @@ class client {
 
   state current_state() const;
   std::size_t outbox_size() const;
-  // Last seq delivered per conversation.
+  // Last seq delivered and saved for conv (saved after each received batch).
   std::int64_t position(std::int64_t conv) const;
 
  private:
