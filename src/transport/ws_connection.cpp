@@ -157,21 +157,30 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
     read_next();
   }
 
+  // One frame goes out straight from its shared buffer. Several are joined into one
+  // contiguous message buffer: a memcpy is far cheaper than Beast walking a long gather
+  // list (profiled: the gather write was the top symbol under fan-out load). The buffer
+  // exists only while a write is in flight.
   void write_next() {
     if (writing_ || queue_.empty()) return;
     writing_ = true;
-    std::size_t bytes = 0;
-    bufs_.clear();
-    while (!queue_.empty() &&
-           (inflight_.empty() || bytes + queue_.front()->size() <= kBatchBytes)) {
-      if (!inflight_.empty()) bufs_.emplace_back("\n", 1);
-      bytes += queue_.front()->size();
-      bufs_.emplace_back(queue_.front()->data(), queue_.front()->size());
-      inflight_.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    std::size_t bytes = queue_.front()->size();
+    inflight_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    asio::const_buffer out(inflight_.front()->data(), inflight_.front()->size());
+    if (!queue_.empty()) {
+      wbuf_.clear();
+      wbuf_.append(*inflight_.front());
+      while (!queue_.empty() && bytes + queue_.front()->size() <= kBatchBytes) {
+        wbuf_ += '\n';
+        wbuf_.append(*queue_.front());
+        bytes += queue_.front()->size();
+        queue_.pop_front();
+      }
+      out = asio::const_buffer(wbuf_.data(), wbuf_.size());
     }
     ws_.text(true);
-    ws_.async_write(bufs_, [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
+    ws_.async_write(out, [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
       self->on_write(ec, bytes);
     });
   }
@@ -179,6 +188,8 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
   void on_write(beast::error_code ec, std::size_t bytes) {
     writing_ = false;
     inflight_.clear();
+    if (wbuf_.capacity() > kBatchBytes * 2) wbuf_ = std::string();
+    wbuf_.clear();
     queued_bytes_ -= std::min(queued_bytes_, bytes);
     if (ec) {
       closing_ = true;
@@ -232,7 +243,7 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
   beast::flat_buffer rbuf_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::vector<std::shared_ptr<const std::string>> inflight_;
-  std::vector<asio::const_buffer> bufs_;
+  std::string wbuf_;  // frames joined for one write; empty between writes
   std::size_t queued_bytes_ = 0;
   std::function<void()> drained_;
   std::optional<websocket::close_reason> pending_close_;
