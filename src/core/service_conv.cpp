@@ -50,6 +50,29 @@ void load_conv_reply(read_txn& t, conv_id c, user_id me, conv_reply& out) {
   out.members = t.list_members(c);
 }
 
+// The (conv, user handle) pair every membership operation names.
+struct member_target {
+  conv_id conv;
+  std::string handle;
+};
+result<member_target> parse_member_target(const boost::json::object& a) {
+  auto c = args::i64(a, "conv");
+  if (!c) return c.err();
+  auto h = args::str(a, "user");
+  if (!h) return h.err();
+  auto handle = normalize_handle(*h, "user");
+  if (!handle) return handle.err();
+  return member_target{*c, *handle};
+}
+
+// A role a membership operation may grant: "member" or "admin" (never "owner").
+result<role> parse_grantable_role(const std::string& s) {
+  auto r = parse_role(s);
+  if (!r || *r == role::owner)
+    return make_error(errc::invalid, "role is \"member\" or \"admin\"", "role");
+  return *r;
+}
+
 }  // namespace
 
 void service::op_conv_create(const device_session& me, const boost::json::object& a, reply done) {
@@ -185,20 +208,16 @@ void service::op_conv_update(const device_session& me, const boost::json::object
 }
 
 void service::op_members_add(const device_session& me, const boost::json::object& a, reply done) {
-  auto c = args::i64(a, "conv");
-  if (!c) return done(c.err());
-  auto h = args::str(a, "user");
-  if (!h) return done(h.err());
-  auto handle = normalize_handle(*h, "user");
-  if (!handle) return done(handle.err());
+  auto target = parse_member_target(a);
+  if (!target) return done(target.err());
   auto r_in = args::opt_str(a, "role");
   if (!r_in) return done(r_in.err());
-  auto r = parse_role(r_in->value_or("member"));
-  if (!r || *r == role::owner)
-    return done(make_error(errc::invalid, "role is \"member\" or \"admin\"", "role"));
+  auto r = parse_grantable_role(r_in->value_or("member"));
+  if (!r) return done(r.err());
   auto out = std::make_shared<conv_reply>();
   commit(
-      [this, me, c = *c, handle = *handle, r = *r, out](write_txn& t, emitter& em) -> error {
+      [this, me, c = target->conv, handle = target->handle, r = *r, out](write_txn& t,
+                                                                         emitter& em) -> error {
         auto m = require_member(t, c, me.u.id);
         if (!m) return m.err();
         if (t.find_conversation(c)->kind == conv_kind::direct)
@@ -224,14 +243,10 @@ void service::op_members_add(const device_session& me, const boost::json::object
 
 void service::op_members_remove(const device_session& me, const boost::json::object& a,
                                 reply done) {
-  auto c = args::i64(a, "conv");
-  if (!c) return done(c.err());
-  auto h = args::str(a, "user");
-  if (!h) return done(h.err());
-  auto handle = normalize_handle(*h, "user");
-  if (!handle) return done(handle.err());
+  auto target = parse_member_target(a);
+  if (!target) return done(target.err());
   commit(
-      [me, c = *c, handle = *handle](write_txn& t, emitter& em) -> error {
+      [me, c = target->conv, handle = target->handle](write_txn& t, emitter& em) -> error {
         auto m = require_member(t, c, me.u.id);
         if (!m) return m.err();
         if (t.find_conversation(c)->kind == conv_kind::direct)
@@ -271,20 +286,16 @@ void service::op_members_remove(const device_session& me, const boost::json::obj
 
 void service::op_members_set_role(const device_session& me, const boost::json::object& a,
                                   reply done) {
-  auto c = args::i64(a, "conv");
-  if (!c) return done(c.err());
-  auto h = args::str(a, "user");
-  if (!h) return done(h.err());
-  auto handle = normalize_handle(*h, "user");
-  if (!handle) return done(handle.err());
+  auto target = parse_member_target(a);
+  if (!target) return done(target.err());
   auto r_in = args::str(a, "role");
   if (!r_in) return done(r_in.err());
-  auto r = parse_role(*r_in);
-  if (!r || *r == role::owner)
-    return done(make_error(errc::invalid, "role is \"member\" or \"admin\"", "role"));
+  auto r = parse_grantable_role(*r_in);
+  if (!r) return done(r.err());
   auto out = std::make_shared<conv_reply>();
   commit(
-      [me, c = *c, handle = *handle, r = *r, out](write_txn& t, emitter& em) -> error {
+      [me, c = target->conv, handle = target->handle, r = *r, out](write_txn& t,
+                                                                   emitter& em) -> error {
         auto m = require_member(t, c, me.u.id);
         if (!m) return m.err();
         if (m->role != role::owner)

@@ -41,14 +41,7 @@ client_options options(std::uint16_t port, const std::string& token, const std::
 std::vector<boost::json::object> full_history(std::uint16_t port, const std::string& token,
                                               std::int64_t conv) {
   ws_client c(port, token);
-  std::vector<boost::json::object> out;
-  std::int64_t after = 0;
-  for (;;) {
-    auto h = c.call({{"op", "history"}, {"conv", conv}, {"after", after}, {"limit", 200}});
-    for (auto& e : h["events"].as_array()) out.push_back(e.as_object());
-    if (!out.empty()) after = out.back()["seq"].as_int64();
-    if (!h["has_more"].as_bool()) return out;
-  }
+  return parley::test::full_history(c, conv);
 }
 
 // Checks: every text "prefix-i" for i < n appears exactly once, in increasing i order.

@@ -59,4 +59,16 @@ inline boost::json::object send_text(ws_client& c, std::int64_t conv, const std:
   return c.call({{"op", "send"}, {"conv", conv}, {"client_msg_id", cmid}, {"text", text}});
 }
 
+// Every event of a conversation, paging forward through history.
+inline std::vector<boost::json::object> full_history(ws_client& c, std::int64_t conv) {
+  std::vector<boost::json::object> out;
+  std::int64_t after = 0;
+  for (;;) {
+    auto h = c.call({{"op", "history"}, {"conv", conv}, {"after", after}, {"limit", 200}});
+    for (auto& e : h["events"].as_array()) out.push_back(e.as_object());
+    if (!out.empty()) after = out.back()["seq"].as_int64();
+    if (!h["has_more"].as_bool()) return out;
+  }
+}
+
 }  // namespace parley::test
