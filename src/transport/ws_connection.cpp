@@ -65,6 +65,7 @@ class ws_connection final : public frame_sink, public std::enable_shared_from_th
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
     ws_.read_message_max(static_cast<std::size_t>(ctx_.cfg.max_frame_hard_bytes));
+    ws_.auto_fragment(false);  // one batch, one frame: no 4 KiB fragments to assemble
     auto ex = ws_.get_executor();
     std::weak_ptr<ws_connection> weak = self;
     reg_id_ = reg_.add([weak, ex](std::uint16_t code, const std::string& reason) {
