@@ -948,8 +948,11 @@ TEST_F(ServiceTest, HistoryCursorsOutsideSeqRangeAreInvalid) {
   conv_id c = group(ann, {});
   send(ann, c, "m1");
   // Cursors are seqs; values that could wrap around in arithmetic are rejected.
-  for (auto [key, v] : std::vector<std::pair<const char*, std::int64_t>>{
-           {"after", INT64_MAX}, {"after", -5}, {"before", INT64_MIN}, {"before", 0}, {"before", -5}}) {
+  for (auto [key, v] : std::vector<std::pair<const char*, std::int64_t>>{{"after", INT64_MAX},
+                                                                         {"after", -5},
+                                                                         {"before", INT64_MIN},
+                                                                         {"before", 0},
+                                                                         {"before", -5}}) {
     SCOPED_TRACE(std::string(key) + "=" + std::to_string(v));
     auto r = call(ann.who, "history", {{"conv", c}, {key, v}});
     ASSERT_FALSE(r);

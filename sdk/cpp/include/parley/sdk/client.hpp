@@ -16,8 +16,8 @@
 //
 // Threading: the client runs its own I/O thread; every handler runs on it, one at a
 // time, and must not block. A handler that throws makes the client reconnect and resume
-// from the last saved positions. start() may be called once. send(), call(), stop() and the getters may be called from
-// any thread.
+// from the last saved positions. start() may be called once. send(), call(), stop() and the getters
+// may be called from any thread.
 #pragma once
 
 #include <boost/json/object.hpp>
