@@ -73,6 +73,11 @@ struct options {
   bool full_parse = false;
   bool quiet = false;
   int inject_drop = 0;  // checker self-test: member 1 ignores every Nth event frame
+  // What is measured: a Parley server (REST users, a group, auth + sync) or a peer speaking
+  // the bench protocol of bench/peers/README.md (no auth; `join` to room --conv), plain
+  // WebSocket (Bun, Node ws) or inside Engine.IO/Socket.IO framing.
+  enum class target_kind { parley, peer, socketio } target = target_kind::parley;
+  std::int64_t peer_conv = 1;
 };
 
 const char* kUsage = R"(usage: parley-bench --url HOST:PORT [options]
@@ -97,6 +102,11 @@ tool's own CPU use, and the correctness checks (must all be zero).
                           event frames in the server's layout, Boost.JSON for the rest)
   --json                  also print one JSON line with every number (last line)
   --quiet                 no progress lines on stderr
+  --target T              parley: a Parley server (REST register/login, group, auth+sync);
+                          peer: a bench-protocol peer (bench/peers: Bun, Node ws), member
+                          i connects to /v1/ws?user=<i+1> and joins room --conv;
+                          socketio: the Socket.IO peer (same, in Engine.IO framing)  [parley]
+  --conv C                room the members join with --target peer|socketio       [1]
   --inject-drop N         self-test of the checks: member 1 ignores every Nth event it
                           receives, so gaps and losses must be reported (and exit 1)
 )";
@@ -154,6 +164,18 @@ options parse_options(int argc, char** argv) {
       o.full_parse = true;
     else if (a == "--quiet")
       o.quiet = true;
+    else if (a == "--target") {
+      auto t = need(i);
+      if (t == "parley")
+        o.target = options::target_kind::parley;
+      else if (t == "peer")
+        o.target = options::target_kind::peer;
+      else if (t == "socketio")
+        o.target = options::target_kind::socketio;
+      else
+        usage_error("--target is parley, peer or socketio");
+    } else if (a == "--conv")
+      o.peer_conv = static_cast<std::int64_t>(num(i));
     else if (a == "--inject-drop")
       o.inject_drop = static_cast<int>(num(i));
     else
@@ -182,6 +204,7 @@ options parse_options(int argc, char** argv) {
   if (o.threads < 1 || o.threads > 16) usage_error("--threads is 1..16");
   if (o.text_bytes < 24 || o.text_bytes > 16000) usage_error("--text-bytes is 24..16000");
   if (o.setup_concurrency < 1) o.setup_concurrency = 1;
+  if (o.peer_conv < 1) usage_error("--conv must be a positive integer");
   return o;
 }
 
@@ -274,6 +297,7 @@ struct conn {
   // setup replies (string ids)
   std::string setup_id;
   std::optional<json::object> setup_reply;
+  bool sio_open = false, sio_connected = false;  // Engine.IO open / Socket.IO CONNECT ack
 
   // receiving
   std::int64_t sync_pos = -1;
@@ -526,8 +550,31 @@ void on_frame(conn& c, std::string_view f, std::int64_t now) {
   if (c.first_unexpected.empty()) c.first_unexpected = std::string(f.substr(0, 300));
 }
 
+bool socketio() {
+  return g->opt.target == options::target_kind::socketio;
+}
+
+// Socket.IO peer: one Engine.IO packet per WebSocket message (bench/peers/README.md).
+void on_sio_message(conn& c, std::string_view m, std::int64_t now) {
+  constexpr std::string_view pre = R"(42["m",)";
+  if (m.starts_with(pre) && m.ends_with("]"))
+    return on_frame(c, m.substr(pre.size(), m.size() - pre.size() - 1), now);
+  if (m == "2") return c.ws->send("3");  // Engine.IO ping -> pong
+  if (m.starts_with("40")) {
+    c.sio_connected = true;
+    return;
+  }
+  if (m.starts_with("0{")) {
+    c.sio_open = true;
+    return c.ws->send("40");  // Socket.IO CONNECT to "/"
+  }
+  ++c.unexpected_replies;
+  if (c.first_unexpected.empty()) c.first_unexpected = std::string(m.substr(0, 300));
+}
+
 void on_message(conn& c, std::string_view m) {
   auto now = now_ns();
+  if (socketio()) return on_sio_message(c, m, now);
   std::size_t i = 0;
   while (i < m.size()) {
     auto j = m.find('\n', i);
@@ -535,6 +582,19 @@ void on_message(conn& c, std::string_view m) {
     if (j > i) on_frame(c, m.substr(i, j - i), now);
     i = j + 1;
   }
+}
+
+// Queues one request frame, wrapped as a Socket.IO event for --target socketio.
+void send_request(conn& c, std::string f) {
+  if (socketio()) {
+    std::string w;
+    w.reserve(f.size() + 8);
+    w += R"(42["m",)";
+    w += f;
+    w += ']';
+    return c.ws->send(std::move(w));
+  }
+  c.ws->send(std::move(f));
 }
 
 void send_one(conn& c, std::int64_t now) {
@@ -563,7 +623,7 @@ void send_one(conn& c, std::int64_t now) {
   f += text;
   f += R"("})";
   c.inflight.add();
-  c.ws->send(std::move(f));
+  send_request(c, std::move(f));
 }
 
 void pump(conn& c) {
@@ -589,7 +649,7 @@ asio::awaitable<json::object> setup_call(conn& c, std::string id, json::object r
   std::string op = req["op"].as_string().c_str();
   c.setup_id = id;
   c.setup_reply.reset();
-  c.ws->send(json::serialize(req));
+  send_request(c, json::serialize(req));
   while (!c.setup_reply) on_message(c, co_await c.ws->read());
   auto r = std::move(*c.setup_reply);
   c.setup_reply.reset();
@@ -627,16 +687,36 @@ asio::awaitable<void> connect_auth(conn& c) {
   co_await setup_call(c, std::string("auth"), std::move(req));
 }
 
-asio::awaitable<void> sync_and_listen(conn& c) {
+// Peers (bench protocol): connect as user idx+1 without auth, join the room. A fresh room
+// starts at seq 0, so that is the live position (checked by the gapless-seq checks).
+asio::awaitable<void> connect_join(conn& c) {
+  c.ws = std::make_unique<ws_stream>(c.w->io.get_executor());
+  // (named: GCC 12 mis-compiles temporaries inside co_await)
+  std::string path = socketio() ? "/socket.io/?EIO=4&transport=websocket&user=" : "/v1/ws?user=";
+  path += std::to_string(c.uid);
+  co_await c.ws->connect(g->opt.host, g->opt.port, path);
+  if (socketio())
+    while (!c.sio_connected) on_message(c, co_await c.ws->read());
   json::object req;
-  req["op"] = "sync";
-  auto r = co_await setup_call(c, std::string("sync"), std::move(req));
-  auto key = std::to_string(g->conv);
-  auto* pos = r["positions"].as_object().if_contains(key);
-  if (!pos || !pos->is_int64())
-    throw std::runtime_error("user " + c.handle +
-                             ": sync reply lacks the group: " + json::serialize(r));
-  c.sync_pos = pos->get_int64();
+  req["op"] = "join";
+  req["conv"] = g->conv;
+  co_await setup_call(c, std::string("join"), std::move(req));
+}
+
+asio::awaitable<void> sync_and_listen(conn& c) {
+  if (g->opt.target == options::target_kind::parley) {
+    json::object req;
+    req["op"] = "sync";
+    auto r = co_await setup_call(c, std::string("sync"), std::move(req));
+    auto key = std::to_string(g->conv);
+    auto* pos = r["positions"].as_object().if_contains(key);
+    if (!pos || !pos->is_int64())
+      throw std::runtime_error("user " + c.handle +
+                               ": sync reply lacks the group: " + json::serialize(r));
+    c.sync_pos = pos->get_int64();
+  } else {
+    c.sync_pos = 0;
+  }
   if (c.last_seq.get() < 0)
     c.last_seq.set(c.sync_pos);
   else if (c.last_seq.get() != c.sync_pos)
@@ -730,10 +810,19 @@ asio::awaitable<void> orchestrate(results& R) {
   auto& conns = g->conns;
   int n = o.members;
 
+  const bool parley = o.target == options::target_kind::parley;
+  if (!parley) {
+    g->conv = o.peer_conv;
+    for (auto& c : conns) {
+      c->uid = c->idx + 1;
+      c->handle = "user" + std::to_string(c->uid);
+    }
+  }
+
   // 1. Users over REST.
-  progress("registering and logging in " + std::to_string(n) + " users");
+  if (parley) progress("registering and logging in " + std::to_string(n) + " users");
   auto t0 = now_ns();
-  {
+  if (parley) {
     auto next = std::make_shared<std::atomic<int>>(0);
     auto tg = std::make_shared<task_group>();
     auto& io = g->workers[0]->io;
@@ -763,7 +852,7 @@ asio::awaitable<void> orchestrate(results& R) {
 
   // 2. The first user creates the group with everyone else (over WebSocket).
   auto t1 = now_ns();
-  {
+  if (parley) {
     auto tg = std::make_shared<task_group>();
     auto& c0 = *conns[0];
     spawn(c0.w->io, tg, [&c0, n]() -> asio::awaitable<void> {
@@ -781,20 +870,24 @@ asio::awaitable<void> orchestrate(results& R) {
     });
     co_await wait_all(tg, 1, "conv.create", 60);
   }
-  progress("group " + std::to_string(g->conv) + " created; connecting " + std::to_string(n) +
-           " WebSockets");
+  progress((parley ? "group " + std::to_string(g->conv) + " created; connecting "
+                   : "peer room " + std::to_string(g->conv) + "; connecting ") +
+           std::to_string(n) + " WebSockets");
 
   // 3. Everyone connects, authenticates and syncs (live only).
   {
     auto tg = std::make_shared<task_group>();
     for (auto& cp : conns) {
       auto* c = cp.get();
-      spawn(c->w->io, tg, [c]() -> asio::awaitable<void> {
-        if (c->idx != 0) co_await connect_auth(*c);
+      spawn(c->w->io, tg, [c, parley]() -> asio::awaitable<void> {
+        if (!parley)
+          co_await connect_join(*c);
+        else if (c->idx != 0)
+          co_await connect_auth(*c);
         co_await sync_and_listen(*c);
       });
     }
-    co_await wait_all(tg, n, "connect/auth/sync", 120);
+    co_await wait_all(tg, n, parley ? "connect/auth/sync" : "connect/join", 120);
   }
   R.setup_ws_s = static_cast<double>(now_ns() - t1) / 1e9;
   R.sync_pos = conns[0]->sync_pos;
@@ -991,9 +1084,17 @@ int report(const results& R) {
       "%d tool thread(s), %d-byte texts, %s parsing\n",
       o.members, o.senders, o.window, o.duration_s, o.warmup_s, o.threads, o.text_bytes,
       o.full_parse ? "full JSON" : "fast-path");
-  std::printf("setup: %d users registered+logged in in %.2f s; group %" PRId64
-              " created; %d WebSockets authed+synced in %.2f s (live from seq %" PRId64 ")\n",
-              o.members, R.setup_users_s, g->conv, o.members, R.setup_ws_s, R.sync_pos);
+  const char* target = o.target == options::target_kind::parley ? "parley"
+                       : o.target == options::target_kind::peer ? "peer"
+                                                                : "socketio";
+  if (o.target == options::target_kind::parley)
+    std::printf("setup: %d users registered+logged in in %.2f s; group %" PRId64
+                " created; %d WebSockets authed+synced in %.2f s (live from seq %" PRId64 ")\n",
+                o.members, R.setup_users_s, g->conv, o.members, R.setup_ws_s, R.sync_pos);
+  else
+    std::printf("setup: target %s; %d WebSockets connected and joined room %" PRId64
+                " in %.2f s (live from seq %" PRId64 ")\n",
+                target, o.members, g->conv, R.setup_ws_s, R.sync_pos);
   std::printf("acked sends:      %10" PRId64
               " in %.1f s = %9.0f /s   (per second: median %.0f, min %.0f, max %.0f)\n",
               acks_w, dur, sends_ps, ps.median, ps.min, ps.max);
@@ -1066,7 +1167,8 @@ int report(const results& R) {
   std::printf("result: %s\n", ok ? "OK" : "FAILED");
 
   if (o.json_line) {
-    json::object j{{"members", o.members},
+    json::object j{{"target", target},
+                   {"members", o.members},
                    {"senders", o.senders},
                    {"window", o.window},
                    {"duration_s", o.duration_s},
