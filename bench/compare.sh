@@ -14,9 +14,11 @@
 #   --parley PATH    Parley binary (default build/parley, else build-bench/parley)
 #   --bench PATH     parley-bench binary (default build-bench/, then build/)
 #   --out DIR        logs and JSON lines (default bench/out/compare-<UTC time>)
+#   --table FILE     where the markdown table goes (default bench/results/compare-<UTC time>.md)
 #   -- ARGS          parley-bench workload flags, replacing the default
 #                    --members 100 --senders 10 --window 32 --duration 5 --warmup 1
 #                    (--quiet --json --server-pid --url --target are always added)
+# Exits 1 if any run failed its correctness checks.
 #
 # Servers: parley = `parley serve --port 0 --data-dir <fresh temp dir>
 # --set auth.password_cost=minimum` (everything else default, e.g. store.synchronous);
@@ -41,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --parley) parley=$2; shift 2 ;;
     --bench) bench=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --table) md=$2; shift 2 ;;
     --) shift; workload=("$@"); break ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
@@ -69,7 +72,7 @@ done
 stamp=$(date -u +%Y-%m-%d-%H%M%S)
 out=${out:-$root/bench/out/compare-$stamp}
 mkdir -p "$out" "$root/bench/results"
-md="$root/bench/results/compare-$stamp.md"
+md=${md:-$root/bench/results/compare-$stamp.md}
 results="$out/results.jsonl"
 : >"$results"
 
@@ -193,3 +196,9 @@ table=$(jq -rs --arg order "$servers" --arg flags "${workload[*]}" '
 echo "$table"
 echo >&2
 echo "compare.sh: table written to $md; JSON lines and logs in $out" >&2
+# Any run that failed its checks (or did not run) fails the comparison.
+failed=$(jq -s 'map(select(.ok != true)) | length' "$results")
+if [[ "$failed" != 0 ]]; then
+  echo "compare.sh: $failed run(s) failed" >&2
+  exit 1
+fi

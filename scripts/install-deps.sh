@@ -10,7 +10,7 @@ PKGS=(
   libsqlite3-dev sqlite3 libsodium-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl ca-certificates python3
+  curl ca-certificates python3 jq
 )
 # Node.js and npm: take Debian's only when the machine has no node/npm of its own
 # (a NodeSource nodejs conflicts with Debian's npm).
