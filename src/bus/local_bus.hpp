@@ -2,6 +2,7 @@
 // which keeps the commit order for free. Used on a single node.
 #pragma once
 
+#include <memory>
 #include <mutex>
 
 #include "bus/bus.hpp"
@@ -15,7 +16,9 @@ class local_bus final : public bus {
 
  private:
   std::mutex mu_;
-  std::vector<handler> handlers_;  // guarded by mu_; append-only
+  // Replaced (never modified) on subscribe, so publish takes a reference, not a copy.
+  std::shared_ptr<const std::vector<handler>> handlers_ =
+      std::make_shared<const std::vector<handler>>();  // guarded by mu_
 };
 
 }  // namespace parley

@@ -44,6 +44,15 @@ std::vector<boost::json::object> full_history(std::uint16_t port, const std::str
   return parley::test::full_history(c, conv);
 }
 
+// Texts of the conversation's stored messages, in seq order.
+std::vector<std::string> stored_texts(std::uint16_t port, const std::string& token,
+                                      std::int64_t conv) {
+  std::vector<std::string> out;
+  for (auto& e : full_history(port, token, conv))
+    if (e["type"] == "message.created") out.emplace_back(e["data"].as_object()["text"].as_string());
+  return out;
+}
+
 // Checks: every text "prefix-i" for i < n appears exactly once, in increasing i order.
 void expect_each_once_in_order(const std::vector<std::string>& texts, const std::string& prefix,
                                int n) {
@@ -175,10 +184,7 @@ TEST(SdkClient, ServerKill9DuringSendBurstLosesAndDuplicatesNothing) {
     expect_each_once_in_order(texts, "m-", kMessages);
     EXPECT_FALSE(r->next_event(200ms).has_value());
   }
-  std::vector<std::string> stored;
-  for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created")
-      stored.emplace_back(e["data"].as_object()["text"].as_string());
+  auto stored = stored_texts(srv.port(), ann.token, conv);
   expect_each_once_in_order(stored, "m-", kMessages);
   std::filesystem::remove_all(dir);
 }
@@ -225,10 +231,7 @@ TEST(SdkClient, ClientKilledWithQueuedOutboxSendsEachMessageOnceAfterRestart) {
   srv.start();
   child again(srv.port(), ann.token, dir + "/child.db", conv, 0);
   EXPECT_EQ(again.wait_exit(), 0);
-  std::vector<std::string> stored;
-  for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created")
-      stored.emplace_back(e["data"].as_object()["text"].as_string());
+  auto stored = stored_texts(srv.port(), ann.token, conv);
   expect_each_once_in_order(stored, "child-", 40);
   std::filesystem::remove_all(dir);
 }
@@ -249,10 +252,7 @@ TEST(SdkClient, ClientKilledMidBurstSendsEachMessageOnceAfterRestart) {
   }
   child again(srv.port(), ann.token, dir + "/child.db", conv, 0);
   EXPECT_EQ(again.wait_exit(), 0);
-  std::vector<std::string> stored;
-  for (auto& e : full_history(srv.port(), ann.token, conv))
-    if (e["type"] == "message.created")
-      stored.emplace_back(e["data"].as_object()["text"].as_string());
+  auto stored = stored_texts(srv.port(), ann.token, conv);
   expect_each_once_in_order(stored, "child-", 400);
   std::filesystem::remove_all(dir);
 }

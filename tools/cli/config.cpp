@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "format.hpp"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
@@ -52,16 +54,6 @@ std::string home_dir() {
   if (const char* h = std::getenv("HOME"); h && *h) return h;
   if (auto* pw = getpwuid(getuid()); pw && pw->pw_dir) return pw->pw_dir;
   throw failure("config", "cannot find the home directory; use --config PATH", exit_local);
-}
-
-std::string get_string(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t get_int(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : 0;
 }
 
 }  // namespace
@@ -132,12 +124,12 @@ credentials load_config(const std::string& path) {
   if (ec || !v.is_object())
     throw failure("config", path + " is not a JSON object; fix or remove it", exit_local);
   const auto& o = v.as_object();
-  c.server = get_string(o, "server");
-  c.handle = get_string(o, "handle");
-  c.token = get_string(o, "token");
-  c.user_id = get_int(o, "user_id");
-  c.device = get_int(o, "device");
-  c.expires_ms = get_int(o, "expires_ms");
+  c.server = json_str(o, "server");
+  c.handle = json_str(o, "handle");
+  c.token = json_str(o, "token");
+  c.user_id = json_int(o, "user_id");
+  c.device = json_int(o, "device");
+  c.expires_ms = json_int(o, "expires_ms");
   return c;
 }
 

@@ -55,22 +55,22 @@ bool invisible_format(std::uint32_t cp) {
          cp == 0x2028 || cp == 0x2029;                    // line, paragraph separators
 }
 
-std::string str(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t num(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : 0;
-}
-
 const json::object* obj(const json::object& o, const char* key) {
   auto* v = o.if_contains(key);
   return v && v->is_object() ? &v->as_object() : nullptr;
 }
 
 }  // namespace
+
+std::string json_str(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::int64_t json_int(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : 0;
+}
 
 std::string escape_text(std::string_view s) {
   std::string out;
@@ -123,16 +123,16 @@ std::string format_time(std::int64_t ms) {
 
 sdk::event event_from_json(const json::object& o) {
   sdk::event e;
-  e.conv = num(o, "conv");
-  e.seq = num(o, "seq");
-  e.id = str(o, "id");
-  e.ts = num(o, "ts");
-  e.type = str(o, "type");
-  e.sender = num(o, "sender");
-  e.client_msg_id = str(o, "client_msg_id");
+  e.conv = json_int(o, "conv");
+  e.seq = json_int(o, "seq");
+  e.id = json_str(o, "id");
+  e.ts = json_int(o, "ts");
+  e.type = json_str(o, "type");
+  e.sender = json_int(o, "sender");
+  e.client_msg_id = json_str(o, "client_msg_id");
   if (auto* d = o.if_contains("data")) {
     e.data_json = json::serialize(*d);
-    if (d->is_object()) e.text = str(d->as_object(), "text");
+    if (d->is_object()) e.text = json_str(d->as_object(), "text");
   }
   return e;
 }
@@ -155,7 +155,7 @@ void names::learn_conversation(const json::object& conv) {
   auto* ms = conv.if_contains("members");
   if (!ms || !ms->is_array()) return;
   for (const auto& m : ms->as_array())
-    if (m.is_object()) learn(num(m.as_object(), "id"), str(m.as_object(), "handle"));
+    if (m.is_object()) learn(json_int(m.as_object(), "id"), json_str(m.as_object(), "handle"));
 }
 
 void names::learn_event(const sdk::event& e) {
@@ -163,7 +163,7 @@ void names::learn_event(const sdk::event& e) {
   auto d = json::parse(e.data_json, ec);
   if (ec || !d.is_object()) return;
   learn_conversation(d.as_object());  // conversation.created
-  if (auto* u = obj(d.as_object(), "user")) learn(num(*u, "id"), str(*u, "handle"));
+  if (auto* u = obj(d.as_object(), "user")) learn(json_int(*u, "id"), json_str(*u, "handle"));
 }
 
 std::string names::name(std::int64_t id) const {
@@ -180,28 +180,28 @@ std::string render_event(const sdk::event& e, const names& n) {
   boost::system::error_code ec;
   auto dv = json::parse(e.data_json, ec);
   json::object d = !ec && dv.is_object() ? std::move(dv.as_object()) : json::object();
-  std::string target, role = escape_text(str(d, "role"));
+  std::string target, role = escape_text(json_str(d, "role"));
   std::int64_t target_id = 0;
-  if (auto* u = obj(d, "user")) target_id = num(*u, "id"), target = n.name(target_id);
+  if (auto* u = obj(d, "user")) target_id = json_int(*u, "id"), target = n.name(target_id);
   std::string what;
   if (e.type == "conversation.created") {
     std::string members;
     if (auto* ms = d.if_contains("members"); ms && ms->is_array())
       for (const auto& m : ms->as_array())
-        if (m.is_object() && num(m.as_object(), "id") != e.sender)
-          members += (members.empty() ? "" : ", ") + n.name(num(m.as_object(), "id"));
-    if (str(d, "kind") == "direct") {
+        if (m.is_object() && json_int(m.as_object(), "id") != e.sender)
+          members += (members.empty() ? "" : ", ") + n.name(json_int(m.as_object(), "id"));
+    if (json_str(d, "kind") == "direct") {
       what = "started a direct conversation with " + members;
     } else {
-      what = "created the group " + quoted(str(d, "title"));
+      what = "created the group " + quoted(json_str(d, "title"));
       if (!members.empty()) what += " with " + members;
     }
   } else if (e.type == "conversation.updated") {
-    what = "renamed the group to " + quoted(str(d, "title"));
+    what = "renamed the group to " + quoted(json_str(d, "title"));
   } else if (e.type == "member.joined") {
     what = "added " + target + (role == "member" || role.empty() ? "" : " as " + role);
   } else if (e.type == "member.left") {
-    what = num(d, "by") == target_id ? "left" : "removed " + target;
+    what = json_int(d, "by") == target_id ? "left" : "removed " + target;
   } else if (e.type == "member.updated") {
     what = "made " + target + " " + role;
   } else {

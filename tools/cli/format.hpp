@@ -24,6 +24,10 @@ std::string quoted(std::string_view s);
 // Milliseconds since the epoch as local "YYYY-MM-DD HH:MM:SS".
 std::string format_time(std::int64_t ms);
 
+// Lenient field readers: the value, or "" / 0 when absent or of another type.
+std::string json_str(const boost::json::object& o, const char* key);
+std::int64_t json_int(const boost::json::object& o, const char* key);
+
 // A protocol event object (docs/protocol.md, "Event object") to the SDK's struct and back.
 sdk::event event_from_json(const boost::json::object& o);
 boost::json::object event_to_json(const sdk::event& e);
