@@ -33,6 +33,20 @@ class histogram {
     sum_ += o.sum_;
   }
 
+  // Raw access, to move histograms between processes (common.cpp).
+  const std::vector<std::uint64_t>& raw_counts() const { return counts_; }
+  void add_raw(std::size_t bucket, std::uint64_t n) {
+    if (bucket < counts_.size()) {
+      counts_[bucket] += n;
+      n_ += n;
+    }
+  }
+  void set_max_sum(std::uint64_t max, double sum) {
+    max_ = max;
+    sum_ = sum;
+  }
+  double sum() const { return sum_; }
+
   std::uint64_t count() const { return n_; }
   std::uint64_t max() const { return max_; }
   double mean() const { return n_ ? sum_ / static_cast<double>(n_) : 0.0; }

@@ -19,12 +19,22 @@ using asio::use_awaitable;
 
 namespace {
 
-asio::awaitable<void> tcp_connect(beast::tcp_stream& s, const std::string& host,
-                                  std::uint16_t port) {
+asio::awaitable<void> tcp_connect(beast::tcp_stream& s, const std::string& host, std::uint16_t port,
+                                  const std::string& source = {}) {
   tcp::resolver resolver(s.get_executor());
   auto eps = co_await resolver.async_resolve(host, std::to_string(port), use_awaitable);
   s.expires_after(std::chrono::seconds(30));
-  co_await s.async_connect(eps, use_awaitable);
+  if (source.empty()) {
+    co_await s.async_connect(eps, use_awaitable);
+  } else {
+    // Bind first: each source address has its own ephemeral port range.
+    tcp::endpoint to = *eps.begin();
+    auto& sock = s.socket();
+    sock.open(to.protocol());
+    sock.set_option(asio::socket_base::reuse_address(true));
+    sock.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    co_await s.async_connect(to, use_awaitable);
+  }
   s.expires_never();
   s.socket().set_option(tcp::no_delay(true));
 }
@@ -91,9 +101,10 @@ ws_stream::~ws_stream() {
   if (impl_) abort();
 }
 
-asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, std::string target) {
+asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, std::string target,
+                                         std::string source) {
   auto& s = beast::get_lowest_layer(impl_->ws);
-  co_await tcp_connect(s, host, port);
+  co_await tcp_connect(s, host, port, source);
   impl_->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   impl_->ws.read_message_max(64 * 1024 * 1024);
   impl_->ws.auto_fragment(false);

@@ -33,8 +33,10 @@ class ws_stream {
   ws_stream(const ws_stream&) = delete;
   ws_stream& operator=(const ws_stream&) = delete;
 
-  // TCP connect (TCP_NODELAY) and WebSocket handshake to ws://host:port<target>.
-  asio::awaitable<void> connect(std::string host, std::uint16_t port, std::string target);
+  // TCP connect (TCP_NODELAY) and WebSocket handshake to ws://host:port<target>. A
+  // non-empty `source` binds the local end to that address first (port chosen by the kernel).
+  asio::awaitable<void> connect(std::string host, std::uint16_t port, std::string target,
+                                std::string source = {});
   // Reads one WebSocket message. The view stays valid until the next read(). Throws
   // boost::system::system_error when the connection ends (see close_code()).
   asio::awaitable<std::string_view> read();
