@@ -37,6 +37,12 @@ const std::vector<option_def>& defs() {
        "Most writes committed in one transaction (group commit)."},
       {"store", "queue_limit", &server_config::queue_limit,
        "Queued writes (and reads) before requests fail with rate_limited."},
+      {"store", "cache_events_per_conv", &server_config::cache_events_per_conv,
+       "Recent events cached in memory per active conversation, for resume and the newest "
+       "history page; 0 turns the cache off."},
+      {"store", "cache_max_bytes", &server_config::cache_max_bytes,
+       "Memory for the recent-events cache over all conversations (least recently used "
+       "conversations are evicted)."},
       {"auth", "token_ttl_hours", &server_config::token_ttl_hours, "Lifetime of a login token."},
       {"auth", "password_cost", &server_config::password_cost,
        "Argon2id cost: \"interactive\", \"moderate\", or \"minimum\" (tests and benchmarks only)."},
@@ -219,6 +225,9 @@ result<unit> validate(const server_config& c) {
     }
   }
   if (c.readers < 1) return bad("store.readers must be at least 1");
+  if (c.cache_events_per_conv < 0 || c.cache_events_per_conv > 100000)
+    return bad("store.cache_events_per_conv must be 0..100000");
+  if (c.cache_max_bytes < 0) return bad("store.cache_max_bytes must be at least 0");
   if (c.max_batch < 1) return bad("store.max_batch must be at least 1");
   if (c.max_frame_bytes > c.max_frame_hard_bytes)
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "store/event_cache.hpp"
+
 namespace parley {
 
 void metrics::count_error(errc c) {
@@ -40,6 +42,17 @@ std::string metrics::render() const {
   counter("parley_deliveries_total", "Event frames queued to connections (live and replay).",
           deliveries_total.load());
   counter("parley_replayed_total", "Event frames sent by sync catch-up.", replayed_total.load());
+  if (cache) {
+    counter("parley_event_cache_hits_total", "Event reads answered from the recent-events cache.",
+            cache->hits());
+    counter("parley_event_cache_misses_total", "Event reads that went to the database.",
+            cache->misses());
+    o << "# HELP parley_event_cache_bytes Memory held by the recent-events cache.\n"
+         "# TYPE parley_event_cache_bytes gauge\nparley_event_cache_bytes "
+      << cache->bytes() << "\n# HELP parley_event_cache_events Events held by the cache.\n"
+      << "# TYPE parley_event_cache_events gauge\nparley_event_cache_events " << cache->events()
+      << '\n';
+  }
   counter("parley_slow_consumer_closes_total",
           "Connections closed because their outbound queue overflowed.",
           slow_consumer_closes_total.load());

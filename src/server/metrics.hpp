@@ -11,6 +11,8 @@
 
 namespace parley {
 
+class event_cache;
+
 class metrics {
  public:
   std::atomic<std::int64_t> connections{0};  // open WebSocket connections (gauge)
@@ -29,6 +31,8 @@ class metrics {
   // Records one committed transaction carrying `writes` writes that took `seconds`.
   void observe_commit(std::size_t writes, double seconds);
   std::string render() const;
+  // The recent-events cache whose figures are rendered too (none: not rendered).
+  const event_cache* cache = nullptr;
 
   // Upper bounds (seconds) of the commit latency histogram buckets.
   static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -15,6 +15,7 @@
 #include "server/frame_sink.hpp"
 #include "server/hub.hpp"
 #include "server/metrics.hpp"
+#include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "transport/http_listener.hpp"
 
@@ -33,7 +34,8 @@ pw_cost parse_cost(const std::string& s) {
 struct server::impl {
   server_context ctx;
   metrics m;
-  std::unique_ptr<sqlite::sqlite_store> st;
+  std::unique_ptr<sqlite::sqlite_store> db;
+  std::unique_ptr<cached_store> st;  // over db
   local_bus b;
   hub h{m};
   asio::thread_pool cpu{2};
@@ -53,8 +55,13 @@ struct server::impl {
     so.readers = static_cast<std::size_t>(ctx.cfg.readers);
     so.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
     so.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
-    st = std::make_unique<sqlite::sqlite_store>(
+    db = std::make_unique<sqlite::sqlite_store>(
         so, [this](std::size_t writes, double secs) { m.observe_commit(writes, secs); });
+    event_cache::options co;
+    co.per_conv = static_cast<std::size_t>(ctx.cfg.cache_events_per_conv);
+    co.max_bytes = static_cast<std::size_t>(ctx.cfg.cache_max_bytes);
+    st = std::make_unique<cached_store>(*db, co);
+    m.cache = &st->cache();
     b.subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
     service_options opt;
     opt.token_ttl_ms = ctx.cfg.token_ttl_hours * 3600 * 1000;

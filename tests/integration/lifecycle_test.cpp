@@ -10,13 +10,6 @@
 using namespace parley::test;
 
 namespace {
-long metric(std::uint16_t port, const std::string& name) {
-  auto r = http(port, "GET", "/metrics");
-  auto pos = r.body.find("\n" + name + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stol(r.body.substr(pos + name.size() + 2));
-}
-
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 5s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

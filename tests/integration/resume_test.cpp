@@ -120,6 +120,39 @@ TEST(Resume, SwitchFromReplayToLiveUnderConcurrentSendsHasNoGapOrDuplicate) {
   EXPECT_FALSE(b.next_push(200ms).has_value());
 }
 
+TEST(Resume, RecentEventsComeFromTheCacheOlderOnesFromTheDatabase) {
+  server_process srv({"--set", "store.cache_events_per_conv=10"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {});  // seq 1: conversation.created
+  for (int i = 2; i <= 30; ++i)
+    send_text(*a, conv, "m-" + std::to_string(i), "text " + std::to_string(i));
+  auto replay = [&](std::int64_t from) {
+    ws_client c(srv.port(), ann.token);
+    c.send_request({{"op", "sync"}, {"since", since(conv, from)}});
+    auto evs = c.events(static_cast<std::size_t>(30 - from));
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      auto seq = from + 1 + static_cast<std::int64_t>(i);
+      EXPECT_EQ(evs[i]["seq"].as_int64(), seq);
+      EXPECT_EQ(evs[i]["data"].as_object()["text"].as_string(), "text " + std::to_string(seq));
+    }
+  };
+  auto hits0 = metric(srv.port(), "parley_event_cache_hits_total");
+  auto misses0 = metric(srv.port(), "parley_event_cache_misses_total");
+  ASSERT_GE(hits0, 0);
+  replay(24);  // 25..30: the newest 10 are cached
+  EXPECT_GT(metric(srv.port(), "parley_event_cache_hits_total"), hits0);
+  EXPECT_EQ(metric(srv.port(), "parley_event_cache_misses_total"), misses0);
+  replay(5);  // 6..30: older than the cache, read from SQLite
+  EXPECT_GT(metric(srv.port(), "parley_event_cache_misses_total"), misses0);
+  EXPECT_EQ(metric(srv.port(), "parley_event_cache_events"), 10);
+  // The newest page of 5 (6 read, to know has_more) is in the cache.
+  auto h = a->call({{"op", "history"}, {"conv", conv}, {"limit", 5}});
+  ASSERT_EQ(h["events"].as_array().size(), 5u);
+  EXPECT_EQ(h["events"].as_array()[4].as_object()["seq"].as_int64(), 30);
+  EXPECT_TRUE(h["has_more"].as_bool());
+}
+
 TEST(Resume, PrunedHistoryIsAnnouncedNotSkipped) {
   server_process srv;
   auto ann = register_and_login(srv.port(), "ann");

@@ -71,4 +71,12 @@ inline std::vector<boost::json::object> full_history(ws_client& c, std::int64_t 
   }
 }
 
+// A counter or gauge from GET /metrics (labels not supported), or -1 if absent.
+inline long metric(std::uint16_t port, const std::string& name) {
+  auto r = http(port, "GET", "/metrics");
+  auto pos = r.body.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stol(r.body.substr(pos + name.size() + 2));
+}
+
 }  // namespace parley::test

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "unit_support.hpp"
@@ -57,6 +58,35 @@ store_backend sqlite_backend() {
             for (auto& d : *dbs)
               if (d->path() == path) d->remove();
           }};
+}
+
+// The SQLite store behind the recent-events cache (a small one, so that reads are served
+// from it and from the database alike, and eviction happens).
+class cached_sqlite final : public store {
+ public:
+  explicit cached_sqlite(std::unique_ptr<store> inner)
+      : inner_(std::move(inner)), cached_(*inner_, event_cache::options{8, 4096}) {}
+  void write(write_fn fn, write_done done) override {
+    cached_.write(std::move(fn), std::move(done));
+  }
+  void read(read_fn fn, std::function<void(const error&)> on_error) override {
+    cached_.read(std::move(fn), std::move(on_error));
+  }
+  void stop() override { cached_.stop(); }
+
+ private:
+  std::unique_ptr<store> inner_;
+  cached_store cached_;
+};
+
+store_backend cached_sqlite_backend() {
+  auto b = sqlite_backend();
+  b.name = "CachedSQLite";
+  auto open = b.open;
+  b.open = [open](const std::string& path) -> std::unique_ptr<store> {
+    return std::make_unique<cached_sqlite>(open(path));
+  };
+  return b;
 }
 
 constexpr error kOk{errc::ok, {}, {}, 0};
@@ -1007,7 +1037,8 @@ TEST_P(StoreConformance, StopDrainsQueuedWritesAndRefusesNewWork) {
   EXPECT_EQ(seqs_of(all_events(c)), range(1, n));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(sqlite_backend()),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
+                         ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {
                            return i.param.name;
                          });
