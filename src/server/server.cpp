@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,6 +21,16 @@
 #include "transport/http_listener.hpp"
 
 namespace parley {
+
+namespace {
+// CPUs this process may run on (its affinity mask, e.g. under taskset), at least 1.
+std::size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+}  // namespace
 
 namespace asio = boost::asio;
 
@@ -83,8 +94,7 @@ struct server::impl {
     ctx.svc = svc.get();
     ctx.h = &h;
     ctx.m = &m;
-    auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads)
-                                 : std::max(1u, std::thread::hardware_concurrency());
+    auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads) : usable_cpus();
     std::vector<asio::io_context*> raw;
     for (std::size_t i = 0; i < n; ++i) {
       ios.push_back(std::make_unique<asio::io_context>(1));
