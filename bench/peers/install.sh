@@ -3,7 +3,8 @@
 #  - `npm ci` in bench/peers when node_modules is missing or older than package-lock.json
 #    (bun, ws, socket.io at the exact versions of package-lock.json; the npm `bun` package
 #    brings its Linux binary through the optionalDependency @oven/bun-linux-x64);
-#  - Debian's nats-server (apt-get update first), only if it is missing;
+#  - Debian's nats-server and python3-matplotlib (for bench/report.py's plots), only if
+#    missing (apt-get update first);
 #  - prints the version of everything.
 # Needs node (v20) and npm; apt-get (as root) for nats-server. Set PEERS_NO_NATS=1 to skip
 # nats-server.
@@ -31,11 +32,16 @@ if ! "$bun" --version >/dev/null 2>&1; then
 fi
 "$bun" --version >/dev/null || { echo "install.sh: $bun does not run" >&2; exit 1; }
 
+missing=()
 if [[ "${PEERS_NO_NATS:-0}" != 1 ]] && ! command -v nats-server >/dev/null; then
-  echo "install.sh: apt-get install nats-server"
+  missing+=(nats-server)
+fi
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install.sh: apt-get install ${missing[*]}"
   if [[ $(id -u) == 0 ]]; then sudo=(); else sudo=(sudo); fi
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq nats-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 pkgver() { node -p "require('./node_modules/$1/package.json').version"; }

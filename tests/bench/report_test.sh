@@ -33,7 +33,7 @@ md=$tmp/out/RESULTS.md
 ok "report.py ran on the fixture"
 
 # header
-has "$md" 'bench/compare.sh --servers parley,bun,ws,socketio --runs 3' || fail "command missing"
+has "$md" 'bench/all.sh --runs 3' || fail "command missing"
 has "$md" 'server on CPU 0, load generator on CPU 1' || fail "pinning missing"
 has "$md" '| socket.io | 4.8.4 |' || fail "versions table missing"
 ok "header has command, pinning and versions"

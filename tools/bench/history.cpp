@@ -72,6 +72,8 @@ options parse(int argc, char** argv) {
         o.kinds.push_back(k);
         p = q + 1;
       }
+    } else if (a == "--target") {
+      if (ar.value() != "parley") ar.error("--target: this workload is Parley only");
     } else
       ar.unknown();
   }

@@ -64,7 +64,9 @@ options parse(int argc, char** argv) {
       o.threads = ar.integer();
     else if (a == "--setup-concurrency")
       o.setup_concurrency = ar.integer();
-    else
+    else if (a == "--target") {
+      if (ar.value() != "parley") ar.error("--target: this workload is Parley only");
+    } else
       ar.unknown();
   }
   ar.require_url(o.ep);

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# bench/all.sh: the whole side-by-side benchmark in one command. Runs every workload
+# (W1-W7, bench/README.md) against Parley and the peers (bench/peers: Bun, Node ws,
+# Socket.IO), a fresh server per run, servers alternating within each repetition so drift
+# on the machine hits all of them alike; then writes the report (bench/report.py):
+# bench/RESULTS.md and its plots in bench/plots/.
+#
+# usage: bench/all.sh [options]
+#   --quick            a small version of every workload, 1 run each, report in the out
+#                      directory (the smoke test of `make test`); exits 1 if any run failed
+#   --runs R           repetitions of every configuration (default 3)
+#   --servers LIST     from parley,bun,ws,socketio (default all four)
+#   --workloads LIST   from w1,w2,w3r,w3f,w4,w5,w6,w7 (default all)
+#   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
+#   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
+#   --no-pin           do not pin (default: the server on CPU 0, the load generator on CPU 1)
+#   --parley PATH      Parley binary (default build/parley)
+#   --bench PATH       parley-bench binary (default build/parley-bench)
+# Every server starts on port 0 from a fresh state; Parley with
+# `--set auth.password_cost=minimum` and a new data directory, everything else default
+# (so store.synchronous=full, except where W4 sets normal). Peers: bench/peers/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+quick=0
+runs=3
+servers="parley,bun,ws,socketio"
+workloads="w1,w2,w3r,w3f,w4,w5,w6,w7"
+out=""
+results=""
+pin=1
+parley="$root/build/parley"
+bench="$root/build/parley-bench"
+cmdline="bench/all.sh $*"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1; runs=1; shift ;;
+    --runs) runs=$2; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
+    --workloads) workloads=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --results) results=$2; shift 2 ;;
+    --no-pin) pin=0; shift ;;
+    --parley) parley=$2; shift 2 ;;
+    --bench) bench=$2; shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "all.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -x "$bench" ]] || { echo "all.sh: parley-bench not found at $bench (use --bench)" >&2; exit 2; }
+[[ -x "$parley" ]] || { echo "all.sh: parley not found at $parley (use --parley)" >&2; exit 2; }
+IFS=, read -ra server_list <<<"$servers"
+for s in "${server_list[@]}"; do
+  case "$s" in
+    parley) ;;
+    bun) [[ -x "$root/bench/peers/node_modules/.bin/bun" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
+    ws|socketio) [[ -d "$root/bench/peers/node_modules" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
+    *) echo "all.sh: unknown server $s" >&2; exit 2 ;;
+  esac
+done
+stamp=$(date -u +%Y-%m-%d-%H%M%S)
+out=${out:-$root/bench/out/all-$stamp}
+mkdir -p "$out"
+if [[ -z "$results" ]]; then
+  if ((quick)); then results="$out/RESULTS.md"; else results="$root/bench/RESULTS.md"; fi
+fi
+jsonl="$out/results.jsonl"
+: >"$jsonl"
+ncpu=$(nproc)
+if ((pin)) && ((ncpu >= 2)); then
+  pin_server=(taskset -c 0)
+  pin_bench=(taskset -c 1)
+  pinning="server on CPU 0, load generator (all its processes) on CPU 1"
+else
+  pin_server=()
+  pin_bench=()
+  pinning="not pinned"
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+server_pid=""
+tmp=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill -TERM "$server_pid" 2>/dev/null || true
+  [[ -n "$tmp" ]] && rm -rf "$tmp"
+  return 0
+}
+trap cleanup EXIT
+
+# start_server NAME LOG [parley args...] -> server_pid, port, target
+start_server() {
+  local name=$1 log=$2
+  shift 2
+  local pattern='s/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p'
+  target=peer
+  : >"$log.server.out"
+  case "$name" in
+    parley)
+      tmp=$(mktemp -d)
+      "${pin_server[@]}" "$parley" serve --port 0 --data-dir "$tmp/data" \
+        --set auth.password_cost=minimum "$@" >"$log.server.out" 2>"$log.server.err" &
+      pattern='s/^parley listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p'
+      target=parley ;;
+    bun) (cd "$root" && exec "${pin_server[@]}" bench/peers/node_modules/.bin/bun bench/peers/bun/server.js 0) \
+           >"$log.server.out" 2>"$log.server.err" & ;;
+    ws) (cd "$root" && exec "${pin_server[@]}" node bench/peers/ws/server.mjs 0) \
+          >"$log.server.out" 2>"$log.server.err" & ;;
+    socketio) (cd "$root" && exec "${pin_server[@]}" node bench/peers/socketio/server.mjs 0) \
+                >"$log.server.out" 2>"$log.server.err" &
+      target=socketio ;;
+  esac
+  server_pid=$!
+  port=""
+  for _ in $(seq 300); do
+    port=$(sed -n "$pattern" "$log.server.out")
+    [[ -n "$port" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n "$port" ]] || { echo "all.sh: $name did not start:" >&2; cat "$log.server.err" >&2; exit 1; }
+}
+
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  if [[ -n "$tmp" ]]; then rm -rf "$tmp"; tmp=""; fi
+}
+
+failures=0
+# case NAME SERVERS "PARLEY_SERVER_ARGS" EXTRA_JSON -- BENCH ARGS...: every run of one
+# configuration; each JSON line of parley-bench gets server, run and EXTRA_JSON added.
+case_run() {
+  local name=$1 case_servers=$2 sargs=$3 extra=$4
+  shift 5
+  local -a cs
+  IFS=, read -ra cs <<<"$case_servers"
+  for ((r = 1; r <= runs; r++)); do
+    for s in "${server_list[@]}"; do
+      [[ " ${cs[*]} " == *" $s "* ]] || continue
+      local log="$out/$name-$s-$r"
+      # shellcheck disable=SC2086
+      start_server "$s" "$log" $([[ $s == parley ]] && echo $sargs)
+      echo "== $name $s run $r/$runs (pid $server_pid, port $port)" >&2
+      local rc=0
+      "${pin_bench[@]}" "$bench" "$@" --url "127.0.0.1:$port" --target "$target" \
+        --server-pid "$server_pid" --json --quiet >"$log.bench.txt" 2>"$log.bench.err" || rc=$?
+      stop_server
+      grep -vE '^\{' "$log.bench.txt" | sed 's/^/   /' >&2 || true
+      local lines
+      lines=$(grep '^{' "$log.bench.txt" || true)
+      if [[ -z "$lines" ]]; then
+        local err
+        err=$(tail -c 300 "$log.bench.err" | tr '\n' ' ')
+        jq -nc --arg w "$name" --arg s "$s" --argjson r "$r" --arg e "exit $rc: $err" \
+          '{workload: $w, server: $s, run: $r, ok: false, error: $e}' >>"$jsonl"
+        echo "   FAILED: $err" >&2
+        failures=$((failures + 1))
+        continue
+      fi
+      while IFS= read -r l; do
+        echo "$l" | jq -c --arg s "$s" --argjson r "$r" --argjson x "$extra" \
+          '. + {server: $s, run: $r} + $x' >>"$jsonl"
+        [[ $(echo "$l" | jq -r '.ok') == true ]] || failures=$((failures + 1))
+      done <<<"$lines"
+    done
+  done
+}
+
+want() { [[ ",$workloads," == *",$1,"* ]]; }
+all_servers=parley,bun,ws,socketio
+
+if ((quick)); then
+  want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 300 --procs 2 --source-addrs 4 --hold 0.5 --settle 0.3
+  want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 5 --rates 200,400 --duration 0.5 --warmup 0.2
+  want w3r && case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 2 --members 5 --rounds --duration 0.7 --warmup 0.2 --procs 2
+  want w3f && case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 2 --members 10 --senders 2 --rate 500 --duration 0.7 --warmup 0.2
+  want w4 && for m in full normal; do
+    case_run w4_durable parley "--set store.synchronous=$m" "{\"sync_mode\":\"$m\"}" -- fanout --workload-name w4_durable --rooms 4 --members 2 --senders 2 --window 16 --duration 0.7 --warmup 0.2
+  done
+  want w5 && case_run w5_storm $all_servers "" '{}' -- storm --connections 300 --inflight 50
+  want w6 && case_run w6_resume parley "" '{}' -- resume --clients 100 --behind 10 --group 10
+  want w7 && case_run w7_history parley "" '{}' -- history --convs 2 --messages 300 --requests 200
+else
+  want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 19000 --procs 2 --source-addrs 16 --hold 10 --settle 3
+  want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 50 --rates 500,1000,2000,4000,8000 --duration 4 --warmup 1
+  if want w3r; then
+    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 1 --members 16 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 100 --members 10 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 10 --members 100 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 2 --members 1000 --rounds --duration 4 --warmup 1 --procs 2
+  fi
+  if want w3f; then
+    # Publish rates stepped so deliveries/s (rate x members) run 50k, 150k, 400k, 1M.
+    for d in 50000 150000 400000 1000000; do
+      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 100 --members 10 --senders 10 --rate $((d / 10)) --duration 4 --warmup 1
+      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 10 --members 100 --senders 10 --rate $((d / 100)) --duration 4 --warmup 1
+      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 2 --members 1000 --senders 10 --rate $((d / 1000)) --duration 4 --warmup 1 --procs 2
+    done
+  fi
+  want w4 && for m in full normal; do
+    case_run w4_durable parley "--set store.synchronous=$m" "{\"sync_mode\":\"$m\"}" -- fanout --workload-name w4_durable --rooms 100 --members 2 --senders 2 --window 64 --duration 5 --warmup 1
+  done
+  want w5 && case_run w5_storm $all_servers "" '{}' -- storm --connections 10000 --inflight 200 --source-addrs 16
+  want w6 && case_run w6_resume parley "" '{}' -- resume --clients 5000 --behind 100 --group 10 --source-addrs 16
+  want w7 && case_run w7_history parley "" '{}' -- history --convs 50 --messages 2000 --requests 10000
+fi
+
+# meta.json: what ran where.
+ver() { "$@" 2>/dev/null | head -1 || echo unknown; }
+peer_ver() { node -p "require('$root/bench/peers/node_modules/$1/package.json').version" 2>/dev/null || echo unknown; }
+jq -n \
+  --arg command "$cmdline" \
+  --arg started "$stamp" \
+  --arg commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo '+local changes')" \
+  --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+  --argjson cores "$ncpu" \
+  --argjson mem "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" \
+  --arg kernel "$(uname -r)" \
+  --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" \
+  --arg bun "$(ver "$root/bench/peers/node_modules/.bin/bun" --version)" \
+  --arg ws "$(peer_ver ws)" --arg sio "$(peer_ver socket.io)" \
+  --arg node "$(ver node --version)" \
+  --arg nats "$(ver nats-server --version)" \
+  --arg gcc "$(ver gcc -dumpfullversion)" \
+  --arg pinning "$pinning" \
+  --argjson quick "$quick" \
+  '{command: $command, started: $started, commit: $commit,
+    machine: {cpu: $cpu, cores: $cores, mem_gb: $mem, kernel: $kernel, os: $os},
+    versions: {parley: $commit, bun: $bun, ws: $ws, "socket.io": $sio, node: $node,
+               "nats-server": $nats, gcc: $gcc},
+    pinning: $pinning,
+    notes: ([
+      "Parley persists every message (SQLite, synchronous=full unless W4 says normal) and acknowledges after the durable commit; the peers keep nothing.",
+      "W6 and W7 are Parley only: the peers keep no log to resume from or page through.",
+      "Latency is measured from the scheduled send time in open-loop runs (W2, W3 fanout) and from the round start in rounds (W3 rounds)."
+    ] + (if $quick == 1 then ["--quick: tiny smoke-test sizes, one run each; not a measurement."] else [] end))}' \
+  >"$out/meta.json"
+
+/usr/bin/python3 "$here/report.py" "$out" --out "$results" >&2
+echo "all.sh: report $results; JSON lines and logs in $out" >&2
+if ((failures > 0)); then
+  echo "all.sh: $failures run(s) failed" >&2
+  exit 1
+fi
