@@ -59,6 +59,10 @@ bool stmt::step() {
   fail(db_, rc, "step");
 }
 
+bool stmt::busy() const {
+  return sqlite3_stmt_busy(s_) != 0;
+}
+
 void stmt::run() {
   while (step()) {
   }
@@ -116,7 +120,8 @@ stmt& db::prepare(std::string_view sql) {
 }
 
 void db::reset_all() {
-  for (auto& [sql, st] : cache_) st->reset();
+  for (auto& [sql, st] : cache_)
+    if (st->busy()) st->reset();
 }
 
 std::int64_t db::changes() const {

@@ -42,6 +42,8 @@ class stmt {
   bool step();
   // Steps once, expecting no rows (INSERT/UPDATE/DELETE).
   void run();
+  // True if stepped and not yet reset (holds a read cursor or an open write).
+  bool busy() const;
   std::int64_t i64(int col) const;
   std::string text(int col) const;
   bool is_null(int col) const;
@@ -62,7 +64,8 @@ class db {
   // Prepared once per connection and cached by SQL text.
   stmt& prepare(std::string_view sql);
   std::int64_t changes() const;
-  // Resets every cached statement, ending any read cursor (and so the read snapshot).
+  // Resets every cached statement that is busy (stepped and not reset), ending any read
+  // cursor (and so the read snapshot) or unfinished write.
   void reset_all();
   sqlite3* handle() const { return db_; }
 

@@ -91,19 +91,20 @@ void sqlite_store::writer_loop() {
     bool committed = false;
     auto t0 = std::chrono::steady_clock::now();
     try {
-      d.exec("BEGIN IMMEDIATE");
+      // Prepared once (the statement cache), not parsed per job.
+      d.prepare("BEGIN IMMEDIATE").run();
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        d.exec("SAVEPOINT job");
+        d.prepare("SAVEPOINT job").run();
         try {
           results[i] = batch[i].fn(txn);
         } catch (const std::exception& e) {
           results[i] = internal_error(e);
         }
         d.reset_all();
-        if (results[i].code != errc::ok) d.exec("ROLLBACK TO job");
-        d.exec("RELEASE job");
+        if (results[i].code != errc::ok) d.prepare("ROLLBACK TO job").run();
+        d.prepare("RELEASE job").run();
       }
-      d.exec("COMMIT");
+      d.prepare("COMMIT").run();
       committed = true;
     } catch (const std::exception& e) {
       auto err = internal_error(e);

@@ -245,12 +245,18 @@ void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
 }
 
 void sqlite_txn::append_event(event& ev) {
-  auto& up = db_.prepare(
-      "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
-  up.bind(1, ev.conv);
-  if (!up.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
-  ev.seq = up.i64(0);
-  up.reset();
+  // Read, then write the conversation's last seq (the writer is the only writer). Not
+  // UPDATE ... RETURNING: SQLite buffers RETURNING rows in an ephemeral table per run,
+  // which cost more than the append itself.
+  auto& q = db_.prepare("SELECT last_seq FROM conversations WHERE id = ?");
+  q.bind(1, ev.conv);
+  if (!q.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
+  ev.seq = q.i64(0) + 1;
+  q.reset();
+  db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?")
+      .bind(1, ev.seq)
+      .bind(2, ev.conv)
+      .run();
   auto& s = db_.prepare(
       "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
       "VALUES (?,?,?,?,?,?,?,?)");
