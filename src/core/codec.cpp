@@ -5,13 +5,15 @@
 
 namespace parley {
 
-std::string json_quote(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+namespace {
+// True if s can go between quotes as it is (no quote, backslash or control character).
+bool plain(std::string_view s) {
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == '"' || ch == '\\') return false;
+  return true;
 }
 
-std::string encode_event(const event& e) {
-  std::string out;
-  out.reserve(96 + e.data.size() + e.type.size() + e.id.size());
+void append_event(std::string& out, const event& e) {
   out += "{\"conv\":";
   out += std::to_string(e.conv);
   out += ",\"seq\":";
@@ -21,28 +23,65 @@ std::string encode_event(const event& e) {
   out += "\",\"ts\":";
   out += std::to_string(e.ts_ms);
   out += ",\"type\":";
-  out += json_quote(e.type);
+  append_json_quoted(out, e.type);
   out += ",\"sender\":";
   out += std::to_string(e.sender);
   if (!e.client_msg_id.empty()) {
     out += ",\"client_msg_id\":";
-    out += json_quote(e.client_msg_id);
+    append_json_quoted(out, e.client_msg_id);
   }
   out += ",\"data\":";
   out += e.data;
   out += '}';
+}
+
+std::size_t event_size_hint(const event& e) {
+  return 120 + e.data.size() + e.type.size() + e.id.size() + e.client_msg_id.size();
+}
+}  // namespace
+
+void append_json_quoted(std::string& out, std::string_view s) {
+  if (plain(s)) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+  }
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_quoted(out, s);
+  return out;
+}
+
+std::string encode_event(const event& e) {
+  std::string out;
+  out.reserve(event_size_hint(e));
+  append_event(out, e);
   return out;
 }
 
 std::string encode_event_frame(const event& e) {
-  return "{\"ev\":" + encode_event(e) + "}";
+  std::string out;
+  out.reserve(event_size_hint(e) + 8);
+  out += "{\"ev\":";
+  append_event(out, e);
+  out += '}';
+  return out;
 }
 
 std::string encode_event_array(const std::vector<event>& events) {
-  std::string out = "[";
+  std::size_t n = 2;
+  for (const auto& e : events) n += event_size_hint(e) + 1;
+  std::string out;
+  out.reserve(n);
+  out += '[';
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (i) out += ',';
-    out += encode_event(events[i]);
+    append_event(out, events[i]);
   }
   out += ']';
   return out;

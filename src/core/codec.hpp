@@ -22,5 +22,7 @@ boost::json::object member_json(const membership& m);
 boost::json::object conversation_json(const conversation& c, const membership& mine);
 // A JSON string literal, quotes included.
 std::string json_quote(std::string_view s);
+// Appends json_quote(s) to out.
+void append_json_quoted(std::string& out, std::string_view s);
 
 }  // namespace parley

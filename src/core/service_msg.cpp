@@ -14,13 +14,23 @@ constexpr error kOk{errc::ok, {}, {}, 0};
 struct send_ack {
   event ev;
   bool duplicate = false;
+  // {"conv":..,"seq":..,"id":"..","ts":..,"client_msg_id":"..","duplicate":..}, built
+  // directly: this runs once per message.
   std::string render() const {
-    return boost::json::serialize(boost::json::object{{"conv", ev.conv},
-                                                      {"seq", ev.seq},
-                                                      {"id", ev.id},
-                                                      {"ts", ev.ts_ms},
-                                                      {"client_msg_id", ev.client_msg_id},
-                                                      {"duplicate", duplicate}});
+    std::string out;
+    out.reserve(128 + ev.client_msg_id.size());
+    out += "{\"conv\":";
+    out += std::to_string(ev.conv);
+    out += ",\"seq\":";
+    out += std::to_string(ev.seq);
+    out += ",\"id\":";
+    append_json_quoted(out, ev.id);
+    out += ",\"ts\":";
+    out += std::to_string(ev.ts_ms);
+    out += ",\"client_msg_id\":";
+    append_json_quoted(out, ev.client_msg_id);
+    out += duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}";
+    return out;
   }
 };
 }  // namespace
@@ -56,8 +66,8 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
         auto m = t.find_membership(c, me.u.id);
         if (!m) return make_error(errc::not_found, "no such conversation", "conv");
         if (!m->active()) return make_error(errc::forbidden, "you are no longer a member", "conv");
-        ack->ev = em.emit(t, c, "message.created", me.u.id,
-                          boost::json::serialize(boost::json::object{{"text", text}}), cmid);
+        ack->ev =
+            em.emit(t, c, "message.created", me.u.id, "{\"text\":" + json_quote(text) + "}", cmid);
         return kOk;
       },
       [this, ack] {

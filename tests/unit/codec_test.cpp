@@ -135,5 +135,31 @@ TEST(Codec, MemberAndConversationObjects) {
   EXPECT_EQ(conversation_json(c, m).at("kind").as_string(), "direct");
 }
 
+TEST(Codec, JsonQuoteMatchesBoostJsonOnPlainAndEscapedText) {
+  for (std::string s :
+       {std::string(""), std::string("plain text"), std::string("caf\xc3\xa9 \xf0\x9f\x98\x80"),
+        std::string("quote \" back\\slash"), std::string("tab\tnew\nline\x01"),
+        std::string("</script>")}) {
+    auto want = json::serialize(json::value(json::string(s)));
+    EXPECT_EQ(json_quote(s), want) << s;
+    std::string out = "x";
+    append_json_quoted(out, s);
+    EXPECT_EQ(out, "x" + want);
+    EXPECT_EQ(json::parse(json_quote(s)).as_string(), s);
+  }
+}
+
+TEST(Codec, EventArrayIsTheEventsInOrder) {
+  auto a = sample();
+  auto b = sample();
+  b.seq = a.seq + 1;
+  b.type = "weird \"type\"";
+  EXPECT_EQ(encode_event_array({}), "[]");
+  EXPECT_EQ(encode_event_array({a, b}), "[" + encode_event(a) + "," + encode_event(b) + "]");
+  EXPECT_EQ(
+      json::parse(encode_event_array({a, b})).as_array()[1].as_object().at("type").as_string(),
+      "weird \"type\"");
+}
+
 }  // namespace
 }  // namespace parley
