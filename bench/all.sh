@@ -9,7 +9,8 @@
 #   --quick            a small version of every workload, 1 run each, report in the out
 #                      directory (the smoke test of `make test`); exits 1 if any run failed
 #   --runs R           repetitions of every configuration (default 3)
-#   --servers LIST     from parley,bun,ws,socketio (default all four)
+#   --servers LIST     from parley,bun,ws,socketio,nats (default all five; nats-server is
+#                      a ceiling for raw fan-out and runs the W3 workloads only)
 #   --workloads LIST   from w1,w2,w3r,w3f,w4,w5,w6,w7 (default all)
 #   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
 #   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
@@ -25,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 quick=0
 runs=3
-servers="parley,bun,ws,socketio"
+servers="parley,bun,ws,socketio,nats"
 workloads="w1,w2,w3r,w3f,w4,w5,w6,w7"
 out=""
 results=""
@@ -57,6 +58,7 @@ for s in "${server_list[@]}"; do
     parley) ;;
     bun) [[ -x "$root/bench/peers/node_modules/.bin/bun" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
     ws|socketio) [[ -d "$root/bench/peers/node_modules" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
+    nats) command -v nats-server >/dev/null || { echo "all.sh: nats-server missing (bench/peers/install.sh)" >&2; exit 2; } ;;
     *) echo "all.sh: unknown server $s" >&2; exit 2 ;;
   esac
 done
@@ -110,6 +112,14 @@ start_server() {
     socketio) (cd "$root" && exec "${pin_server[@]}" node bench/peers/socketio/server.mjs 0) \
                 >"$log.server.out" 2>"$log.server.err" &
       target=socketio ;;
+    nats)
+      # nats-server with its WebSocket listener (the protocol inside WebSocket frames).
+      tmp=$(mktemp -d)
+      printf 'listen: "127.0.0.1:-1"\nwebsocket {\n  listen: "127.0.0.1:-1"\n  no_tls: true\n}\n' \
+        >"$tmp/nats.conf"
+      "${pin_server[@]}" nats-server -c "$tmp/nats.conf" >"$log.server.out" 2>&1 &
+      pattern='s/.*Listening for websocket clients on ws:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p'
+      target=nats ;;
   esac
   server_pid=$!
   port=""
@@ -171,12 +181,13 @@ case_run() {
 
 want() { [[ ",$workloads," == *",$1,"* ]]; }
 all_servers=parley,bun,ws,socketio
+w3_servers=parley,bun,ws,socketio,nats
 
 if ((quick)); then
   want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 300 --procs 2 --source-addrs 4 --hold 0.5 --settle 0.3
   want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 5 --rates 200,400 --duration 0.5 --warmup 0.2
-  want w3r && case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 2 --members 5 --rounds --duration 0.7 --warmup 0.2 --procs 2
-  want w3f && case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 2 --members 10 --senders 2 --rate 500 --duration 0.7 --warmup 0.2
+  want w3r && case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 2 --members 5 --rounds --duration 0.7 --warmup 0.2 --procs 2
+  want w3f && case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 2 --members 10 --senders 2 --rate 500 --duration 0.7 --warmup 0.2
   want w4 && for m in full normal; do
     case_run w4_durable parley "--set store.synchronous=$m" "{\"sync_mode\":\"$m\"}" -- fanout --workload-name w4_durable --rooms 4 --members 2 --senders 2 --window 16 --duration 0.7 --warmup 0.2
   done
@@ -187,17 +198,17 @@ else
   want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 19000 --procs 2 --source-addrs 16 --hold 10 --settle 3
   want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 50 --rates 500,1000,2000,4000,8000 --duration 4 --warmup 1
   if want w3r; then
-    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 1 --members 16 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 100 --members 10 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 10 --members 100 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $all_servers "" '{}' -- fanout --rooms 2 --members 1000 --rounds --duration 4 --warmup 1 --procs 2
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 1 --members 16 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --rounds --duration 4 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --rounds --duration 4 --warmup 1 --procs 2
   fi
   if want w3f; then
     # Publish rates stepped so deliveries/s (rate x members) run 50k, 150k, 400k, 1M.
     for d in 50000 150000 400000 1000000; do
-      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 100 --members 10 --senders 10 --rate $((d / 10)) --duration 4 --warmup 1
-      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 10 --members 100 --senders 10 --rate $((d / 100)) --duration 4 --warmup 1
-      case_run w3_fanout $all_servers "" '{}' -- fanout --rooms 2 --members 1000 --senders 10 --rate $((d / 1000)) --duration 4 --warmup 1 --procs 2
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --senders 10 --rate $((d / 10)) --duration 4 --warmup 1
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --senders 10 --rate $((d / 100)) --duration 4 --warmup 1
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --senders 10 --rate $((d / 1000)) --duration 4 --warmup 1 --procs 2
     done
   fi
   want w4 && for m in full normal; do
@@ -235,6 +246,7 @@ jq -n \
     notes: ([
       "Parley persists every message (SQLite, synchronous=full unless W4 says normal) and acknowledges after the durable commit; the peers keep nothing.",
       "W6 and W7 are Parley only: the peers keep no log to resume from or page through.",
+      "nats-server (W3 only) is a ceiling for raw fan-out: members subscribe to a subject over its WebSocket listener, a send is a PUB, the sender'"'"'s own copy stands for its ack; no persistence, no sequence numbers (the generator counts).",
       "Latency is measured from the scheduled send time in open-loop runs (W2, W3 fanout) and from the round start in rounds (W3 rounds)."
     ] + (if $quick == 1 then ["--quick: tiny smoke-test sizes, one run each; not a measurement."] else [] end))}' \
   >"$out/meta.json"

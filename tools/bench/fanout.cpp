@@ -78,7 +78,7 @@ struct options {
   bool quiet = false;
   int inject_drop = 0;        // checker self-test: member 1 ignores every Nth event frame
   std::string workload_name;  // "w3_fanout", "w3_rounds" or as given by --workload-name
-  enum class target_kind { parley, peer, socketio } target = target_kind::parley;
+  enum class target_kind { parley, peer, socketio, nats } target = target_kind::parley;
   std::int64_t peer_conv = 1;
 };
 
@@ -117,7 +117,11 @@ send->delivery latency, the tool's and the server's CPU use, and the correctness
   --target T              parley: a Parley server (REST register/login, groups, auth+sync);
                           peer: a bench-protocol peer (bench/peers: Bun, Node ws), member
                           i connects to /v1/ws?user=<i+1> and joins room --conv + its room;
-                          socketio: the Socket.IO peer (same, in Engine.IO framing)  [parley]
+                          socketio: the Socket.IO peer (same, in Engine.IO framing);
+                          nats: nats-server's WebSocket port, as a ceiling for raw
+                          fan-out: each member subscribes to room.<C>, a send is a PUB
+                          of the event frame, the sender's own copy counts as its ack,
+                          and seqs are counted by the receiver (NATS has none)  [parley]
   --conv C                first room id with --target peer|socketio               [1]
   --inject-drop N         self-test of the checks: member 1 ignores every Nth event it
                           receives, so gaps and losses must be reported (and exit 1)
@@ -175,8 +179,10 @@ options parse_options(int argc, char** argv) {
         o.target = options::target_kind::peer;
       else if (t == "socketio")
         o.target = options::target_kind::socketio;
+      else if (t == "nats")
+        o.target = options::target_kind::nats;
       else
-        usage_error("--target is parley, peer or socketio");
+        usage_error("--target is parley, peer, socketio or nats");
     } else if (a == "--conv")
       o.peer_conv = ar.integer();
     else if (a == "--inject-drop")
@@ -242,6 +248,7 @@ struct conn {
   std::string setup_id;
   std::optional<json::object> setup_reply;
   bool sio_open = false, sio_connected = false;  // Engine.IO open / Socket.IO CONNECT ack
+  std::string nats_buf;                          // --target nats: an incomplete operation
 
   // receiving
   std::int64_t sync_pos = -1;
@@ -293,6 +300,14 @@ run_state* g = nullptr;
 // ---------------------------------------------------------------------------------------
 // Frames
 
+bool socketio() {
+  return g->opt.target == options::target_kind::socketio;
+}
+
+bool nats() {
+  return g->opt.target == options::target_kind::nats;
+}
+
 bool in_window(std::int64_t t) {
   return t >= g->t_start.load(std::memory_order_relaxed) &&
          t < g->t_end.load(std::memory_order_relaxed);
@@ -312,8 +327,12 @@ void on_round_progress(conn& c, std::int64_t now) {
   if (now < g->t_end.load(std::memory_order_relaxed) && !g->stopping.load()) start_round(r, now);
 }
 
-void on_event(conn& c, const ev_view& e, std::int64_t now) {
+void on_nats_echo(conn& c, const ev_view& e, std::int64_t now);
+
+void on_event(conn& c, const ev_view& in, std::int64_t now) {
   if (g->opt.inject_drop > 0 && c.idx == 1 && ++c.injected % g->opt.inject_drop == 0) return;
+  ev_view e = in;
+  if (nats()) e.seq = c.last_seq.get() + 1;  // NATS has no seqs: count what arrives
   if (e.conv != c.room->conv) {
     ++c.other_conv;
     return;
@@ -350,6 +369,7 @@ void on_event(conn& c, const ev_view& e, std::int64_t now) {
       if (s == c.sender_idx && n < c.next_n) {
         auto un = static_cast<std::size_t>(n);
         c.echo_seq[un] = e.seq;
+        if (nats() && e.sender == c.uid) on_nats_echo(c, e, now);
         if (c.ack_seq[un] > 0 && c.ack_seq[un] != e.seq) ++c.seq_mismatch;
       }
     }
@@ -386,6 +406,14 @@ void on_ack(conn& c, std::int64_t n, const json::object& o, std::int64_t now) {
     if (c.first_error.empty()) c.first_error = json::serialize(o);
   }
   if (g->opt.rate <= 0 && !g->opt.rounds) pump(c);
+}
+
+// NATS: the sender's own copy of its message stands for the acknowledgement.
+void on_nats_echo(conn& c, const ev_view& e, std::int64_t now) {
+  std::int64_t s = 0, n = 0;
+  parse_cmid(e.cmid, g->tag, s, n);
+  json::object o{{"id", n}, {"result", json::object{{"seq", e.seq}}}};
+  on_ack(c, n, o, now);
 }
 
 void on_frame(conn& c, std::string_view f, std::int64_t now) {
@@ -425,10 +453,6 @@ void on_frame(conn& c, std::string_view f, std::int64_t now) {
   if (c.first_unexpected.empty()) c.first_unexpected = std::string(f.substr(0, 300));
 }
 
-bool socketio() {
-  return g->opt.target == options::target_kind::socketio;
-}
-
 // Socket.IO peer: one Engine.IO packet per WebSocket message (bench/peers/README.md).
 void on_sio_message(conn& c, std::string_view m, std::int64_t now) {
   constexpr std::string_view pre = R"(42["m",)";
@@ -447,9 +471,40 @@ void on_sio_message(conn& c, std::string_view m, std::int64_t now) {
   if (c.first_unexpected.empty()) c.first_unexpected = std::string(m.substr(0, 300));
 }
 
+// NATS protocol operations (MSG, PING, PONG, +OK, -ERR); an operation may span messages.
+void on_nats_message(conn& c, std::string_view m, std::int64_t now) {
+  c.nats_buf.append(m.data(), m.size());
+  std::string_view b = c.nats_buf;
+  std::size_t p = 0;
+  for (;;) {
+    auto eol = b.find("\r\n", p);
+    if (eol == std::string_view::npos) break;
+    auto line = b.substr(p, eol - p);
+    if (line.starts_with("MSG ")) {
+      auto sp = line.rfind(' ');
+      std::size_t n = 0;
+      auto sz = line.substr(sp + 1);
+      std::from_chars(sz.data(), sz.data() + sz.size(), n);
+      if (b.size() < eol + 2 + n + 2) break;  // the payload is not all here yet
+      on_frame(c, b.substr(eol + 2, n), now);
+      p = eol + 2 + n + 2;
+      continue;
+    }
+    if (line == "PING") {
+      c.ws->send("PONG\r\n");
+    } else if (line.starts_with("-ERR")) {
+      ++c.unexpected_replies;
+      if (c.first_unexpected.empty()) c.first_unexpected = std::string(line);
+    }
+    p = eol + 2;
+  }
+  c.nats_buf.erase(0, p);
+}
+
 void on_message(conn& c, std::string_view m) {
   auto now = now_ns();
   if (socketio()) return on_sio_message(c, m, now);
+  if (nats()) return on_nats_message(c, m, now);
   std::size_t i = 0;
   while (i < m.size()) {
     auto j = m.find('\n', i);
@@ -482,6 +537,17 @@ void send_one(conn& c, std::int64_t stamp) {
   text += ' ';
   if (text.size() < static_cast<std::size_t>(g->opt.text_bytes))
     text.append(g->padding, 0, static_cast<std::size_t>(g->opt.text_bytes) - text.size());
+  if (nats()) {
+    // The event frame itself, as the peers would push it (fast_event's layout).
+    std::string ev = R"({"ev":{"conv":)" + std::to_string(c.room->conv) +
+                     R"(,"seq":0,"id":"n","ts":0,"type":"message.created","sender":)" +
+                     std::to_string(c.uid) + R"(,"client_msg_id":")" + g->tag + "-" +
+                     std::to_string(c.sender_idx) + "-" + std::to_string(n) +
+                     R"(","data":{"text":")" + text + R"("}}})";
+    c.inflight.add();
+    return c.ws->send("PUB room." + std::to_string(c.room->conv) + " " + std::to_string(ev.size()) +
+                      "\r\n" + ev + "\r\n");
+  }
   std::string f;
   f.reserve(96 + text.size());
   f += R"({"id":)";
@@ -611,6 +677,28 @@ asio::awaitable<void> connect_join(conn& c) {
   co_await setup_call(c, std::string("join"), std::move(req));
 }
 
+// nats-server's WebSocket port: INFO, then CONNECT, SUB to the room, and a PING whose
+// PONG says the subscription is in place.
+asio::awaitable<void> connect_nats(conn& c) {
+  c.ws = std::make_unique<ws_stream>(c.w->io.get_executor());
+  std::string path = "/";
+  std::string source = g->opt.ep.source_for(static_cast<std::size_t>(c.idx));
+  co_await c.ws->connect(g->opt.ep.host, g->opt.ep.port, path, source);
+  for (;;) {
+    std::string_view m = co_await c.ws->read();
+    if (m.starts_with("INFO")) break;
+  }
+  c.ws->send(R"(CONNECT {"verbose":false,"pedantic":false,"protocol":1})"
+             "\r\nSUB room." +
+             std::to_string(c.room->conv) + " 1\r\nPING\r\n");
+  for (;;) {
+    std::string_view m = co_await c.ws->read();
+    if (m.find("-ERR") != std::string_view::npos)
+      throw std::runtime_error("nats: " + std::string(m.substr(0, 200)));
+    if (m.find("PONG") != std::string_view::npos) break;
+  }
+}
+
 asio::awaitable<void> sync_and_listen(conn& c) {
   if (g->opt.target == options::target_kind::parley) {
     json::object req;
@@ -712,7 +800,9 @@ asio::awaitable<void> setup(local_results& R) {
           std::shared_ptr<std::atomic<int>> n;
           ~release() { n->fetch_sub(1); }
         } rel{inflight};
-        if (!parley)
+        if (nats())
+          co_await connect_nats(*c);
+        else if (!parley)
           co_await connect_join(*c);
         else if (c->member != 0)
           co_await connect_auth(*c);
@@ -803,12 +893,14 @@ asio::awaitable<void> measure(local_results& R, std::int64_t begin) {
   for (;;) {
     bool all = true;
     for (auto& rp : g->rooms) {
-      std::int64_t top = 0;
+      std::int64_t top = 0, acked = 0;
       for (auto* c : rp->members) {
         if (c->sender_idx < 0) continue;
         all = all && c->inflight.get() == 0;
         top = std::max(top, c->max_ack_seq.get());
+        acked += c->acked.get();
       }
+      if (nats()) top = acked;  // counted seqs: everyone must have every message
       for (auto* c : rp->members) all = all && (c->last_seq.get() >= top || c->reader_done.get());
     }
     if (all) {
@@ -890,6 +982,7 @@ json::object collect(const local_results& R) {
       }
     }
     total_acked += room_acked;
+    if (nats()) top = room_acked;
     for (auto* c : r.members) {
       gaps += c->gaps;
       gap_missing += c->gap_missing;
@@ -1050,9 +1143,10 @@ int report(const json::object& s, const outside_view& X) {
   auto ps = spread(s.at("per_sec_sends").as_array());
   auto pd = spread(s.at("per_sec_deliveries").as_array());
   auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
-  const char* target = o.target == options::target_kind::parley ? "parley"
-                       : o.target == options::target_kind::peer ? "peer"
-                                                                : "socketio";
+  const char* target = o.target == options::target_kind::parley     ? "parley"
+                       : o.target == options::target_kind::peer     ? "peer"
+                       : o.target == options::target_kind::socketio ? "socketio"
+                                                                    : "nats";
   std::string mode =
       o.rounds ? "rounds (every member sends once per round)"
       : o.rate > 0
