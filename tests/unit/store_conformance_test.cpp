@@ -744,6 +744,109 @@ TEST_P(StoreConformance, FailedWriteIsRolledBackWhileItsGroupCommits) {
   EXPECT_EQ(conv->title, last_title);
 }
 
+// What a write sees of a conversation's members follows its own writes and everything
+// rolled back, within one group commit and across them (backends may cache memberships).
+TEST_P(StoreConformance, MembershipReadsInWritesFollowWritesAndRollbacks) {
+  auto a = add_user("ann");
+  auto b = add_user("bob");
+  conv_id c = add_group();
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, a.id, role::owner, 1);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto ids_in_write = [&] {
+    std::vector<user_id> ids;
+    EXPECT_EQ(write([&](write_txn& t) {
+                ids = t.list_member_ids(c);
+                return kOk;
+              }).code,
+              errc::ok);
+    return ids;
+  };
+  auto bob_in_write = [&] {
+    std::optional<membership> m;
+    EXPECT_EQ(write([&](write_txn& t) {
+                m = t.find_membership(c, b.id);
+                return kOk;
+              }).code,
+              errc::ok);
+    return m;
+  };
+  EXPECT_EQ(ids_in_write(), std::vector<user_id>{a.id});
+  EXPECT_FALSE(bob_in_write());
+  // Added, seen by the same job, then rolled back (error, and in another batch, throw).
+  auto release = hold_writer();
+  std::vector<user_id> seen_inside;
+  std::optional<membership> bob_inside;
+  countdown left(2);
+  std::vector<error> results(2);
+  st().write(
+      [&](write_txn& t) -> error {
+        t.put_member(c, b.id, role::member, 2);
+        seen_inside = t.list_member_ids(c);
+        bob_inside = t.find_membership(c, b.id);
+        return make_error(errc::conflict, "changed my mind");
+      },
+      [&](const error& e) {
+        results[0] = e;
+        left.hit();
+      });
+  std::vector<user_id> seen_after;
+  st().write(
+      [&](write_txn& t) -> error {
+        seen_after = t.list_member_ids(c);
+        return kOk;
+      },
+      [&](const error& e) {
+        results[1] = e;
+        left.hit();
+      });
+  release();
+  left.wait();
+  EXPECT_EQ(results[0].code, errc::conflict);
+  EXPECT_EQ(results[1].code, errc::ok);
+  std::vector<user_id> both{a.id, b.id};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(seen_inside, both);
+  EXPECT_TRUE(bob_inside);
+  EXPECT_EQ(seen_after, std::vector<user_id>{a.id});
+  EXPECT_EQ(write([&](write_txn& t) -> error {
+              t.put_member(c, b.id, role::member, 2);
+              (void)t.list_member_ids(c);
+              (void)t.find_membership(c, b.id);
+              throw std::runtime_error("boom");
+            }).code,
+            errc::internal);
+  EXPECT_EQ(ids_in_write(), std::vector<user_id>{a.id});
+  EXPECT_FALSE(bob_in_write());
+  // Committed changes are seen by later writes: join, role, leave.
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, b.id, role::member, 3);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(ids_in_write(), both);
+  ASSERT_TRUE(bob_in_write());
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.set_member_role(c, b.id, role::admin);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(bob_in_write()->role, role::admin);
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.set_member_left(c, b.id, 4);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(ids_in_write(), std::vector<user_id>{a.id});
+  auto m = bob_in_write();
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->active());
+  // And reads agree.
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_member_ids(c); }), std::vector<user_id>{a.id});
+}
+
 TEST_P(StoreConformance, ThrowingWriteIsRolledBackAndReportedAsInternal) {
   auto a = add_user("ann");
   conv_id c = add_group();
