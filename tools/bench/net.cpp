@@ -1,19 +1,15 @@
-// The Beast part of parley-bench: HTTP requests and the WebSocket client stream.
+// The Beast part of parley-bench: HTTP requests (the WebSocket client is ws_client.cpp).
 #include "net.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <deque>
 
 namespace bench {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 
@@ -61,99 +57,6 @@ asio::awaitable<http_result> http_request(std::string host, std::uint16_t port, 
   beast::error_code ec;
   s.socket().shutdown(tcp::socket::shutdown_both, ec);
   co_return http_result{static_cast<int>(p.get().result_int()), p.get().body()};
-}
-
-struct ws_stream::impl : std::enable_shared_from_this<impl> {
-  websocket::stream<beast::tcp_stream> ws;
-  beast::flat_buffer rbuf;
-  std::deque<std::string> wq;
-  std::size_t wq_bytes = 0;
-  bool writing = false;
-  bool dead = false;
-  std::string werr;
-
-  explicit impl(asio::any_io_executor ex) : ws(ex) {}
-
-  void write_next() {
-    if (writing || wq.empty() || dead) return;
-    writing = true;
-    ws.text(true);
-    ws.async_write(asio::buffer(wq.front()),
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     self->writing = false;
-                     self->wq_bytes -= self->wq.front().size();
-                     self->wq.pop_front();
-                     if (ec) {
-                       if (self->werr.empty()) self->werr = ec.message();
-                       self->dead = true;
-                       self->wq.clear();
-                       self->wq_bytes = 0;
-                       return;
-                     }
-                     self->write_next();
-                   });
-  }
-};
-
-ws_stream::ws_stream(asio::any_io_executor ex) : impl_(std::make_shared<impl>(std::move(ex))) {}
-
-ws_stream::~ws_stream() {
-  if (impl_) abort();
-}
-
-asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, std::string target,
-                                         std::string source) {
-  auto& s = beast::get_lowest_layer(impl_->ws);
-  co_await tcp_connect(s, host, port, source);
-  impl_->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  impl_->ws.read_message_max(64 * 1024 * 1024);
-  impl_->ws.auto_fragment(false);
-  co_await impl_->ws.async_handshake(host + ":" + std::to_string(port), target, use_awaitable);
-}
-
-asio::awaitable<std::string_view> ws_stream::read() {
-  auto& b = impl_->rbuf;
-  b.consume(b.size());
-  co_await impl_->ws.async_read(b, use_awaitable);
-  auto d = b.cdata();
-  co_return std::string_view(static_cast<const char*>(d.data()), d.size());
-}
-
-void ws_stream::send(std::string msg) {
-  if (impl_->dead) return;
-  impl_->wq_bytes += msg.size();
-  impl_->wq.push_back(std::move(msg));
-  impl_->write_next();
-}
-
-std::size_t ws_stream::queued_bytes() const {
-  return impl_->wq_bytes;
-}
-std::string ws_stream::write_error() const {
-  return impl_->werr;
-}
-int ws_stream::close_code() const {
-  return impl_->ws.reason().code;
-}
-
-asio::awaitable<void> ws_stream::close(int timeout_ms) {
-  auto self = impl_;
-  if (self->dead || !self->ws.is_open()) co_return;
-  // Bounded by a timer on the TCP layer; a pending read completes with `closed`.
-  beast::get_lowest_layer(self->ws).expires_after(std::chrono::milliseconds(timeout_ms));
-  beast::error_code ec;
-  co_await self->ws.async_close(websocket::close_code::normal,
-                                asio::redirect_error(use_awaitable, ec));
-  self->dead = true;
-}
-
-void ws_stream::abort() {
-  beast::error_code ec;
-  auto& sock = beast::get_lowest_layer(impl_->ws).socket();
-  if (!sock.is_open()) return;
-  sock.shutdown(tcp::socket::shutdown_both, ec);
-  sock.close(ec);
-  impl_->dead = true;
 }
 
 }  // namespace bench

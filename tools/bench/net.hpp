@@ -1,5 +1,5 @@
-// parley-bench networking: the only part of the tool that uses Beast (compiled in net.cpp
-// alone, to keep compile times down). Everything is Asio-async with C++20 coroutines.
+// parley-bench networking: HTTP requests (Beast, in net.cpp alone, to keep compile times
+// down) and a lean WebSocket client (ws_client.cpp). Asio-async with C++20 coroutines.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
