@@ -219,6 +219,12 @@ else
   want w7 && case_run w7_history parley "" '{}' -- history --convs 50 --messages 2000 --requests 10000
 fi
 
+# Runs where the generator itself was nearly saturated (its numbers are a floor for the
+# server, not its limit).
+saturated=$(jq -rs '[.[] | select((.tool_cpu_pct // 0) > 90)
+  | "\(.workload) \(.server) rooms=\(.rooms // "-") members=\(.members // "-") rate=\(.rate // "-") run \(.run): generator at \(.tool_cpu_pct | floor)% of its core"]
+  | join("; ")' "$jsonl")
+
 # meta.json: what ran where.
 ver() { "$@" 2>/dev/null | head -1 || echo unknown; }
 peer_ver() { node -p "require('$root/bench/peers/node_modules/$1/package.json').version" 2>/dev/null || echo unknown; }
@@ -238,6 +244,7 @@ jq -n \
   --arg gcc "$(ver gcc -dumpfullversion)" \
   --arg pinning "$pinning" \
   --argjson quick "$quick" \
+  --arg saturated "$saturated" \
   '{command: $command, started: $started, commit: $commit,
     machine: {cpu: $cpu, cores: $cores, mem_gb: $mem, kernel: $kernel, os: $os},
     versions: {parley: $commit, bun: $bun, ws: $ws, "socket.io": $sio, node: $node,
@@ -248,7 +255,8 @@ jq -n \
       "W6 and W7 are Parley only: the peers keep no log to resume from or page through.",
       "nats-server (W3 only) is a ceiling for raw fan-out: members subscribe to a subject over its WebSocket listener, a send is a PUB, the sender'"'"'s own copy stands for its ack; no persistence, no sequence numbers (the generator counts).",
       "Latency is measured from the scheduled send time in open-loop runs (W2, W3 fanout) and from the round start in rounds (W3 rounds)."
-    ] + (if $quick == 1 then ["--quick: tiny smoke-test sizes, one run each; not a measurement."] else [] end))}' \
+    ] + (if $quick == 1 then ["--quick: tiny smoke-test sizes, one run each; not a measurement."] else [] end)
+      + (if $saturated != "" then ["Generator-limited runs (the load generator above 90% of its core, so these measure the generator as much as the server): " + $saturated] else [] end))}' \
   >"$out/meta.json"
 
 /usr/bin/python3 "$here/report.py" "$out" --out "$results" >&2
