@@ -30,14 +30,14 @@ stmt& stmt::bind(int i, std::int64_t v) {
 }
 
 stmt& stmt::bind(int i, std::string_view v) {
-  if (int rc = sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  if (int rc = sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
       rc != SQLITE_OK)
     fail(db_, rc, "bind");
   return *this;
 }
 
 stmt& stmt::bind_blob(int i, std::string_view v) {
-  if (int rc = sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  if (int rc = sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
       rc != SQLITE_OK)
     fail(db_, rc, "bind");
   return *this;

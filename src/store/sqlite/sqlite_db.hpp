@@ -34,6 +34,9 @@ class stmt {
 
   stmt& reset();
   stmt& bind(int i, std::int64_t v);
+  // Text and blobs are bound without a copy: the bytes must stay valid until the statement
+  // has been stepped for the last time (bind named variables, not temporaries, unless the
+  // whole bind-and-run is one expression).
   stmt& bind(int i, std::string_view v);
   stmt& bind_blob(int i, std::string_view v);
   stmt& bind_null(int i);
