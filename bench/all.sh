@@ -196,19 +196,19 @@ if ((quick)); then
   want w7 && case_run w7_history parley "" '{}' -- history --convs 2 --messages 300 --requests 200
 else
   want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 19000 --procs 2 --source-addrs 16 --hold 10 --settle 3
-  want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 50 --rates 500,1000,2000,4000,8000 --duration 4 --warmup 1
+  want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 50 --rates 500,2000,4000,8000 --duration 3 --warmup 1
   if want w3r; then
-    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 1 --members 16 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --rounds --duration 4 --warmup 1
-    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --rounds --duration 4 --warmup 1 --procs 2
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 1 --members 16 --rounds --duration 3 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --rounds --duration 3 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --rounds --duration 3 --warmup 1
+    case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --rounds --duration 3 --warmup 1 --procs 2
   fi
   if want w3f; then
-    # Publish rates stepped so deliveries/s (rate x members) run 50k, 150k, 400k, 1M.
-    for d in 50000 150000 400000 1000000; do
-      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --senders 10 --rate $((d / 10)) --duration 4 --warmup 1
-      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --senders 10 --rate $((d / 100)) --duration 4 --warmup 1
-      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --senders 10 --rate $((d / 1000)) --duration 4 --warmup 1 --procs 2
+    # Publish rates stepped so deliveries/s (rate x members) run 50k, 200k, 800k.
+    for d in 50000 200000 800000; do
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 100 --members 10 --senders 10 --rate $((d / 10)) --duration 3 --warmup 1
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 10 --members 100 --senders 10 --rate $((d / 100)) --duration 3 --warmup 1
+      case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 2 --members 1000 --senders 10 --rate $((d / 1000)) --duration 3 --warmup 1 --procs 2
     done
   fi
   want w4 && for m in full normal; do
