@@ -8,22 +8,22 @@ namespace parley {
 
 void hub::add(const std::shared_ptr<session>& s) {
   std::lock_guard lk(mu_);
-  auto& v = by_user_[s->uid()];
-  for (const auto& w : v)
-    if (w.lock() == s) return;
-  v.push_back(s);
+  auto [b, e] = by_user_.equal_range(s->uid());
+  for (auto it = b; it != e; ++it)
+    if (it->second.lock() == s) return;
+  by_user_.emplace(s->uid(), s);
 }
 
 void hub::remove(const session* s) {
   std::lock_guard lk(mu_);
-  auto it = by_user_.find(s->uid());
-  if (it == by_user_.end()) return;
-  auto& v = it->second;
-  std::erase_if(v, [s](const std::weak_ptr<session>& w) {
-    auto p = w.lock();
-    return !p || p.get() == s;
-  });
-  if (v.empty()) by_user_.erase(it);
+  auto [it, e] = by_user_.equal_range(s->uid());
+  while (it != e) {
+    auto p = it->second.lock();
+    if (!p || p.get() == s)
+      it = by_user_.erase(it);
+    else
+      ++it;
+  }
 }
 
 void hub::dispatch(const std::vector<committed_event_ptr>& events) {
@@ -35,10 +35,9 @@ void hub::dispatch(const std::vector<committed_event_ptr>& events) {
     std::lock_guard lk(mu_);
     for (const auto& ev : events) {
       for (auto uid : ev->recipients) {
-        auto it = by_user_.find(uid);
-        if (it == by_user_.end()) continue;
-        for (const auto& w : it->second) {
-          auto s = w.lock();
+        auto [b, e] = by_user_.equal_range(uid);
+        for (auto it = b; it != e; ++it) {
+          auto s = it->second.lock();
           if (!s) continue;
           auto& slot = per_session[s.get()];
           if (!slot.first) slot.first = std::move(s);
@@ -57,9 +56,8 @@ void hub::close_device(device_id d, std::uint16_t code, const std::string& reaso
   std::vector<std::shared_ptr<session>> targets;
   {
     std::lock_guard lk(mu_);
-    for (auto& [uid, v] : by_user_)
-      for (auto& w : v)
-        if (auto s = w.lock(); s && s->device() == d) targets.push_back(std::move(s));
+    for (auto& [uid, w] : by_user_)
+      if (auto s = w.lock(); s && s->device() == d) targets.push_back(std::move(s));
   }
   for (auto& s : targets)
     boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
@@ -69,9 +67,8 @@ void hub::close_all(std::uint16_t code, const std::string& reason) {
   std::vector<std::shared_ptr<session>> targets;
   {
     std::lock_guard lk(mu_);
-    for (auto& [uid, v] : by_user_)
-      for (auto& w : v)
-        if (auto s = w.lock()) targets.push_back(std::move(s));
+    for (auto& [uid, w] : by_user_)
+      if (auto s = w.lock()) targets.push_back(std::move(s));
   }
   for (auto& s : targets)
     boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
@@ -79,9 +76,7 @@ void hub::close_all(std::uint16_t code, const std::string& reason) {
 
 std::size_t hub::size() const {
   std::lock_guard lk(mu_);
-  std::size_t n = 0;
-  for (const auto& [uid, v] : by_user_) n += v.size();
-  return n;
+  return by_user_.size();
 }
 
 }  // namespace parley

@@ -32,7 +32,8 @@ class hub {
  private:
   metrics& metrics_;
   mutable std::mutex mu_;
-  std::unordered_map<user_id, std::vector<std::weak_ptr<session>>> by_user_;  // guarded by mu_
+  // One node per session (a user has few): no per-user vector beside the node.
+  std::unordered_multimap<user_id, std::weak_ptr<session>> by_user_;  // guarded by mu_
 };
 
 }  // namespace parley

@@ -15,6 +15,27 @@ namespace parley {
 namespace {
 constexpr std::size_t kMaxIdBytes = 64;
 
+// The cursor map is a vector of (conversation, seq) sorted by conversation.
+template <class Map>
+auto cursor_lower(Map& m, conv_id c) {
+  return std::lower_bound(m.begin(), m.end(), c,
+                          [](const auto& kv, conv_id k) { return kv.first < k; });
+}
+
+template <class Map>
+auto cursor_find(Map& m, conv_id c) {
+  auto it = cursor_lower(m, c);
+  return it != m.end() && it->first == c ? it : m.end();
+}
+
+// Like std::map::try_emplace.
+template <class Map>
+std::pair<typename Map::iterator, bool> cursor_emplace(Map& m, conv_id c, seq_t s) {
+  auto it = cursor_lower(m, c);
+  if (it != m.end() && it->first == c) return {it, false};
+  return {m.insert(it, {c, s}), true};
+}
+
 std::string error_json(const error& e) {
   boost::json::object o{{"code", errc_name(e.code)}, {"message", e.message}};
   if (!e.field.empty()) o["field"] = e.field;
@@ -37,8 +58,7 @@ struct session::round_result {
   std::optional<error> failure;
 };
 
-session::session(server_context& ctx, boost::asio::any_io_executor ex,
-                 std::shared_ptr<frame_sink> sink)
+session::session(server_context& ctx, executor_type ex, std::shared_ptr<frame_sink> sink)
     : ctx_(ctx), ex_(std::move(ex)), sink_(std::move(sink)) {}
 
 void session::send_frame(std::shared_ptr<const std::string> f) {
@@ -98,7 +118,7 @@ void session::on_frame(std::string_view text) {
 }
 
 void session::dispatch(std::string id_text, std::string op, boost::json::object args) {
-  if (inflight_ >= static_cast<std::size_t>(ctx_.cfg.max_inflight_requests)) {
+  if (inflight_ >= static_cast<std::uint64_t>(ctx_.cfg.max_inflight_requests)) {
     auto e =
         make_error(errc::rate_limited, "too many requests awaiting replies on this connection");
     e.retry_after_ms = 50;
@@ -142,7 +162,7 @@ void session::do_auth(std::string id_text, const boost::json::object& args) {
 
 void session::do_sync(std::string id_text, const boost::json::object& args) {
   if (!auth_) return reply(id_text, make_error(errc::unauthenticated, "authenticate first"));
-  std::unordered_map<conv_id, seq_t> since;
+  cursor_map since;
   auto it = args.find("since");
   bool live_only = it == args.end() || it->value().is_null();
   if (!live_only) {
@@ -157,14 +177,25 @@ void session::do_sync(std::string id_text, const boost::json::object& args) {
           v.get_int64() < 0)
         return reply(id_text, make_error(errc::invalid, "since maps conversation ids to seqs >= 0",
                                          "since"));
-      since[c] = v.get_int64();
+      since.emplace_back(c, v.get_int64());
     }
+  }
+  // Sorted by conversation; of repeated conversations the last entry wins, as in a map.
+  std::stable_sort(since.begin(), since.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  cursor_map cursors;
+  cursors.reserve(since.size());
+  for (const auto& kv : since) {
+    if (!cursors.empty() && cursors.back().first == kv.first)
+      cursors.back().second = kv.second;
+    else
+      cursors.push_back(kv);
   }
   if (sync_reply_id_)
     reply(*sync_reply_id_, make_error(errc::conflict, "superseded by a newer sync"));
-  cursors_ = std::move(since);
+  cursors_ = std::move(cursors);
   live_only_start_ = live_only;
-  sync_reply_id_ = std::move(id_text);
+  sync_reply_id_ = std::make_unique<std::string>(std::move(id_text));
   mode_ = mode::catching_up;
   run_round();
 }
@@ -183,7 +214,7 @@ void session::run_round() {
         for (const auto& [c, m] : t.list_conversations(me)) {
           seq_t top = m.left_seq.value_or(c.last_seq);
           res->visible.push_back(c.id);
-          auto it = cursors.find(c.id);
+          auto it = cursor_find(cursors, c.id);
           seq_t from;
           if (it != cursors.end() && it->second > top) {
             res->resets.emplace_back(c.id, top);  // the client claims more than exists
@@ -226,7 +257,7 @@ void session::run_round() {
       });
 }
 
-void session::finish_round(std::uint64_t gen, const std::shared_ptr<round_result>& r) {
+void session::finish_round(std::uint32_t gen, const std::shared_ptr<round_result>& r) {
   if (gen != round_gen_ || !sink_) return;
   if (r->failure) {
     spdlog::warn("event=sync_failed user={} error=\"{}\"", uid(), r->failure->message);
@@ -237,24 +268,24 @@ void session::finish_round(std::uint64_t gen, const std::shared_ptr<round_result
   for (const auto& g : r->gaps) {
     send_frame(std::make_shared<const std::string>(boost::json::serialize(boost::json::object{
         {"notice", "history_pruned"}, {"conv", g.conv}, {"from_seq", g.from}, {"to_seq", g.to}})));
-    auto& cur = cursors_[g.conv];
-    cur = std::max(cur, g.to);
+    auto it = cursor_emplace(cursors_, g.conv, 0).first;
+    it->second = std::max(it->second, g.to);
   }
   for (const auto& [c, top] : r->start_at) {
-    auto [it, inserted] = cursors_.try_emplace(c, top);
+    auto [it, inserted] = cursor_emplace(cursors_, c, top);
     if (!inserted) it->second = std::max(it->second, top);
   }
   for (const auto& [c, top] : r->resets) {
     send_frame(std::make_shared<const std::string>(boost::json::serialize(
         boost::json::object{{"notice", "position_reset"}, {"conv", c}, {"seq", top}})));
-    cursors_[c] = top;
+    cursor_emplace(cursors_, c, top).first->second = top;
   }
   // Positions of conversations the user never belonged to are dropped, not echoed.
   std::erase_if(cursors_, [&](const auto& kv) {
     return std::find(r->visible.begin(), r->visible.end(), kv.first) == r->visible.end();
   });
   for (const auto& e : r->events) {
-    auto [it, inserted] = cursors_.try_emplace(e.conv, e.seq - 1);
+    auto [it, inserted] = cursor_emplace(cursors_, e.conv, e.seq - 1);
     if (e.seq <= it->second) continue;  // already delivered
     it->second = e.seq;
     send_frame(std::make_shared<const std::string>(encode_event_frame(e)));
@@ -267,7 +298,7 @@ void session::finish_round(std::uint64_t gen, const std::shared_ptr<round_result
     sink_->when_drained([self = shared_from_this(), gen, more] { self->after_round(gen, more); });
 }
 
-void session::after_round(std::uint64_t gen, bool more) {
+void session::after_round(std::uint32_t gen, bool more) {
   if (gen != round_gen_ || !sink_) return;
   round_running_ = false;
   if (more || dirty_) return run_round();
@@ -288,7 +319,7 @@ void session::on_events(const std::vector<committed_event_ptr>& events) {
     return;
   }
   for (const auto& ce : events) {
-    auto it = cursors_.find(ce->ev.conv);
+    auto it = cursor_find(cursors_, ce->ev.conv);
     if (it != cursors_.end() && ce->ev.seq <= it->second) continue;  // duplicate
     if (it == cursors_.end() || ce->ev.seq != it->second + 1) {
       // A conversation new to this session, or a gap: catch up from the store.

@@ -5,12 +5,13 @@
 // docs/architecture.md ("Resume") for the algorithm.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json/value.hpp>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "server/context.hpp"
 #include "server/frame_sink.hpp"
@@ -19,9 +20,10 @@ namespace parley {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(server_context& ctx, boost::asio::any_io_executor ex, std::shared_ptr<frame_sink> sink);
+  using executor_type = boost::asio::io_context::executor_type;
+  session(server_context& ctx, executor_type ex, std::shared_ptr<frame_sink> sink);
 
-  const boost::asio::any_io_executor& executor() const { return ex_; }
+  const executor_type& executor() const { return ex_; }
   // Immutable once authenticated, so the hub may read them from any thread.
   user_id uid() const { return auth_ ? auth_->u.id : 0; }
   device_id device() const { return auth_ ? auth_->device : 0; }
@@ -40,6 +42,15 @@ class session : public std::enable_shared_from_this<session> {
   // The transport is gone: release everything.
   void on_closed();
 
+ protected:
+  // For a transport that derives from session, so that both are one allocation: it
+  // attaches itself as the sink once a shared_ptr owns it. Until on_closed() the session
+  // then keeps its transport (itself) alive, as a separate session would.
+  session(server_context& ctx, executor_type ex) : ctx_(ctx), ex_(ex) {}
+  void attach_sink(std::shared_ptr<frame_sink> sink) { sink_ = std::move(sink); }
+  // Lets go of the sink without the on_closed() bookkeeping (the process is shutting down).
+  void detach_sink() { sink_.reset(); }
+
  private:
   enum class mode { idle, catching_up, live };
   struct round_result;
@@ -48,25 +59,28 @@ class session : public std::enable_shared_from_this<session> {
   void do_auth(std::string id_text, const boost::json::object& args);
   void do_sync(std::string id_text, const boost::json::object& args);
   void run_round();
-  void finish_round(std::uint64_t gen, const std::shared_ptr<round_result>& r);
-  void after_round(std::uint64_t gen, bool more);
+  void finish_round(std::uint32_t gen, const std::shared_ptr<round_result>& r);
+  void after_round(std::uint32_t gen, bool more);
   void send_frame(std::shared_ptr<const std::string> f);
   void reply(const std::string& id_text, const result<std::string>& r);
 
+  // Last seq delivered per conversation, sorted by conversation: 16 bytes an entry, no
+  // nodes or buckets (an idle connection lives for hours with this).
+  using cursor_map = std::vector<std::pair<conv_id, seq_t>>;
+
   server_context& ctx_;
-  boost::asio::any_io_executor ex_;
+  executor_type ex_;
   std::shared_ptr<frame_sink> sink_;  // null once closed
   std::optional<device_session> auth_;
-  bool auth_pending_ = false;
-  std::size_t inflight_ = 0;
-
+  std::unique_ptr<std::string> sync_reply_id_;  // only while a sync awaits its reply
+  cursor_map cursors_;
+  std::uint32_t round_gen_ = 0;  // compared for equality only
+  std::uint32_t inflight_ = 0;
   mode mode_ = mode::idle;
+  bool auth_pending_ = false;
   bool dirty_ = false;  // live events arrived while catching up
   bool round_running_ = false;
   bool live_only_start_ = false;  // sync without `since`: start at the current positions
-  std::uint64_t round_gen_ = 0;
-  std::optional<std::string> sync_reply_id_;
-  std::unordered_map<conv_id, seq_t> cursors_;  // last seq delivered per conversation
 };
 
 }  // namespace parley

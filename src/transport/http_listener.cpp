@@ -22,6 +22,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Bound to the io_context's executor, like the socket it hands to a WebSocket connection.
+using http_stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
 using asio::use_awaitable;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
@@ -88,7 +90,7 @@ struct http_listener::impl {
 
   impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host,
        std::uint16_t port)
-      : ctx(c), ios(std::move(i)), acceptor(*ios.front()) {
+      : ctx(c), ios(std::move(i)), acceptor(*ios.front()), registry(ios) {
     beast::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
     if (ec) throw std::runtime_error("server.host is not an IP address: " + host);
@@ -104,12 +106,12 @@ struct http_listener::impl {
 
   void accept_next() {
     auto& io = *ios[next++ % ios.size()];
-    acceptor.async_accept(io, [this](beast::error_code ec, tcp::socket sock) {
+    acceptor.async_accept(io, [this](beast::error_code ec, ws_socket sock) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
         sock.set_option(tcp::no_delay(true), ec);
         auto ex = sock.get_executor();
-        asio::co_spawn(ex, serve(beast::tcp_stream(std::move(sock))), [](std::exception_ptr e) {
+        asio::co_spawn(ex, serve(http_stream(std::move(sock))), [](std::exception_ptr e) {
           if (!e) return;
           try {
             std::rethrow_exception(e);
@@ -182,7 +184,7 @@ struct http_listener::impl {
     co_return json_response(ver, ka, 200, std::move(*r));
   }
 
-  asio::awaitable<void> serve(beast::tcp_stream stream) {
+  asio::awaitable<void> serve(http_stream stream) {
     beast::flat_buffer buf;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -220,7 +222,12 @@ struct http_listener::impl {
           }
           auth = *r;
         }
-        start_websocket(ctx, registry, std::move(stream), std::move(req), std::move(auth));
+        // The connection keeps only the socket's descriptor: the parser, this buffer and
+        // the stream's timers go away with this coroutine. Bytes read past the request go
+        // along.
+        std::string early(static_cast<const char*>(buf.data().data()), buf.size());
+        start_websocket(ctx, registry, stream.release_socket(), std::move(req), std::move(auth),
+                        std::move(early));
         co_return;
       }
       stream.expires_never();
