@@ -26,7 +26,8 @@ const std::vector<option_def>& defs() {
       {"server", "data_dir", &server_config::data_dir,
        "Directory of the database (parley.db) and other data."},
       {"server", "threads", &server_config::threads,
-       "I/O threads, one io_context each; 0 = one per CPU the process may run on (its affinity mask)."},
+       "I/O threads, one io_context each; 0 = one per CPU the process may run on (its affinity "
+       "mask)."},
       {"server", "log_level", &server_config::log_level, "trace, debug, info, warn, error or off."},
       {"store", "synchronous", &server_config::synchronous,
        "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per "
