@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
@@ -93,7 +94,12 @@ void session::on_frame(std::string_view text) {
   boost::json::parse_options po;
   po.max_depth = 32;
   boost::system::error_code ec;
-  auto v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, {}, po);
+  // The request is parsed into a stack arena: nothing of it outlives this call (operations
+  // copy what they keep before dispatch returns), so parsing allocates nothing for a
+  // typical request (larger ones take extra blocks, freed on return).
+  unsigned char arena[4096];
+  boost::json::monotonic_resource mr(arena, sizeof arena);
+  auto v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, &mr, po);
   if (ec)
     return reply(
         "null", make_error(errc::invalid, "the frame is not valid JSON: " + ec.message(), "frame"));
