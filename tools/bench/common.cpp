@@ -448,27 +448,46 @@ void arg_reader::unknown() const {
   error("unknown argument " + cur_);
 }
 
-bool arg_reader::common(endpoint& ep, long& server_pid, bool& json, bool& quiet, int& child) {
+bool arg_reader::common(common_options& o) {
   if (cur_ == "-h" || cur_ == "--help") {
     std::fputs(usage_, stdout);
     std::exit(0);
   } else if (cur_ == "--url") {
     url_ = value();
   } else if (cur_ == "--source-addrs") {
-    ep.source_addrs = integer();
-    if (ep.source_addrs > 250) error("--source-addrs is 0..250");
+    o.ep.source_addrs = integer();
+    if (o.ep.source_addrs > 250) error("--source-addrs is 0..250");
   } else if (cur_ == "--server-pid") {
-    server_pid = integer();
+    o.server_pid = integer();
   } else if (cur_ == "--json") {
-    json = true;
+    o.json_line = true;
   } else if (cur_ == "--quiet") {
-    quiet = true;
+    o.quiet = true;
   } else if (cur_ == "--child") {
-    child = integer();
+    o.child = integer();
   } else {
     return false;
   }
   return true;
+}
+
+std::vector<std::string> arg_reader::list() {
+  auto name = cur_;
+  auto v = value();
+  std::vector<std::string> out;
+  for (std::size_t p = 0; p <= v.size();) {
+    auto q = v.find(',', p);
+    if (q == std::string::npos) q = v.size();
+    if (q == p) error(name + ": an empty item in " + v);
+    out.push_back(v.substr(p, q - p));
+    p = q + 1;
+  }
+  return out;
+}
+
+void arg_reader::require_target(const std::string& target) const {
+  if (target != "parley" && target != "peer" && target != "socketio")
+    error("--target is parley, peer or socketio");
 }
 
 void arg_reader::require_url(endpoint& ep) const {

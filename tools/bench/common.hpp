@@ -209,6 +209,14 @@ void cache_stats(const std::map<std::string, double>& before,
                  const std::map<std::string, double>& after, json::object& out);
 
 // --- options ---------------------------------------------------------------------------
+// The options every workload has (see arg_reader::common).
+struct common_options {
+  endpoint ep;
+  long server_pid = 0;  // --server-pid: read its CPU and memory from /proc
+  int child = -1;       // --child i: a generator process started by the parent
+  bool json_line = false, quiet = false;
+};
+
 // Reads a workload's arguments: argv[1] may be the workload's name (skipped).
 class arg_reader {
  public:
@@ -222,9 +230,13 @@ class arg_reader {
   [[noreturn]] void unknown() const;
   // Options every workload has: --url, --source-addrs, --server-pid, --json, --quiet,
   // --child (internal), -h/--help. True if the current argument was one of them.
-  bool common(endpoint& ep, long& server_pid, bool& json, bool& quiet, int& child);
+  bool common(common_options& o);
+  // The value split at commas (an empty item is a usage error).
+  std::vector<std::string> list();
   // Parses --url into ep (usage error if missing or bad).
   void require_url(endpoint& ep) const;
+  // Usage error unless target is parley, peer or socketio.
+  void require_target(const std::string& target) const;
 
  private:
   int argc_;

@@ -54,8 +54,7 @@ using asio::use_awaitable;
 // ---------------------------------------------------------------------------------------
 // Options
 
-struct options {
-  endpoint ep;
+struct options : common_options {
   int rooms = 1;
   int members = 100;
   int senders = 10;
@@ -67,15 +66,11 @@ struct options {
   double warmup_s = 2;
   int threads = 1;
   int procs = 1;
-  int child = -1;  // >= 0: a generator process started by the parent
   int text_bytes = 32;
   double drain_timeout_s = 30;
   int setup_concurrency = 8;
   int connect_concurrency = 256;
-  long server_pid = 0;
-  bool json_line = false;
   bool full_parse = false;
-  bool quiet = false;
   int inject_drop = 0;        // checker self-test: member 1 ignores every Nth event frame
   std::string workload_name;  // "w3_fanout", "w3_rounds" or as given by --workload-name
   enum class target_kind { parley, peer, socketio, nats } target = target_kind::parley;
@@ -136,7 +131,7 @@ options parse_options(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--rooms")
       o.rooms = ar.integer();

@@ -36,20 +36,16 @@ W7: pages of history from hot (newest page) and cold (deep) positions.
   --quiet                 no progress lines
 )";
 
-struct options {
-  endpoint ep;
-  long server_pid = 0;
+struct options : common_options {
   int convs = 20, messages = 2000, requests = 5000, page = 50, inflight = 32;
   std::vector<std::string> kinds{"hot", "cold"};
-  int child = -1;
-  bool json_line = false, quiet = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--convs")
       o.convs = ar.integer();
@@ -62,16 +58,9 @@ options parse(int argc, char** argv) {
     else if (a == "--inflight")
       o.inflight = ar.integer();
     else if (a == "--kinds") {
-      o.kinds.clear();
-      auto v = ar.value();
-      for (std::size_t p = 0; p <= v.size();) {
-        auto q = v.find(',', p);
-        if (q == std::string::npos) q = v.size();
-        auto k = v.substr(p, q - p);
+      o.kinds = ar.list();
+      for (const auto& k : o.kinds)
         if (k != "hot" && k != "cold") ar.error("--kinds takes hot and/or cold");
-        o.kinds.push_back(k);
-        p = q + 1;
-      }
     } else if (a == "--target") {
       if (ar.value() != "parley") ar.error("--target: this workload is Parley only");
     } else

@@ -46,25 +46,21 @@ W1: server memory per idle connection and CPU used by heartbeats.
   --quiet                 no progress lines
 )";
 
-struct options {
-  endpoint ep;
-  long server_pid = 0;
+struct options : common_options {
   int connections = 10000;
   int procs = 1;
-  int child = -1;
   std::string target = "parley";
   double hold_s = 10, settle_s = 2;
   int threads = 1;
   int setup_concurrency = 16;
   int connect_concurrency = 256;
-  bool json_line = false, quiet = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--connections")
       o.connections = ar.integer();
@@ -86,8 +82,7 @@ options parse(int argc, char** argv) {
       ar.unknown();
   }
   ar.require_url(o.ep);
-  if (o.target != "parley" && o.target != "peer" && o.target != "socketio")
-    ar.error("--target is parley, peer or socketio");
+  ar.require_target(o.target);
   if (o.connections < 1 || o.connections > 200000) ar.error("--connections is 1..200000");
   if (o.procs < 1 || o.procs > 64) ar.error("--procs is 1..64");
   if (o.threads < 1 || o.threads > 16) ar.error("--threads is 1..16");

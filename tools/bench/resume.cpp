@@ -37,20 +37,16 @@ W6: N clients reconnect at once, each B events behind; time until all have caugh
   --quiet                 no progress lines
 )";
 
-struct options {
-  endpoint ep;
-  long server_pid = 0;
+struct options : common_options {
   int clients = 5000, behind = 100, group = 10;
   int connect_concurrency = 256, threads = 1, setup_concurrency = 16;
-  int child = -1;
-  bool json_line = false, quiet = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--clients")
       o.clients = ar.integer();

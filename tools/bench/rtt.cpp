@@ -41,38 +41,29 @@ W2: one-to-one round trip latency at fixed request rates (open loop).
   --quiet                 no progress lines
 )";
 
-struct options {
-  endpoint ep;
-  long server_pid = 0;
+struct options : common_options {
   int pairs = 50;
   std::vector<double> rates{1000, 4000};
   double duration_s = 5, warmup_s = 1;
   std::string target = "parley";
   std::int64_t peer_conv = 100000;
-  int child = -1;
-  bool json_line = false, quiet = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--pairs")
       o.pairs = ar.integer();
     else if (a == "--rates") {
       o.rates.clear();
-      auto v = ar.value();
-      for (std::size_t p = 0; p <= v.size();) {
-        auto q = v.find(',', p);
-        if (q == std::string::npos) q = v.size();
+      for (const auto& item : ar.list()) {
         char* end = nullptr;
-        auto s = v.substr(p, q - p);
-        double r = std::strtod(s.c_str(), &end);
-        if (s.empty() || *end != '\0' || r <= 0) ar.error("--rates takes positive numbers");
+        double r = std::strtod(item.c_str(), &end);
+        if (*end != '\0' || r <= 0) ar.error("--rates takes positive numbers");
         o.rates.push_back(r);
-        p = q + 1;
       }
     } else if (a == "--duration")
       o.duration_s = ar.number();
@@ -86,8 +77,7 @@ options parse(int argc, char** argv) {
       ar.unknown();
   }
   ar.require_url(o.ep);
-  if (o.target != "parley" && o.target != "peer" && o.target != "socketio")
-    ar.error("--target is parley, peer or socketio");
+  ar.require_target(o.target);
   if (o.pairs < 1 || o.pairs > 5000) ar.error("--pairs is 1..5000");
   if (o.duration_s <= 0) ar.error("--duration must be > 0");
   return o;

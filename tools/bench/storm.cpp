@@ -32,23 +32,19 @@ W5: authenticated connections per second, with a bounded number of connects in f
   --quiet                 no progress lines
 )";
 
-struct options {
-  endpoint ep;
-  long server_pid = 0;
+struct options : common_options {
   int connections = 5000;
   int inflight = 200;
-  int child = -1;
   std::string target = "parley";
   int threads = 1;
   int setup_concurrency = 16;
-  bool json_line = false, quiet = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   arg_reader ar(argc, argv, kUsage);
   while (ar.next()) {
-    if (ar.common(o.ep, o.server_pid, o.json_line, o.quiet, o.child)) continue;
+    if (ar.common(o)) continue;
     const auto& a = ar.arg();
     if (a == "--connections")
       o.connections = ar.integer();
@@ -64,8 +60,7 @@ options parse(int argc, char** argv) {
       ar.unknown();
   }
   ar.require_url(o.ep);
-  if (o.target != "parley" && o.target != "peer" && o.target != "socketio")
-    ar.error("--target is parley, peer or socketio");
+  ar.require_target(o.target);
   if (o.connections < 1 || o.connections > 19000) ar.error("--connections is 1..19000");
   if (o.inflight < 1) ar.error("--inflight is at least 1");
   if (o.threads < 1 || o.threads > 16) ar.error("--threads is 1..16");
