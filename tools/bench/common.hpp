@@ -173,27 +173,36 @@ class io_pool {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
 };
 
-// Runs f(io, i) for i in [0, n) on the pool's threads (round-robin), at most k at once;
-// blocks until all are done; throws the first failure (or after timeout_s).
+// Runs f(io, i) for i in [0, n), each on io_of(i), at most k at once; returns when all are
+// done; throws the first failure (or after timeout_s). Call it from a coroutine.
+template <class IoOf, class F>
+asio::awaitable<void> run_bounded(int n, int k, IoOf io_of, const char* what, double timeout_s,
+                                  F f) {
+  auto inflight = std::make_shared<std::atomic<int>>(0);
+  auto tg = std::make_shared<task_group>();
+  for (int i = 0; i < n; ++i) {
+    while (inflight->load() >= k && tg->failed.load() == 0) co_await sleep_ms(1);
+    if (tg->failed.load() > 0) break;
+    inflight->fetch_add(1);
+    asio::io_context& io = io_of(static_cast<std::size_t>(i));
+    spawn(io, tg, [f, i, inflight, &io]() -> asio::awaitable<void> {
+      struct release {
+        std::shared_ptr<std::atomic<int>> n;
+        ~release() { n->fetch_sub(1); }
+      } rel{inflight};
+      co_await f(io, static_cast<std::size_t>(i));
+    });
+  }
+  co_await wait_all(tg, n, what, timeout_s);
+}
+
+// run_bounded over the pool's threads (round-robin), blocking until it is done.
 template <class F>
 void bounded(io_pool& pool, int n, int k, const char* what, double timeout_s, F f) {
   pool.block([&]() -> asio::awaitable<void> {
-    auto inflight = std::make_shared<std::atomic<int>>(0);
-    auto tg = std::make_shared<task_group>();
-    for (int i = 0; i < n; ++i) {
-      while (inflight->load() >= k && tg->failed.load() == 0) co_await sleep_ms(1);
-      if (tg->failed.load() > 0) break;
-      inflight->fetch_add(1);
-      auto& io = pool.io(static_cast<std::size_t>(i));
-      spawn(io, tg, [f, i, inflight, &io]() -> asio::awaitable<void> {
-        struct release {
-          std::shared_ptr<std::atomic<int>> n;
-          ~release() { n->fetch_sub(1); }
-        } rel{inflight};
-        co_await f(io, static_cast<std::size_t>(i));
-      });
-    }
-    co_await wait_all(tg, n, what, timeout_s);
+    co_await run_bounded(
+        n, k, [&pool](std::size_t i) -> asio::io_context& { return pool.io(i); }, what, timeout_s,
+        f);
   });
 }
 

@@ -781,20 +781,12 @@ asio::awaitable<void> setup(local_results& R) {
 
   // 3. Everyone connects, authenticates and syncs (live only); a bounded number at once
   // (loopback's SYN backlog overflows long before the server's limits).
-  {
-    auto inflight = std::make_shared<std::atomic<int>>(0);
-    auto tg = std::make_shared<task_group>();
-    for (auto& cp : conns) {
-      while (inflight->load() >= o.connect_concurrency && tg->failed.load() == 0)
-        co_await sleep_ms(1);
-      if (tg->failed.load() > 0) break;
-      inflight->fetch_add(1);
-      auto* c = cp.get();
-      spawn(c->w->io, tg, [c, parley, inflight]() -> asio::awaitable<void> {
-        struct release {
-          std::shared_ptr<std::atomic<int>> n;
-          ~release() { n->fetch_sub(1); }
-        } rel{inflight};
+  co_await run_bounded(
+      n, o.connect_concurrency,
+      [](std::size_t i) -> asio::io_context& { return g->conns[i]->w->io; },
+      parley ? "connect/auth/sync" : "connect/join", 300,
+      [parley](asio::io_context&, std::size_t i) -> asio::awaitable<void> {
+        auto* c = g->conns[i].get();
         if (nats())
           co_await connect_nats(*c);
         else if (!parley)
@@ -803,9 +795,6 @@ asio::awaitable<void> setup(local_results& R) {
           co_await connect_auth(*c);
         co_await sync_and_listen(*c);
       });
-    }
-    co_await wait_all(tg, n, parley ? "connect/auth/sync" : "connect/join", 300);
-  }
   R.setup_ws_s = static_cast<double>(now_ns() - t1) / 1e9;
   for (auto& rp : g->rooms) {
     rp->base_seq = rp->members[0]->sync_pos;
