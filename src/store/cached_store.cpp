@@ -182,7 +182,7 @@ void cached_store::write(write_fn fn, write_done done) {
         if (e.code != errc::ok) members_.clear();  // the batch may have rolled back
         for (auto c : rec->rewritten) cache_.invalidate(c);
         if (e.code == errc::ok)
-          for (const auto& ev : rec->appended) cache_.append(ev);
+          for (auto& ev : rec->appended) cache_.append(std::move(ev));
         done(e);
       });
 }

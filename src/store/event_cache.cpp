@@ -1,6 +1,7 @@
 #include "store/event_cache.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace parley {
 
@@ -28,7 +29,7 @@ void event_cache::erase(shard& s, std::unordered_map<conv_id, entry>::iterator i
   s.convs.erase(it);
 }
 
-void event_cache::append(const event& e) {
+void event_cache::append(event e) {
   if (opt_.per_conv == 0) return;
   auto& s = shard_of(e.conv);
   std::lock_guard lk(s.mu);
@@ -44,7 +45,7 @@ void event_cache::append(const event& e) {
   // Not the next seq (cannot happen with commit-ordered appends): start a new run.
   while (!en.evs.empty() && en.evs.back().seq + 1 != e.seq) drop_front(s, en);
   auto c = cost(e);
-  en.evs.push_back(e);
+  en.evs.push_back(std::move(e));
   en.bytes += c;
   s.bytes += c;
   bytes_.fetch_add(static_cast<std::int64_t>(c), std::memory_order_relaxed);

@@ -34,7 +34,7 @@ class event_cache {
   explicit event_cache(options o);
 
   // A committed event; events of one conversation arrive in seq order.
-  void append(const event& e);
+  void append(event e);
   void invalidate(conv_id c);
 
   // Events with from <= seq <= to, ascending, at most `limit`: true and filled if the
