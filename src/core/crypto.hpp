@@ -20,5 +20,10 @@ std::string new_token();
 std::string token_hash(const std::string& token);
 // 128 random bits as 32 lowercase hex characters.
 std::string random_hex_id();
+// A new event id: 32 lowercase hex characters, the first 12 the time in milliseconds since
+// the epoch, the other 20 random (80 bits). Ids of later events sort after earlier ones (to
+// the millisecond), so the store's unique index on ids grows at its right edge instead of
+// touching a random page per insert.
+std::string time_ordered_id(long long now_ms);
 
 }  // namespace parley

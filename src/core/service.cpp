@@ -24,8 +24,8 @@ event& service::emitter::emit(write_txn& t, conv_id conv, std::string type, user
                               std::string data, std::string client_msg_id, user_id extra) {
   event ev;
   ev.conv = conv;
-  ev.id = random_hex_id();
   ev.ts_ms = now_ms();
+  ev.id = time_ordered_id(ev.ts_ms);
   ev.type = std::move(type);
   ev.sender = sender;
   ev.client_msg_id = std::move(client_msg_id);
