@@ -23,7 +23,9 @@ TEST(TimeOrderedId, LaterMillisecondsSortAfterAndIdsDoNotRepeat) {
   for (long long ms = 1'764'000'000'000; ms < 1'764'000'000'000 + 3000; ++ms) {
     for (int i = 0; i < 3; ++i) {  // several ids in the same millisecond: still distinct
       auto id = time_ordered_id(ms);
-      if (i == 0 && !prev.empty()) EXPECT_LT(prev, id);
+      if (i == 0 && !prev.empty()) {
+        EXPECT_LT(prev, id);
+      }
       EXPECT_TRUE(seen.insert(id).second) << id;
       prev = id;
     }
