@@ -2,81 +2,138 @@
 
 #include <boost/asio/post.hpp>
 
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+
 #include "server/session.hpp"
 
 namespace parley {
 
+using batch_ptr = std::shared_ptr<const std::vector<committed_event_ptr>>;
+
+struct hub::shard {
+  boost::asio::io_context* ioc = nullptr;
+  // This thread's sessions by user; touched on this thread only. One node per session (a
+  // user has few).
+  std::unordered_multimap<user_id, std::weak_ptr<session>> by_user;
+  std::atomic<std::size_t> count{0};
+  std::mutex mu;
+  std::vector<batch_ptr> inbox;  // guarded by mu
+  bool scheduled = false;        // guarded by mu: a drain is posted and has not started
+  std::vector<batch_ptr> work;   // this thread only: the batches being delivered
+  std::vector<std::shared_ptr<session>> targets;  // this thread only: one event's sessions
+};
+
+hub::hub(metrics& m) : metrics_(m) {}
+hub::~hub() = default;
+
+void hub::attach(const std::vector<boost::asio::io_context*>& threads) {
+  if (!shards_.empty()) throw std::logic_error("hub::attach: already attached");
+  for (auto* io : threads) {
+    auto sh = std::make_unique<shard>();
+    sh->ioc = io;
+    shards_.push_back(std::move(sh));
+  }
+}
+
+hub::shard& hub::shard_of(const session& s) {
+  auto* io = &s.executor().context();
+  for (auto& sh : shards_)
+    if (sh->ioc == io) return *sh;
+  throw std::logic_error("hub: the session's io_context is not attached");
+}
+
 void hub::add(const std::shared_ptr<session>& s) {
-  std::lock_guard lk(mu_);
-  auto [b, e] = by_user_.equal_range(s->uid());
+  auto& sh = shard_of(*s);
+  auto [b, e] = sh.by_user.equal_range(s->uid());
   for (auto it = b; it != e; ++it)
     if (it->second.lock() == s) return;
-  by_user_.emplace(s->uid(), s);
+  sh.by_user.emplace(s->uid(), s);
+  sh.count.fetch_add(1, std::memory_order_relaxed);
 }
 
 void hub::remove(const session* s) {
-  std::lock_guard lk(mu_);
-  auto [it, e] = by_user_.equal_range(s->uid());
+  auto& sh = shard_of(*s);
+  auto [it, e] = sh.by_user.equal_range(s->uid());
   while (it != e) {
     auto p = it->second.lock();
-    if (!p || p.get() == s)
-      it = by_user_.erase(it);
-    else
+    if (!p || p.get() == s) {
+      it = sh.by_user.erase(it);
+      sh.count.fetch_sub(1, std::memory_order_relaxed);
+    } else {
       ++it;
+    }
   }
 }
 
 void hub::dispatch(const std::vector<committed_event_ptr>& events) {
   metrics_.events_committed_total.fetch_add(events.size(), std::memory_order_relaxed);
-  std::unordered_map<session*,
-                     std::pair<std::shared_ptr<session>, std::vector<committed_event_ptr>>>
-      per_session;
+  auto batch = std::make_shared<const std::vector<committed_event_ptr>>(events);
+  for (auto& sh : shards_) {
+    bool post = false;
+    {
+      std::lock_guard lk(sh->mu);
+      sh->inbox.push_back(batch);
+      post = !sh->scheduled;
+      sh->scheduled = true;
+    }
+    if (post) boost::asio::post(*sh->ioc, [this, s = sh.get()] { drain(*s); });
+  }
+}
+
+void hub::drain(shard& sh) {
   {
-    std::lock_guard lk(mu_);
-    for (const auto& ev : events) {
+    std::lock_guard lk(sh.mu);
+    sh.work.swap(sh.inbox);
+    sh.scheduled = false;
+  }
+  std::uint64_t delivered = 0;
+  for (const auto& batch : sh.work) {
+    for (const auto& ev : *batch) {
+      // Sessions first, then calls: a call may close its session, which removes it from
+      // the map being walked.
+      sh.targets.clear();
       for (auto uid : ev->recipients) {
-        auto [b, e] = by_user_.equal_range(uid);
-        for (auto it = b; it != e; ++it) {
-          auto s = it->second.lock();
-          if (!s) continue;
-          auto& slot = per_session[s.get()];
-          if (!slot.first) slot.first = std::move(s);
-          slot.second.push_back(ev);
-        }
+        auto [b, e] = sh.by_user.equal_range(uid);
+        for (auto it = b; it != e; ++it)
+          if (auto s = it->second.lock()) sh.targets.push_back(std::move(s));
       }
+      for (auto& s : sh.targets) delivered += s->on_event(ev) ? 1 : 0;
     }
   }
-  for (auto& [raw, slot] : per_session) {
-    auto s = std::move(slot.first);
-    boost::asio::post(s->executor(), [s, evs = std::move(slot.second)] { s->on_events(evs); });
-  }
+  sh.targets.clear();
+  sh.work.clear();  // keeps its capacity for the next drain
+  if (delivered) metrics_.deliveries_total.fetch_add(delivered, std::memory_order_relaxed);
 }
 
 void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
-  std::vector<std::shared_ptr<session>> targets;
-  {
-    std::lock_guard lk(mu_);
-    for (auto& [uid, w] : by_user_)
-      if (auto s = w.lock(); s && s->device() == d) targets.push_back(std::move(s));
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), d, code, reason] {
+      std::vector<std::shared_ptr<session>> targets;
+      for (auto& [uid, w] : s->by_user)
+        if (auto p = w.lock(); p && p->device() == d) targets.push_back(std::move(p));
+      for (auto& p : targets) p->close(code, reason);
+    });
   }
-  for (auto& s : targets)
-    boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
 }
 
 void hub::close_all(std::uint16_t code, const std::string& reason) {
-  std::vector<std::shared_ptr<session>> targets;
-  {
-    std::lock_guard lk(mu_);
-    for (auto& [uid, w] : by_user_)
-      if (auto s = w.lock()) targets.push_back(std::move(s));
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), code, reason] {
+      std::vector<std::shared_ptr<session>> targets;
+      for (auto& [uid, w] : s->by_user)
+        if (auto p = w.lock()) targets.push_back(std::move(p));
+      for (auto& p : targets) p->close(code, reason);
+    });
   }
-  for (auto& s : targets)
-    boost::asio::post(s->executor(), [s, code, reason] { s->close(code, reason); });
 }
 
 std::size_t hub::size() const {
-  std::lock_guard lk(mu_);
-  return by_user_.size();
+  std::size_t n = 0;
+  for (const auto& sh : shards_) n += sh->count.load(std::memory_order_relaxed);
+  return n;
 }
 
 }  // namespace parley

@@ -1,14 +1,19 @@
 // The registry of synced sessions by user, and live fan-out of committed events.
 //
-// dispatch() is the bus subscriber: for a batch of events it finds each recipient's
-// sessions under the lock, groups the events per session, and posts one call per
-// session to that session's executor outside the lock. Event frames are shared, never
-// copied. Lock order: hub::mu_ is a leaf lock; nothing is called while holding it.
+// One shard per I/O thread. A shard's sessions are registered, looked up and removed on
+// that thread only, so its map needs no lock. dispatch() (the bus subscriber, on the
+// storage writer thread) appends the batch of committed events, shared and never copied,
+// to every shard's inbox and posts a drain to the shard's thread only if none is pending;
+// the drain delivers every batch that arrived meanwhile, in commit order, to the
+// recipients' sessions. While a thread is busy, batches pile up in its inbox and the next
+// drain hands a connection all of them at once: one socket write for many commits (the
+// busier the server, the bigger the writes). Lock order: a shard's inbox mutex is a leaf;
+// nothing is called while holding it.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "core/model.hpp"
@@ -20,20 +25,28 @@ class session;
 
 class hub {
  public:
-  explicit hub(metrics& m) : metrics_(m) {}
+  explicit hub(metrics& m);
+  ~hub();
+  // Before any session is added: the I/O threads' io_contexts, one shard each.
+  void attach(const std::vector<boost::asio::io_context*>& threads);
+  // On the session's own thread.
   void add(const std::shared_ptr<session>& s);
   void remove(const session* s);
+  // Any thread: queues the batch for delivery on every I/O thread.
   void dispatch(const std::vector<committed_event_ptr>& events);
-  // Closes every session of a device (logout) / of the process (shutdown).
+  // Any thread: closes every session of a device (logout) / of the process.
   void close_device(device_id d, std::uint16_t code, const std::string& reason);
   void close_all(std::uint16_t code, const std::string& reason);
+  // Registered sessions (a snapshot).
   std::size_t size() const;
 
  private:
+  struct shard;
+  shard& shard_of(const session& s);
+  void drain(shard& sh);
+
   metrics& metrics_;
-  mutable std::mutex mu_;
-  // One node per session (a user has few): no per-user vector beside the node.
-  std::unordered_multimap<user_id, std::weak_ptr<session>> by_user_;  // guarded by mu_
+  std::vector<std::unique_ptr<shard>> shards_;  // fixed after attach()
 };
 
 }  // namespace parley

@@ -101,6 +101,7 @@ struct server::impl {
       guards.push_back(asio::make_work_guard(*ios.back()));
       raw.push_back(ios.back().get());
     }
+    h.attach(raw);
     listener = std::make_unique<http_listener>(ctx, raw, ctx.cfg.host,
                                                static_cast<std::uint16_t>(ctx.cfg.port));
   }

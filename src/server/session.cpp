@@ -318,26 +318,24 @@ void session::after_round(std::uint32_t gen, bool more) {
   }
 }
 
-void session::on_events(const std::vector<committed_event_ptr>& events) {
-  if (!sink_ || mode_ == mode::idle) return;
+bool session::on_event(const committed_event_ptr& ce) {
+  if (!sink_ || mode_ == mode::idle) return false;
   if (mode_ == mode::catching_up) {
-    dirty_ = true;  // the running round, or the next, reads them from the store
-    return;
+    dirty_ = true;  // the running round, or the next, reads it from the store
+    return false;
   }
-  for (const auto& ce : events) {
-    auto it = cursor_find(cursors_, ce->ev.conv);
-    if (it != cursors_.end() && ce->ev.seq <= it->second) continue;  // duplicate
-    if (it == cursors_.end() || ce->ev.seq != it->second + 1) {
-      // A conversation new to this session, or a gap: catch up from the store.
-      mode_ = mode::catching_up;
-      dirty_ = true;
-      if (!round_running_) run_round();
-      return;
-    }
-    it->second = ce->ev.seq;
-    send_frame(ce->frame);
-    ctx_.m->deliveries_total.fetch_add(1, std::memory_order_relaxed);
+  auto it = cursor_find(cursors_, ce->ev.conv);
+  if (it != cursors_.end() && ce->ev.seq <= it->second) return false;  // duplicate
+  if (it == cursors_.end() || ce->ev.seq != it->second + 1) {
+    // A conversation new to this session, or a gap: catch up from the store.
+    mode_ = mode::catching_up;
+    dirty_ = true;
+    if (!round_running_) run_round();
+    return false;
   }
+  it->second = ce->ev.seq;
+  send_frame(ce->frame);
+  return true;
 }
 
 void session::close(std::uint16_t code, const std::string& reason) {

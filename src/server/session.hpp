@@ -35,8 +35,9 @@ class session : public std::enable_shared_from_this<session> {
   void on_frame(std::string_view text);
   // Tells the client its frame was too large (the frame itself was dropped).
   void reject_oversize(std::size_t bytes);
-  // Live events from the hub.
-  void on_events(const std::vector<committed_event_ptr>& events);
+  // A live event from the hub, in commit order. Returns whether it was queued to the
+  // client (false: not synced yet, a duplicate, or a gap that starts a catch-up round).
+  bool on_event(const committed_event_ptr& ce);
   // Closes the connection (logout, shutdown).
   void close(std::uint16_t code, const std::string& reason);
   // The transport is gone: release everything.
