@@ -78,6 +78,67 @@ struct send_key {
   std::int64_t ts_ms = 0;
 };
 
+// The current state of a message: its message.created event with every later edit,
+// delete and thread reply applied (kept beside the log for the message views and search;
+// the log stays the truth and is what clients sync).
+struct message_state {
+  conv_id conv = 0;
+  seq_t seq = 0;  // the seq of its message.created event: the message's id in the conversation
+  user_id sender = 0;
+  std::int64_t created_ms = 0;
+  std::string text;               // empty once deleted
+  std::optional<seq_t> reply_to;  // the quoted message, same conversation
+  std::optional<seq_t> thread;    // the root of the thread this message replies in
+  std::vector<user_id> mentions;  // users it mentions (members when it was sent)
+  std::optional<std::int64_t> edited_ms;
+  std::optional<std::int64_t> deleted_ms;
+  std::int64_t reply_count = 0;  // thread roots: replies not deleted
+  std::optional<std::int64_t> last_reply_ms;
+  bool deleted() const { return deleted_ms.has_value(); }
+};
+
+// One emoji's reactions on one message: how many, and (some of) who, oldest first.
+struct reaction_count {
+  seq_t msg = 0;
+  std::string emoji;
+  std::int64_t count = 0;
+  std::vector<user_id> users;  // at most the limit the query was given
+};
+
+// An earlier version of a message: the text an edit replaced.
+struct message_edit {
+  seq_t edit_seq = 0;  // the seq of the message.edited event that replaced it
+  std::string text;
+  std::int64_t since_ms = 0;  // when this version was written (created or edited)
+};
+
+// A thread a user follows.
+struct followed_thread {
+  conv_id conv = 0;
+  seq_t root = 0;
+};
+
+// A full-text search over the messages one user can see (the store enforces that).
+struct search_query {
+  std::string match;   // an FTS5 query, built by the service from the user's words
+  conv_id conv = 0;    // 0: every conversation of the user
+  user_id sender = 0;  // 0: anyone
+  std::int64_t before_ms = 0, after_ms = 0;   // sent strictly before / after; 0: unbounded
+  std::int64_t cursor_ts = 0, cursor_id = 0;  // older than this hit (a page's last); 0: newest
+  std::size_t limit = 20;
+};
+
+// One message found, newest first.
+struct search_hit {
+  conv_id conv = 0;
+  seq_t seq = 0;
+  user_id sender = 0;
+  std::int64_t ts_ms = 0;
+  std::optional<seq_t> thread;
+  std::string snippet;      // text around the matches; each match between \x01 and \x02
+  std::int64_t row_id = 0;  // with ts_ms, the cursor of the next page
+};
+
 // An event after commit, ready for fan-out: encoded once, shared by every recipient.
 struct committed_event {
   event ev;

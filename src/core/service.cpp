@@ -96,8 +96,12 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));
   static constexpr std::string_view kAuthed[] = {
-      "logout",      "conv.create",    "conv.list",        "conv.get", "conv.update",
-      "members.add", "members.remove", "members.set_role", "send",     "history"};
+      "logout",      "conv.create", "conv.list",      "conv.get",
+      "conv.update", "members.add", "members.remove", "members.set_role",
+      "send",        "history",     "edit",           "delete",
+      "react",       "unreact",     "follow",         "unfollow",
+      "read",        "messages",    "thread",         "edits",
+      "threads",     "search"};
   if (std::find(std::begin(kAuthed), std::end(kAuthed), op) == std::end(kAuthed))
     return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
   if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
@@ -111,7 +115,24 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "members.remove") return op_members_remove(me, a, std::move(done));
   if (op == "members.set_role") return op_members_set_role(me, a, std::move(done));
   if (op == "send") return op_send(me, a, std::move(done));
+  if (op == "edit") return op_edit(me, a, std::move(done));
+  if (op == "delete") return op_delete(me, a, std::move(done));
+  if (op == "react") return op_react(me, a, true, std::move(done));
+  if (op == "unreact") return op_react(me, a, false, std::move(done));
+  if (op == "follow") return op_follow(me, a, true, std::move(done));
+  if (op == "unfollow") return op_follow(me, a, false, std::move(done));
+  if (op == "read") return op_read(me, a, std::move(done));
+  if (op == "messages") return op_messages(me, a, std::move(done));
+  if (op == "thread") return op_thread(me, a, std::move(done));
+  if (op == "edits") return op_edits(me, a, std::move(done));
+  if (op == "threads") return op_threads(me, a, std::move(done));
+  if (op == "search") return op_search(me, a, std::move(done));
   return op_history(me, a, std::move(done));
+}
+
+void service::notify_user(user_id u, std::string frame) {
+  if (opt_.on_user_notice)
+    opt_.on_user_notice(u, std::make_shared<const std::string>(std::move(frame)));
 }
 
 void service::op_register(const boost::json::object& a, reply done) {

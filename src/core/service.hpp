@@ -29,12 +29,18 @@ struct service_options {
   std::size_t history_page_max = 200;
   std::size_t history_page_default = 50;
   std::size_t group_max_members = 1000;
+  std::int64_t edit_window_ms = 0;  // how long after sending a message may be edited; 0: always
+  std::size_t max_reactions_per_user = 20;  // distinct emoji one user may put on one message
+  std::size_t max_mentions = 50;            // @handles resolved per message
   // Runs CPU-heavy work (password hashing) off the I/O threads.
   std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
   // Called after a device logged out, so the server can close its connections.
   std::function<void(device_id)> on_logout;
   // Called for every acknowledged send (duplicate: answered with the original ack).
   std::function<void(bool duplicate)> on_send_ack;
+  // Pushes a notice frame to every connected device of a user (read positions and
+  // follows, which are the user's own state, not conversation events).
+  std::function<void(user_id, std::shared_ptr<const std::string>)> on_user_notice;
 };
 
 // Who is calling: set once the connection or request is authenticated.
@@ -92,6 +98,18 @@ class service {
   void op_members_set_role(const device_session& me, const boost::json::object& a, reply done);
   void op_send(const device_session& me, const boost::json::object& a, reply done);
   void op_history(const device_session& me, const boost::json::object& a, reply done);
+  // Rich messages (service_edit.cpp, service_views.cpp).
+  void op_edit(const device_session& me, const boost::json::object& a, reply done);
+  void op_delete(const device_session& me, const boost::json::object& a, reply done);
+  void op_react(const device_session& me, const boost::json::object& a, bool add, reply done);
+  void op_follow(const device_session& me, const boost::json::object& a, bool follow, reply done);
+  void op_read(const device_session& me, const boost::json::object& a, reply done);
+  void op_messages(const device_session& me, const boost::json::object& a, reply done);
+  void op_thread(const device_session& me, const boost::json::object& a, reply done);
+  void op_edits(const device_session& me, const boost::json::object& a, reply done);
+  void op_threads(const device_session& me, const boost::json::object& a, reply done);
+  void op_search(const device_session& me, const boost::json::object& a, reply done);
+  void notify_user(user_id u, std::string frame);
 
   store& store_;
   bus& bus_;
@@ -100,5 +118,7 @@ class service {
 };
 
 std::int64_t now_ms();
+// The user's search words as an FTS5 query of quoted terms (service_search.cpp).
+result<std::string> fts_query(std::string_view q);
 
 }  // namespace parley

@@ -5,6 +5,7 @@
 #include "core/args.hpp"
 #include "core/codec.hpp"
 #include "core/service.hpp"
+#include "core/service_access.hpp"
 #include "core/validate.hpp"
 
 namespace parley {
@@ -12,19 +13,6 @@ namespace parley {
 namespace {
 
 constexpr error kOk{errc::ok, {}, {}, 0};
-
-error no_such_conversation() {
-  return make_error(errc::not_found, "no such conversation", "conv");
-}
-
-// The caller's active membership, or not_found (never a member: existence is not revealed)
-// or forbidden (a former member).
-result<membership> require_member(read_txn& t, conv_id c, user_id u) {
-  auto m = t.find_membership(c, u);
-  if (!m) return no_such_conversation();
-  if (!m->active()) return make_error(errc::forbidden, "you are no longer a member", "conv");
-  return *m;
-}
 
 std::string member_event_data(const user& u, role r, user_id by) {
   return boost::json::serialize(
@@ -161,8 +149,11 @@ void service::op_conv_list(const device_session& me, reply done) {
   store_.read(
       [me, done](read_txn& t) {
         boost::json::array arr;
-        for (const auto& [c, m] : t.list_conversations(me.u.id))
-          arr.push_back(conversation_json(c, m));
+        for (const auto& [c, m] : t.list_conversations(me.u.id)) {
+          auto o = conversation_json(c, m);
+          add_unread_counts(t, me.u.id, m, o);
+          arr.push_back(std::move(o));
+        }
         done(boost::json::serialize(boost::json::object{{"conversations", std::move(arr)}}));
       },
       [done](const error& e) { done(e); });

@@ -3,6 +3,7 @@
 
 #include "core/args.hpp"
 #include "core/codec.hpp"
+#include "core/paging.hpp"
 #include "core/service.hpp"
 #include "core/validate.hpp"
 
@@ -46,9 +47,21 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
   if (!text_in) return done(text_in.err());
   auto text = check_text(*text_in, "text", 1, opt_.max_text_bytes, true);
   if (!text) return done(text.err());
+  auto reply_to = args::opt_i64(a, "reply_to");
+  if (!reply_to) return done(reply_to.err());
+  if (*reply_to && **reply_to < 1)
+    return done(make_error(errc::invalid, "reply_to is a message seq", "reply_to"));
+  auto thread = args::opt_i64(a, "thread");
+  if (!thread) return done(thread.err());
+  if (*thread && **thread < 1)
+    return done(make_error(errc::invalid, "thread is a message seq", "thread"));
+  // Parsed here, resolved against the members inside the transaction.
+  auto handles = text->find('@') == std::string::npos ? std::vector<std::string>{}
+                                                      : parse_mentions(*text, opt_.max_mentions);
   auto ack = std::make_shared<send_ack>();
   commit(
-      [me, c = *c, cmid = *cmid, text = *text, ack](write_txn& t, emitter& em) -> error {
+      [me, c = *c, cmid = *cmid, text = *text, reply_to = *reply_to, thread = *thread,
+       handles = std::move(handles), ack](write_txn& t, emitter& em) -> error {
         // A retry returns the original acknowledgement, even after the sender left.
         if (auto prev = t.find_send_key(me.u.id, cmid)) {
           if (prev->conv != c)
@@ -66,8 +79,52 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
         auto m = t.find_membership(c, me.u.id);
         if (!m) return make_error(errc::not_found, "no such conversation", "conv");
         if (!m->active()) return make_error(errc::forbidden, "you are no longer a member", "conv");
-        ack->ev =
-            em.emit(t, c, "message.created", me.u.id, "{\"text\":" + json_quote(text) + "}", cmid);
+        std::optional<message_state> root;
+        if (thread) {
+          root = t.find_message(c, *thread);
+          if (!root || root->deleted())
+            return make_error(errc::not_found, "no such message to reply in the thread of",
+                              "thread");
+          if (root->thread)
+            return make_error(errc::invalid, "a thread reply cannot start a thread", "thread");
+        }
+        if (reply_to) {
+          auto q = t.find_message(c, *reply_to);
+          if (!q || q->deleted())
+            return make_error(errc::not_found, "no such message to reply to", "reply_to");
+        }
+        message_state ms;
+        ms.conv = c;
+        ms.sender = me.u.id;
+        ms.text = text;
+        ms.reply_to = reply_to;
+        ms.thread = thread;
+        for (const auto& h : handles) {
+          auto u = t.find_user_by_handle(h);
+          if (!u || u->u.id == me.u.id) continue;
+          auto um = t.find_membership(c, u->u.id);
+          if (um && um->active()) ms.mentions.push_back(u->u.id);
+        }
+        std::string data = "{\"text\":";
+        append_json_quoted(data, text);
+        if (reply_to) data += ",\"reply_to\":" + std::to_string(*reply_to);
+        if (thread) data += ",\"thread\":" + std::to_string(*thread);
+        if (!ms.mentions.empty()) {
+          data += ",\"mentions\":[";
+          for (std::size_t i = 0; i < ms.mentions.size(); ++i)
+            data += (i ? "," : "") + std::to_string(ms.mentions[i]);
+          data += ']';
+        }
+        data += '}';
+        ack->ev = em.emit(t, c, "message.created", me.u.id, std::move(data), cmid);
+        ms.seq = ack->ev.seq;
+        ms.created_ms = ack->ev.ts_ms;
+        t.insert_message(ms);
+        if (root) {
+          t.add_thread_reply(c, root->seq, me.u.id, ms.created_ms);
+          t.set_follow(me.u.id, c, root->seq, true, false);  // replying follows the thread
+          if (root->sender != me.u.id) t.set_follow(root->sender, c, root->seq, true, true);
+        }
         return kOk;
       },
       [this, ack] {
@@ -80,32 +137,15 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
 void service::op_history(const device_session& me, const boost::json::object& a, reply done) {
   auto c = args::i64(a, "conv");
   if (!c) return done(c.err());
-  auto before = args::opt_i64(a, "before");
-  if (!before) return done(before.err());
-  auto after = args::opt_i64(a, "after");
-  if (!after) return done(after.err());
-  if (*before && *after)
-    return done(make_error(errc::invalid, "give before or after, not both", "before"));
-  // Cursors are seqs: 0 or more (before: 1 or more), so the +1/-1 below cannot overflow.
-  constexpr std::int64_t kMaxSeq = std::int64_t{1} << 53;
-  if (*after && (**after < 0 || **after > kMaxSeq))
-    return done(make_error(errc::invalid, "after is a seq from 0 to 2^53", "after"));
-  if (*before && (**before < 1 || **before > kMaxSeq))
-    return done(make_error(errc::invalid, "before is a seq from 1 to 2^53", "before"));
-  auto limit_in = args::opt_i64(a, "limit");
-  if (!limit_in) return done(limit_in.err());
-  auto limit = limit_in->value_or(static_cast<std::int64_t>(opt_.history_page_default));
-  if (limit < 1 || limit > static_cast<std::int64_t>(opt_.history_page_max))
-    return done(make_error(errc::invalid, "limit is 1 to " + std::to_string(opt_.history_page_max),
-                           "limit"));
+  auto page = parse_page(a, opt_.history_page_default, opt_.history_page_max);
+  if (!page) return done(page.err());
   store_.read(
-      [me, c = *c, before = *before, after = *after, limit, done](read_txn& t) {
+      [me, c = *c, before = page->before, after = page->after, n = page->limit, done](read_txn& t) {
         auto m = t.find_membership(c, me.u.id);
         if (!m) return done(make_error(errc::not_found, "no such conversation", "conv"));
         auto conv = t.find_conversation(c);
         seq_t top = m->left_seq.value_or(conv->last_seq);  // former members see up to leaving
         seq_t first = conv->first_seq;
-        auto n = static_cast<std::size_t>(limit);
         std::vector<event> evs;
         bool more;
         if (after) {

@@ -1,6 +1,8 @@
 #include "core/validate.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace parley {
 
@@ -35,7 +37,118 @@ std::size_t decode(std::string_view s, std::size_t i, std::uint32_t& cp) {
   if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return n;
 }
+
+// Extended_Pictographic (Unicode 15) and the other emoji bases, as code point ranges.
+constexpr std::uint32_t kPictographic[][2] = {
+    {0x00A9, 0x00A9},   {0x00AE, 0x00AE},   {0x203C, 0x203C},   {0x2049, 0x2049},
+    {0x2122, 0x2122},   {0x2139, 0x2139},   {0x2194, 0x2199},   {0x21A9, 0x21AA},
+    {0x231A, 0x231B},   {0x2328, 0x2328},   {0x2388, 0x2388},   {0x23CF, 0x23CF},
+    {0x23E9, 0x23F3},   {0x23F8, 0x23FA},   {0x24C2, 0x24C2},   {0x25AA, 0x25AB},
+    {0x25B6, 0x25B6},   {0x25C0, 0x25C0},   {0x25FB, 0x25FE},   {0x2600, 0x2605},
+    {0x2607, 0x2612},   {0x2614, 0x2685},   {0x2690, 0x2705},   {0x2708, 0x2712},
+    {0x2714, 0x2714},   {0x2716, 0x2716},   {0x271D, 0x271D},   {0x2721, 0x2721},
+    {0x2728, 0x2728},   {0x2733, 0x2734},   {0x2744, 0x2744},   {0x2747, 0x2747},
+    {0x274C, 0x274C},   {0x274E, 0x274E},   {0x2753, 0x2755},   {0x2757, 0x2757},
+    {0x2763, 0x2767},   {0x2795, 0x2797},   {0x27A1, 0x27A1},   {0x27B0, 0x27B0},
+    {0x27BF, 0x27BF},   {0x2934, 0x2935},   {0x2B05, 0x2B07},   {0x2B1B, 0x2B1C},
+    {0x2B50, 0x2B50},   {0x2B55, 0x2B55},   {0x3030, 0x3030},   {0x303D, 0x303D},
+    {0x3297, 0x3297},   {0x3299, 0x3299},   {0x1F000, 0x1F0FF}, {0x1F10D, 0x1F10F},
+    {0x1F12F, 0x1F12F}, {0x1F16C, 0x1F171}, {0x1F17E, 0x1F17F}, {0x1F18E, 0x1F18E},
+    {0x1F191, 0x1F19A}, {0x1F1AD, 0x1F1E5}, {0x1F201, 0x1F20F}, {0x1F21A, 0x1F21A},
+    {0x1F22F, 0x1F22F}, {0x1F232, 0x1F23A}, {0x1F23C, 0x1F23F}, {0x1F249, 0x1F3FA},
+    {0x1F400, 0x1F53D}, {0x1F546, 0x1F64F}, {0x1F680, 0x1F6FF}, {0x1F774, 0x1F77F},
+    {0x1F7D5, 0x1F7FF}, {0x1F80C, 0x1F80F}, {0x1F848, 0x1F84F}, {0x1F85A, 0x1F85F},
+    {0x1F888, 0x1F88F}, {0x1F8AE, 0x1F8FF}, {0x1F90C, 0x1F93A}, {0x1F93C, 0x1F945},
+    {0x1F947, 0x1FAFF}, {0x1FC00, 0x1FFFD},
+};
+
+bool pictographic(std::uint32_t cp) {
+  for (const auto& r : kPictographic)
+    if (cp >= r[0] && cp <= r[1]) return true;
+  return false;
+}
+bool regional_indicator(std::uint32_t cp) {
+  return cp >= 0x1F1E6 && cp <= 0x1F1FF;
+}
+bool skin_tone(std::uint32_t cp) {
+  return cp >= 0x1F3FB && cp <= 0x1F3FF;
+}
+bool keycap_base(std::uint32_t cp) {
+  return (cp >= '0' && cp <= '9') || cp == '#' || cp == '*';
+}
+bool tag_char(std::uint32_t cp) {
+  return cp >= 0xE0020 && cp <= 0xE007E;
+}
+constexpr std::uint32_t kVs16 = 0xFE0F, kZwj = 0x200D, kKeycap = 0x20E3, kCancelTag = 0xE007F;
+
+// Grammar (after decoding): flag = RI RI; keycap = [0-9#*] FE0F? 20E3;
+// element = pictograph (FE0F | skin tone)? ; tagged = element tag+ cancel-tag;
+// emoji = flag | keycap | tagged | element (ZWJ element)*.
+bool emoji_sequence(const std::vector<std::uint32_t>& cps) {
+  std::size_t n = cps.size(), i = 0;
+  if (n == 0) return false;
+  if (regional_indicator(cps[0])) return n == 2 && regional_indicator(cps[1]);
+  if (keycap_base(cps[0])) {
+    if (n == 2) return cps[1] == kKeycap;
+    return n == 3 && cps[1] == kVs16 && cps[2] == kKeycap;
+  }
+  auto element = [&]() {
+    if (i >= n || !pictographic(cps[i])) return false;
+    ++i;
+    if (i < n && (cps[i] == kVs16 || skin_tone(cps[i]))) ++i;
+    return true;
+  };
+  if (!element()) return false;
+  if (i < n && tag_char(cps[i])) {
+    while (i < n && tag_char(cps[i])) ++i;
+    return i + 1 == n && cps[i] == kCancelTag;
+  }
+  while (i < n) {
+    if (cps[i] != kZwj) return false;
+    ++i;
+    if (!element()) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+result<std::string> check_emoji(std::string_view s) {
+  auto bad = [] {
+    return make_error(errc::invalid,
+                      "emoji must be one emoji (a single emoji character or sequence)", "emoji");
+  };
+  if (s.empty() || s.size() > 64) return bad();
+  std::vector<std::uint32_t> cps;
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp;
+    auto len = decode(s, i, cp);
+    if (len == 0 || cps.size() == 16) return bad();
+    cps.push_back(cp);
+    i += len;
+  }
+  if (!emoji_sequence(cps)) return bad();
+  return std::string(s);
+}
+
+std::vector<std::string> parse_mentions(std::string_view text, std::size_t limit) {
+  std::vector<std::string> out;
+  auto handle_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  };
+  for (std::size_t i = 0; i < text.size() && out.size() < limit; ++i) {
+    if (text[i] != '@' || (i > 0 && handle_char(text[i - 1]))) continue;
+    std::size_t j = i + 1;
+    while (j < text.size() && handle_char(text[j])) ++j;
+    auto h = text.substr(i + 1, j - i - 1);
+    while (!h.empty() && (h.back() == '.' || h.back() == '-')) h.remove_suffix(1);
+    auto norm = normalize_handle(h);
+    if (norm && std::find(out.begin(), out.end(), *norm) == out.end()) out.push_back(*norm);
+    i = j - 1;
+  }
+  return out;
+}
 
 bool valid_utf8(std::string_view s) {
   std::uint32_t cp;

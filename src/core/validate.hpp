@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -18,6 +19,14 @@ result<std::string> check_text(std::string_view s, std::string_view field, std::
                                std::size_t max_bytes, bool multiline);
 // 1-64 of [A-Za-z0-9_.:-].
 result<std::string> check_client_msg_id(std::string_view s);
+// One emoji (a single emoji grapheme: a pictograph with optional variation selector,
+// skin tone, keycap, tag sequence, or several joined by ZWJ; or a regional-indicator
+// flag pair): at most 16 code points and 64 bytes.
+result<std::string> check_emoji(std::string_view s);
+// The @handles in a text, normalized, distinct, in order of first appearance; a handle
+// is '@' (not preceded by a handle character) followed by 3-32 handle characters, with
+// trailing '.' and '-' left out. At most `limit`.
+std::vector<std::string> parse_mentions(std::string_view text, std::size_t limit);
 // True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool valid_utf8(std::string_view s);
 

@@ -58,6 +58,8 @@ const std::vector<option_def>& defs() {
        "Longest conversation title, in UTF-8 bytes."},
       {"limits", "history_page_max", &server_config::history_page_max,
        "Most events in one history page."},
+      {"limits", "edit_window_s", &server_config::edit_window_s,
+       "How long after sending a message its sender may edit it, in seconds; 0: always."},
       {"limits", "group_max_members", &server_config::group_max_members,
        "Most members of a group."},
       {"limits", "outbound_queue_bytes", &server_config::outbound_queue_bytes,
@@ -233,6 +235,8 @@ result<unit> validate(const server_config& c) {
   if (c.max_frame_bytes > c.max_frame_hard_bytes)
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
   if (c.history_page_max < 1) return bad("limits.history_page_max must be at least 1");
+  if (c.edit_window_s < 0 || c.edit_window_s > 100LL * 365 * 24 * 3600)
+    return bad("limits.edit_window_s must be 0..3153600000");
   if (c.group_max_members < 2) return bad("limits.group_max_members must be at least 2");
   if (c.heartbeat_timeout_ms < 200)
     return bad("websocket.heartbeat_timeout_ms must be at least 200");

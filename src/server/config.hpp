@@ -35,6 +35,7 @@ struct server_config {
   std::int64_t max_text_bytes = 16384;
   std::int64_t max_title_bytes = 200;
   std::int64_t history_page_max = 200;
+  std::int64_t edit_window_s = 0;
   std::int64_t group_max_members = 1000;
   std::int64_t outbound_queue_bytes = 4194304;
   std::int64_t max_inflight_requests = 256;

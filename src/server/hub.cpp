@@ -108,6 +108,18 @@ void hub::drain(shard& sh) {
   if (delivered) metrics_.deliveries_total.fetch_add(delivered, std::memory_order_relaxed);
 }
 
+void hub::notify_user(user_id u, std::shared_ptr<const std::string> frame) {
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), u, frame] {
+      std::vector<std::shared_ptr<session>> targets;
+      auto [b, e] = s->by_user.equal_range(u);
+      for (auto it = b; it != e; ++it)
+        if (auto p = it->second.lock()) targets.push_back(std::move(p));
+      for (auto& p : targets) p->on_notice(frame);
+    });
+  }
+}
+
 void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
     boost::asio::post(*sh->ioc, [s = sh.get(), d, code, reason] {

@@ -34,6 +34,8 @@ class hub {
   void remove(const session* s);
   // Any thread: queues the batch for delivery on every I/O thread.
   void dispatch(const std::vector<committed_event_ptr>& events);
+  // Any thread: sends a notice frame to every session of a user.
+  void notify_user(user_id u, std::shared_ptr<const std::string> frame);
   // Any thread: closes every session of a device (logout) / of the process.
   void close_device(device_id d, std::uint16_t code, const std::string& reason);
   void close_all(std::uint16_t code, const std::string& reason);

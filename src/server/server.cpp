@@ -83,6 +83,10 @@ struct server::impl {
     opt.history_page_default = std::min<std::size_t>(50, opt.history_page_max);
     opt.group_max_members = static_cast<std::size_t>(ctx.cfg.group_max_members);
     opt.run_cpu = [this](std::function<void()> f) { asio::post(cpu, std::move(f)); };
+    opt.on_user_notice = [this](user_id u, std::shared_ptr<const std::string> f) {
+      h.notify_user(u, std::move(f));
+    };
+    opt.edit_window_ms = ctx.cfg.edit_window_s * 1000;
     opt.on_logout = [this](device_id d) {
       h.close_device(d, close_code::logged_out, "logged out");
     };

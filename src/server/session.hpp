@@ -38,6 +38,8 @@ class session : public std::enable_shared_from_this<session> {
   // A live event from the hub, in commit order. Returns whether it was queued to the
   // client (false: not synced yet, a duplicate, or a gap that starts a catch-up round).
   bool on_event(const committed_event_ptr& ce);
+  // A notice for this user's devices (read positions, follows): sent as it is.
+  void on_notice(std::shared_ptr<const std::string> frame) { send_frame(std::move(frame)); }
   // Closes the connection (logout, shutdown).
   void close(std::uint16_t code, const std::string& reason);
   // The transport is gone: release everything.

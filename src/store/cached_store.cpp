@@ -45,6 +45,46 @@ class forwarding_read : public Base {
   std::optional<send_key> find_send_key(user_id s, const std::string& m) override {
     return r_.find_send_key(s, m);
   }
+  std::optional<message_state> find_message(conv_id c, seq_t seq) override {
+    return r_.find_message(c, seq);
+  }
+  std::vector<message_state> list_messages(conv_id c, seq_t root, seq_t from, seq_t to,
+                                           std::size_t limit, bool desc) override {
+    return r_.list_messages(c, root, from, to, limit, desc);
+  }
+  std::vector<reaction_count> list_reactions(conv_id c, seq_t from, seq_t to,
+                                             std::size_t max_users) override {
+    return r_.list_reactions(c, from, to, max_users);
+  }
+  std::size_t count_user_reactions(conv_id c, seq_t msg, user_id u) override {
+    return r_.count_user_reactions(c, msg, u);
+  }
+  std::vector<user_id> list_thread_participants(conv_id c, seq_t root, std::size_t n) override {
+    return r_.list_thread_participants(c, root, n);
+  }
+  std::optional<bool> find_follow(user_id u, conv_id c, seq_t root) override {
+    return r_.find_follow(u, c, root);
+  }
+  std::vector<followed_thread> list_followed_threads(user_id u, conv_id c) override {
+    return r_.list_followed_threads(u, c);
+  }
+  std::vector<message_edit> list_edits(conv_id c, seq_t seq) override {
+    return r_.list_edits(c, seq);
+  }
+  std::optional<seq_t> find_read_pointer(user_id u, conv_id c, seq_t root) override {
+    return r_.find_read_pointer(u, c, root);
+  }
+  std::int64_t count_unread(conv_id c, seq_t root, user_id u, seq_t after,
+                            std::int64_t cap) override {
+    return r_.count_unread(c, root, u, after, cap);
+  }
+  std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
+                              std::int64_t cap) override {
+    return r_.count_mentions(u, c, root, after, cap);
+  }
+  std::vector<search_hit> search_messages(user_id u, const search_query& q) override {
+    return r_.search_messages(u, q);
+  }
 
  private:
   read_txn& r_;
@@ -65,8 +105,9 @@ constexpr std::size_t kMembersCacheEntries = 1'000'000;
 // records appended events and rewrites for the cache.
 class recording_write final : public forwarding_read<write_txn> {
  public:
-  recording_write(write_txn& t, write_record& rec, cached_store::members_cache& mc)
-      : forwarding_read<write_txn>(t, nullptr), w_(t), rec_(rec), mc_(mc) {}
+  recording_write(write_txn& t, write_record& rec, cached_store::members_cache& mc,
+                  event_cache& cache)
+      : forwarding_read<write_txn>(t, nullptr), w_(t), rec_(rec), mc_(mc), cache_(cache) {}
 
   std::optional<membership> find_membership(conv_id c, user_id u) override {
     auto key = std::make_pair(c, u);
@@ -120,6 +161,38 @@ class recording_write final : public forwarding_read<write_txn> {
     rec_.rewritten.push_back(c);
     return w_.prune_before(c, before);
   }
+  void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) override {
+    // Now as well as after the commit: from the commit on, no reader may get the old data
+    // from the cache (only appends of this batch, after the commit, refill it).
+    cache_.invalidate(c);
+    rec_.rewritten.push_back(c);
+    w_.rewrite_event_data(c, seq, data);
+  }
+  void insert_message(const message_state& m) override { w_.insert_message(m); }
+  void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
+                    seq_t edit_seq) override {
+    w_.edit_message(c, seq, text, ms, edit_seq);
+  }
+  std::vector<seq_t> delete_message(conv_id c, seq_t seq, std::int64_t ms) override {
+    return w_.delete_message(c, seq, ms);
+  }
+  bool add_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u,
+                    std::int64_t ms) override {
+    return w_.add_reaction(c, msg, emoji, u, ms);
+  }
+  bool remove_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u) override {
+    return w_.remove_reaction(c, msg, emoji, u);
+  }
+  void add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) override {
+    w_.add_thread_reply(c, root, u, ms);
+  }
+  void remove_thread_reply(conv_id c, seq_t root) override { w_.remove_thread_reply(c, root); }
+  bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) override {
+    return w_.set_follow(u, c, root, following, only_if_unset);
+  }
+  bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override {
+    return w_.advance_read_pointer(u, c, root, seq);
+  }
 
  private:
   void members_changed(conv_id c) {
@@ -134,6 +207,7 @@ class recording_write final : public forwarding_read<write_txn> {
   write_txn& w_;
   write_record& rec_;
   cached_store::members_cache& mc_;
+  event_cache& cache_;
 };
 
 }  // namespace
@@ -162,7 +236,7 @@ void cached_store::write(write_fn fn, write_done done) {
   auto rec = std::make_shared<write_record>();
   inner_.write(
       [this, fn = std::move(fn), rec](write_txn& t) {
-        recording_write w(t, *rec, members_);
+        recording_write w(t, *rec, members_, cache_);
         error e;
         try {
           e = fn(w);

@@ -52,6 +52,42 @@ class read_txn {
                                                            const std::string& cmid) = 0;
   // The idempotency record of (sender, client_msg_id); kept even when the event is pruned.
   virtual std::optional<send_key> find_send_key(user_id sender, const std::string& cmid) = 0;
+
+  // Message state (see message_state). `root` 0 means the conversation's main timeline
+  // (messages that are not thread replies); otherwise the replies of that thread.
+  virtual std::optional<message_state> find_message(conv_id c, seq_t seq) = 0;
+  // Messages of the timeline with from_seq <= seq <= to_seq, deleted ones included, at
+  // most `limit`, ascending (or descending: newest first).
+  virtual std::vector<message_state> list_messages(conv_id c, seq_t root, seq_t from_seq,
+                                                   seq_t to_seq, std::size_t limit,
+                                                   bool descending) = 0;
+  // Reactions on messages from_seq..to_seq, by message, then emoji in order of first use;
+  // `users` holds at most max_users of the reacting users, oldest first.
+  virtual std::vector<reaction_count> list_reactions(conv_id c, seq_t from_seq, seq_t to_seq,
+                                                     std::size_t max_users) = 0;
+  // Distinct emoji a user has on a message.
+  virtual std::size_t count_user_reactions(conv_id c, seq_t msg, user_id u) = 0;
+  // Users who replied in a thread, first repliers first, at most `limit`.
+  virtual std::vector<user_id> list_thread_participants(conv_id c, seq_t root,
+                                                        std::size_t limit) = 0;
+  // Whether u follows the thread; nullopt if u never followed or unfollowed it.
+  virtual std::optional<bool> find_follow(user_id u, conv_id c, seq_t root) = 0;
+  // Threads u follows, in the conversation, or in every conversation when c is 0.
+  virtual std::vector<followed_thread> list_followed_threads(user_id u, conv_id c) = 0;
+  // Earlier versions of a message, oldest first.
+  virtual std::vector<message_edit> list_edits(conv_id c, seq_t seq) = 0;
+  // u's read position in the timeline (root 0) or a thread; nullopt if never set.
+  virtual std::optional<seq_t> find_read_pointer(user_id u, conv_id c, seq_t root) = 0;
+  // Messages of the timeline after `after` that are not u's own and not deleted, counted
+  // up to `cap`.
+  virtual std::int64_t count_unread(conv_id c, seq_t root, user_id u, seq_t after,
+                                    std::int64_t cap) = 0;
+  // Mentions of u in the timeline after `after`, counted up to `cap`.
+  virtual std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
+                                      std::int64_t cap) = 0;
+  // Messages matching q.match that u may read (member of the conversation, or a former
+  // member up to leaving), not deleted, newest first. A malformed q.match throws.
+  virtual std::vector<search_hit> search_messages(user_id u, const search_query& q) = 0;
 };
 
 class write_txn : public read_txn {
@@ -75,6 +111,31 @@ class write_txn : public read_txn {
   virtual void append_event(event& ev) = 0;
   // Deletes events with seq < before_seq; returns the new first_seq.
   virtual seq_t prune_before(conv_id c, seq_t before_seq) = 0;
+  // Replaces a stored event's data (deleting a message's content from its events).
+  virtual void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) = 0;
+
+  // Message state. insert_message also records its mentions.
+  virtual void insert_message(const message_state& m) = 0;
+  // Sets the text and edited time, keeping the replaced text as an earlier version.
+  virtual void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
+                            seq_t edit_seq) = 0;
+  // Empties the message and removes its earlier versions, reactions and mentions; returns
+  // the seqs of the message.edited events that carried its text.
+  virtual std::vector<seq_t> delete_message(conv_id c, seq_t seq, std::int64_t ms) = 0;
+  // Return whether anything changed (a reaction is unique per user, message and emoji).
+  virtual bool add_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u,
+                            std::int64_t ms) = 0;
+  virtual bool remove_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u) = 0;
+  // A reply in the thread of `root` was posted by u at ms (count, last time, participant)
+  // or deleted (count only).
+  virtual void add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) = 0;
+  virtual void remove_thread_reply(conv_id c, seq_t root) = 0;
+  // Follows or unfollows; with only_if_unset, leaves an existing choice alone. Returns
+  // whether the stored state changed.
+  virtual bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) = 0;
+  // Moves u's read position forward to seq; returns false (and changes nothing) if it is
+  // already there or beyond.
+  virtual bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) = 0;
 };
 
 class store {

@@ -26,6 +26,18 @@ constexpr route kRoutes[] = {
     {"DELETE", "/v1/conversations/{conv}/members/{user}", "members.remove", false},
     {"POST", "/v1/conversations/{conv}/messages", "send", true},
     {"GET", "/v1/conversations/{conv}/events", "history", false},
+    {"GET", "/v1/conversations/{conv}/messages", "messages", false},
+    {"PATCH", "/v1/conversations/{conv}/messages/{msg}", "edit", true},
+    {"DELETE", "/v1/conversations/{conv}/messages/{msg}", "delete", false},
+    {"GET", "/v1/conversations/{conv}/messages/{msg}/edits", "edits", false},
+    {"PUT", "/v1/conversations/{conv}/messages/{msg}/reactions/{emoji}", "react", false},
+    {"DELETE", "/v1/conversations/{conv}/messages/{msg}/reactions/{emoji}", "unreact", false},
+    {"GET", "/v1/conversations/{conv}/threads/{thread}", "thread", false},
+    {"PUT", "/v1/conversations/{conv}/threads/{thread}/follow", "follow", false},
+    {"DELETE", "/v1/conversations/{conv}/threads/{thread}/follow", "unfollow", false},
+    {"POST", "/v1/conversations/{conv}/read", "read", true},
+    {"GET", "/v1/threads", "threads", false},
+    {"GET", "/v1/search", "search", false},
 };
 
 std::vector<std::string_view> split_path(std::string_view p) {

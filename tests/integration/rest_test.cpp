@@ -111,3 +111,57 @@ TEST(Rest, MetricsAreExposed) {
         "parley_commit_seconds_bucket{le=\"+Inf\"}", "parley_deliveries_total"})
     EXPECT_NE(m.find(name), std::string::npos) << name << "\n" << m;
 }
+
+TEST(Rest, RichMessageRoutes) {
+  server_process srv;
+  auto p = srv.port();
+  auto ann = register_and_login(p, "ann");
+  auto bob = register_and_login(p, "bob");
+  auto conv = http(p, "POST", "/v1/conversations",
+                   j({{"kind", "group"}, {"title", "t"}, {"members", {"bob"}}}), ann.token)
+                  .json()
+                  .as_object()["conversation"]
+                  .as_object()["id"]
+                  .as_int64();
+  auto base = "/v1/conversations/" + std::to_string(conv);
+  auto root =
+      http(p, "POST", base + "/messages", j({{"client_msg_id", "a"}, {"text", "root"}}), ann.token)
+          .json()
+          .as_object()["seq"]
+          .as_int64();
+  auto msg = base + "/messages/" + std::to_string(root);
+  auto reply = http(p, "POST", base + "/messages",
+                    j({{"client_msg_id", "b"}, {"text", "reply"}, {"thread", root}}), bob.token);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(http(p, "PATCH", msg, j({{"text", "root, edited"}}), ann.token).status, 200);
+  EXPECT_EQ(http(p, "PATCH", msg, j({{"text", "not mine"}}), bob.token).status, 403);
+  // 👍 percent-encoded in the path.
+  auto react = http(p, "PUT", msg + "/reactions/%F0%9F%91%8D", "", bob.token);
+  ASSERT_EQ(react.status, 200) << react.body;
+  EXPECT_TRUE(react.json().as_object()["changed"].as_bool());
+  EXPECT_EQ(http(p, "PUT", msg + "/reactions/nope", "", bob.token).status, 400);
+  auto page = http(p, "GET", base + "/messages?limit=10", "", bob.token).json().as_object();
+  auto m0 = page["messages"].as_array().at(0).as_object();
+  EXPECT_EQ(m0["text"].as_string(), "root, edited");
+  EXPECT_EQ(m0["reactions"].as_array().at(0).as_object()["emoji"].as_string(), "👍");
+  EXPECT_EQ(m0["replies"].as_object()["count"].as_int64(), 1);
+  auto edits = http(p, "GET", msg + "/edits", "", bob.token).json().as_object();
+  EXPECT_EQ(edits["versions"].as_array().at(0).as_object()["text"].as_string(), "root");
+  auto th = http(p, "GET", base + "/threads/" + std::to_string(root), "", ann.token);
+  ASSERT_EQ(th.status, 200) << th.body;
+  EXPECT_EQ(th.json().as_object()["replies"].as_array().size(), 1u);
+  EXPECT_EQ(http(p, "DELETE", base + "/threads/" + std::to_string(root) + "/follow", "", ann.token)
+                .status,
+            200);
+  EXPECT_TRUE(http(p, "GET", "/v1/threads", "", ann.token)
+                  .json()
+                  .as_object()["threads"]
+                  .as_array()
+                  .empty());
+  auto rd = http(p, "POST", base + "/read", j({{"seq", root + 1}}), ann.token);
+  ASSERT_EQ(rd.status, 200) << rd.body;
+  EXPECT_EQ(rd.json().as_object()["unread"].as_int64(), 0);
+  EXPECT_EQ(http(p, "DELETE", msg + "/reactions/%F0%9F%91%8D", "", bob.token).status, 200);
+  EXPECT_EQ(http(p, "DELETE", msg, "", bob.token).status, 403);
+  EXPECT_EQ(http(p, "DELETE", msg, "", ann.token).status, 200);
+}

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -267,5 +268,80 @@ TEST(SdkClient, RevokedTokenStopsReconnecting) {
   for (int i = 0; i < 200 && a.current_state() != parley::sdk::state::offline; ++i)
     std::this_thread::sleep_for(10ms);
   EXPECT_EQ(a.current_state(), parley::sdk::state::offline);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+// Runs one of the client's typed operations and waits for its result.
+template <class F>
+parley::result<boost::json::object> typed(F&& op) {
+  auto p = std::make_shared<std::promise<parley::result<boost::json::object>>>();
+  auto f = p->get_future();
+  op([p](parley::result<boost::json::object> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(10s) != std::future_status::ready)
+    return parley::make_error(parley::errc::internal, "timed out");
+  return f.get();
+}
+}  // namespace
+
+TEST(SdkClient, RichMessagesThroughTheOutboxAndTypedOperations) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto dir = temp_dir();
+  blocking_client a(options(srv.port(), ann.token, dir + "/a.db"));
+  blocking_client b(options(srv.port(), bob.token, dir + "/b.db"));
+  ASSERT_TRUE(a.wait_online(5s));
+  ASSERT_TRUE(b.wait_online(5s));
+  auto r = a.call("conv.create", {{"kind", "group"}, {"title", "t"}, {"members", {"bob"}}});
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto conv = r.value()["conversation"].as_object()["id"].as_int64();
+  ASSERT_EQ(b.events(1, 10s).size(), 1u);  // conversation.created
+
+  a.send(conv, "root @bob");                                    // 2
+  a.send(conv, "in the thread", {.reply_to = 0, .thread = 2});  // 3
+  a.send(conv, "quoting", {.reply_to = 2, .thread = 0});        // 4
+  ASSERT_TRUE(a.wait_outbox_empty(10s));
+  auto evs = b.events(3, 10s);
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(evs[0].mentions, std::vector<std::int64_t>{bob.id});
+  EXPECT_EQ(evs[1].thread, 2);
+  EXPECT_EQ(evs[2].reply_to, 2);
+
+  auto& bc = b.async();
+  auto rr = typed([&](auto done) { bc.react(conv, 2, "👍", true, done); });
+  ASSERT_TRUE(rr.ok()) << rr.err().message;
+  auto ev = b.events(1, 10s).at(0);
+  EXPECT_EQ(ev.type, "reaction.added");
+  EXPECT_EQ(ev.msg, 2);
+  EXPECT_EQ(ev.emoji, "👍");
+  auto& ac = a.async();
+  ASSERT_TRUE(typed([&](auto done) { ac.edit(conv, 4, "quoting, edited", done); }).ok());
+  ASSERT_TRUE(typed([&](auto done) { ac.delete_message(conv, 3, done); }).ok());
+  evs = b.events(2, 10s);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].type, "message.edited");
+  EXPECT_EQ(evs[0].text, "quoting, edited");
+  EXPECT_EQ(evs[1].type, "message.deleted");
+  EXPECT_EQ(evs[1].msg, 3);
+
+  auto page = typed([&](auto done) { bc.messages(conv, {}, done); });
+  ASSERT_TRUE(page.ok());
+  auto ms = page.value()["messages"].as_array();
+  ASSERT_EQ(ms.size(), 2u);
+  EXPECT_EQ(ms[0].as_object()["replies"].as_object()["count"].as_int64(), 0);  // reply deleted
+  parley::sdk::search_request q;
+  q.query = "edited";
+  auto found = typed([&](auto done) { bc.search(q, done); });
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found.value()["results"].as_array().size(), 1u);
+
+  auto read = typed([&](auto done) { bc.mark_read(conv, 4, 0, done); });
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read.value()["unread"].as_int64(), 0);
+  for (int i = 0; i < 100 && b.notices().empty(); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(b.notices().size(), 1u);
+  EXPECT_EQ(b.notices()[0].at("notice").as_string(), "read");
+  EXPECT_TRUE(a.notices().empty());
   std::filesystem::remove_all(dir);
 }

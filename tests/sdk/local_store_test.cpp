@@ -1,4 +1,5 @@
 #include "parley/sdk/local_store.hpp"
+#include "store/sqlite/sqlite_db.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,6 +30,43 @@ TEST(LocalStore, OutboxSurvivesReopenInOrder) {
   EXPECT_EQ(p[1].text, "m2");
   EXPECT_EQ(p[1].conv, 10);
   EXPECT_EQ(p[3].client_msg_id, ids[4]);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST(LocalStore, RepliesAndThreadRepliesKeepTheirTargetsAcrossReopen) {
+  auto path = temp_file();
+  {
+    local_store s(path);
+    s.enqueue(7, "plain");
+    s.enqueue(7, "quote", 3, 0);
+    s.enqueue(7, "thread", 0, 5);
+  }
+  local_store s(path);
+  auto p = s.pending();
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0].reply_to, 0);
+  EXPECT_EQ(p[0].thread, 0);
+  EXPECT_EQ(p[1].reply_to, 3);
+  EXPECT_EQ(p[2].thread, 5);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST(LocalStore, OutboxFromBeforeThreadsGainsTheColumns) {
+  auto path = temp_file();
+  {
+    parley::sqlite::db d(path, false);
+    d.exec(
+        "CREATE TABLE outbox(n INTEGER PRIMARY KEY AUTOINCREMENT, conv INTEGER NOT NULL, "
+        "client_msg_id TEXT NOT NULL UNIQUE, text TEXT NOT NULL);"
+        "INSERT INTO outbox(conv, client_msg_id, text) VALUES (4, 'old:1', 'from before');");
+  }
+  local_store s(path);
+  auto p = s.pending();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].text, "from before");
+  EXPECT_EQ(p[0].thread, 0);
+  s.enqueue(4, "new", 0, 9);
+  EXPECT_EQ(s.pending().at(1).thread, 9);
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 

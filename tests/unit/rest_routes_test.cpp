@@ -51,6 +51,41 @@ TEST(RestRoutes, EveryDocumentedRoute) {
        {{"conv", "12"}, {"user", "bob"}}},
       {"POST", "/v1/conversations/12/messages", "send", true, {{"conv", "12"}}},
       {"GET", "/v1/conversations/12/events", "history", false, {{"conv", "12"}}},
+      {"GET", "/v1/conversations/12/messages", "messages", false, {{"conv", "12"}}},
+      {"PATCH", "/v1/conversations/12/messages/7", "edit", true, {{"conv", "12"}, {"msg", "7"}}},
+      {"DELETE",
+       "/v1/conversations/12/messages/7",
+       "delete",
+       false,
+       {{"conv", "12"}, {"msg", "7"}}},
+      {"GET",
+       "/v1/conversations/12/messages/7/edits",
+       "edits",
+       false,
+       {{"conv", "12"}, {"msg", "7"}}},
+      {"PUT",
+       "/v1/conversations/12/messages/7/reactions/%F0%9F%91%8D",
+       "react",
+       false,
+       {{"conv", "12"}, {"msg", "7"}, {"emoji", "\xF0\x9F\x91\x8D"}}},
+      {"DELETE",
+       "/v1/conversations/12/messages/7/reactions/%F0%9F%91%8D",
+       "unreact",
+       false,
+       {{"conv", "12"}, {"msg", "7"}, {"emoji", "\xF0\x9F\x91\x8D"}}},
+      {"GET", "/v1/conversations/12/threads/3", "thread", false, {{"conv", "12"}, {"thread", "3"}}},
+      {"PUT",
+       "/v1/conversations/12/threads/3/follow",
+       "follow",
+       false,
+       {{"conv", "12"}, {"thread", "3"}}},
+      {"DELETE",
+       "/v1/conversations/12/threads/3/follow",
+       "unfollow",
+       false,
+       {{"conv", "12"}, {"thread", "3"}}},
+      {"POST", "/v1/conversations/12/read", "read", true, {{"conv", "12"}}},
+      {"GET", "/v1/threads", "threads", false, {}},
   };
   for (const auto& w : table) {
     SCOPED_TRACE(std::string(w.method) + " " + w.target);
@@ -66,7 +101,7 @@ TEST(RestRoutes, UnknownPathsAreNotFound) {
   for (const char* target :
        {"/", "/v1", "/v2/register", "/v1/registers", "/v1/conversations/12/unknown",
         "/v1/conversations/12/members/bob/extra", "/v1/conversations/12/events/3", "/V1/register",
-        "/v1/conversations/12/messages/x"}) {
+        "/v1/conversations/12/messages/7/x", "/v1/conversations/12/threads"}) {
     SCOPED_TRACE(target);
     EXPECT_EQ(route("GET", target).status, route_status::not_found);
     EXPECT_EQ(route("POST", target).status, route_status::not_found);
@@ -85,8 +120,13 @@ TEST(RestRoutes, KnownPathWithAnotherMethodIsMethodNotAllowed) {
       {"GET", "/v1/conversations/12/members"},
       {"POST", "/v1/conversations/12/members/bob"},
       {"GET", "/v1/conversations/12/members/bob"},
-      {"GET", "/v1/conversations/12/messages"},
+      {"PUT", "/v1/conversations/12/messages"},
       {"POST", "/v1/conversations/12/events"},
+      {"POST", "/v1/conversations/12/messages/7"},
+      {"GET", "/v1/conversations/12/messages/7/reactions/x"},
+      {"POST", "/v1/conversations/12/threads/3/follow"},
+      {"GET", "/v1/conversations/12/read"},
+      {"POST", "/v1/threads"},
       {"get", "/v1/conversations"},  // methods are case-sensitive
   };
   for (const auto& [method, target] : cases) {

@@ -1140,6 +1140,188 @@ TEST_P(StoreConformance, StopDrainsQueuedWritesAndRefusesNewWork) {
   EXPECT_EQ(seqs_of(all_events(c)), range(1, n));
 }
 
+// ---------------------------------------------------------------------------------------
+// Message state
+
+// Appends a message.created event and its message row; returns the seq.
+seq_t add_message(write_txn& t, conv_id c, user_id sender, const std::string& text,
+                  std::optional<seq_t> thread = std::nullopt, std::vector<user_id> mentions = {}) {
+  auto e = make_event(c, sender, {}, text);
+  t.append_event(e);
+  message_state m;
+  m.conv = c;
+  m.seq = e.seq;
+  m.sender = sender;
+  m.created_ms = e.ts_ms;
+  m.text = text;
+  m.thread = thread;
+  m.mentions = std::move(mentions);
+  t.insert_message(m);
+  return e.seq;
+}
+
+TEST_P(StoreConformance, MessagesListTheTimelineAndThreadsSeparately) {
+  auto ann = add_user("ann");
+  auto c = add_group();
+  seq_t root = 0;
+  std::vector<seq_t> top, replies;
+  ASSERT_EQ(write([&](write_txn& t) {
+              root = add_message(t, c, ann.id, "root");
+              top.push_back(root);
+              for (int i = 0; i < 3; ++i) {
+                replies.push_back(add_message(t, c, ann.id, "r", root));
+                top.push_back(add_message(t, c, ann.id, "m" + std::to_string(i)));
+              }
+              t.add_thread_reply(c, root, ann.id, 5000);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto seqs = [](const std::vector<message_state>& ms) {
+    std::vector<seq_t> out;
+    for (const auto& m : ms) out.push_back(m.seq);
+    return out;
+  };
+  EXPECT_EQ(seqs(read([&](read_txn& t) { return t.list_messages(c, 0, 0, 1000, 100, false); })),
+            top);
+  EXPECT_EQ(seqs(read([&](read_txn& t) { return t.list_messages(c, root, 0, 1000, 100, false); })),
+            replies);
+  auto newest2 = read([&](read_txn& t) { return t.list_messages(c, 0, 0, 1000, 2, true); });
+  EXPECT_EQ(seqs(newest2), (std::vector<seq_t>{top[3], top[2]}));
+  auto ranged = read([&](read_txn& t) { return t.list_messages(c, 0, top[1], top[2], 10, false); });
+  EXPECT_EQ(seqs(ranged), (std::vector<seq_t>{top[1], top[2]}));
+  auto r = read([&](read_txn& t) { return t.find_message(c, root); });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->text, "root");
+  EXPECT_EQ(r->reply_count, 1);
+  EXPECT_EQ(r->last_reply_ms, 5000);
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_thread_participants(c, root, 10); }),
+            std::vector<user_id>{ann.id});
+  auto reply = read([&](read_txn& t) { return t.find_message(c, replies[0]); });
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->thread, root);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_message(c, 999).has_value(); }));
+}
+
+TEST_P(StoreConformance, ReactionsAreUniquePerUserMessageAndEmoji) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto c = add_group();
+  seq_t m = 0;
+  std::vector<bool> changed;
+  ASSERT_EQ(write([&](write_txn& t) {
+              m = add_message(t, c, ann.id, "x");
+              changed.push_back(t.add_reaction(c, m, "👍", bob.id, 10));
+              changed.push_back(t.add_reaction(c, m, "👍", bob.id, 11));
+              changed.push_back(t.add_reaction(c, m, "🎉", ann.id, 12));
+              changed.push_back(t.add_reaction(c, m, "👍", ann.id, 13));
+              changed.push_back(t.remove_reaction(c, m, "🎉", bob.id));
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(changed, (std::vector<bool>{true, false, true, true, false}));
+  auto rs = read([&](read_txn& t) { return t.list_reactions(c, m, m, 1); });
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].emoji, "👍");
+  EXPECT_EQ(rs[0].count, 2);
+  EXPECT_EQ(rs[0].users, std::vector<user_id>{bob.id});  // capped at 1, oldest first
+  EXPECT_EQ(rs[1].emoji, "🎉");
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_user_reactions(c, m, ann.id); }), 2u);
+}
+
+TEST_P(StoreConformance, ReadPointersOnlyMoveForwardAndDriveUnreadCounts) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto c = add_group();
+  std::vector<seq_t> ms;
+  ASSERT_EQ(write([&](write_txn& t) {
+              for (int i = 0; i < 4; ++i)
+                ms.push_back(add_message(t, c, ann.id, "m", {}, {bob.id}));
+              add_message(t, c, bob.id, "own");
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_unread(c, 0, bob.id, 0, 1000); }), 4);
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_unread(c, 0, bob.id, 0, 3); }), 3);  // cap
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_mentions(bob.id, c, 0, 0, 1000); }), 4);
+  std::vector<bool> moved;
+  ASSERT_EQ(write([&](write_txn& t) {
+              moved.push_back(t.advance_read_pointer(bob.id, c, 0, ms[2]));
+              moved.push_back(t.advance_read_pointer(bob.id, c, 0, ms[1]));
+              moved.push_back(t.advance_read_pointer(bob.id, c, 0, ms[2]));
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(moved, (std::vector<bool>{true, false, false}));
+  auto rp = read([&](read_txn& t) { return t.find_read_pointer(bob.id, c, 0); });
+  EXPECT_EQ(rp, ms[2]);
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_unread(c, 0, bob.id, *rp, 1000); }), 1);
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_mentions(bob.id, c, 0, *rp, 1000); }), 1);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_read_pointer(ann.id, c, 0).has_value(); }));
+}
+
+TEST_P(StoreConformance, DeletingAMessageRemovesItsContentEverywhere) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto c = add_group();
+  seq_t m = 0, edit = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              m = add_message(t, c, ann.id, "secret one", {}, {bob.id});
+              auto e = make_event(c, ann.id, {}, "secret two");
+              t.append_event(e);
+              edit = e.seq;
+              t.edit_message(c, m, "secret two", 7000, edit);
+              t.add_reaction(c, m, "👍", bob.id, 8000);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto versions = read([&](read_txn& t) { return t.list_edits(c, m); });
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(versions[0].text, "secret one");
+  EXPECT_EQ(versions[0].edit_seq, edit);
+  // Read the events once so that a cache holds them.
+  EXPECT_EQ(all_events(c).size(), static_cast<std::size_t>(edit));
+  std::vector<seq_t> edit_seqs;
+  ASSERT_EQ(write([&](write_txn& t) {
+              edit_seqs = t.delete_message(c, m, 9000);
+              t.rewrite_event_data(c, m, "{\"deleted\":true}");
+              for (auto s : edit_seqs) t.rewrite_event_data(c, s, "{\"deleted\":true}");
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(edit_seqs, std::vector<seq_t>{edit});
+  for (const auto& e : all_events(c)) EXPECT_EQ(e.data.find("secret"), std::string::npos) << e.data;
+  auto gone = read([&](read_txn& t) { return t.find_message(c, m); });
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(gone->deleted());
+  EXPECT_EQ(gone->deleted_ms, 9000);
+  EXPECT_TRUE(gone->text.empty());
+  EXPECT_TRUE(gone->mentions.empty());
+  EXPECT_TRUE(read([&](read_txn& t) { return t.list_edits(c, m); }).empty());
+  EXPECT_TRUE(read([&](read_txn& t) { return t.list_reactions(c, m, m, 10); }).empty());
+  EXPECT_EQ(read([&](read_txn& t) { return t.count_mentions(bob.id, c, 0, 0, 10); }), 0);
+  reopen();
+  for (const auto& e : all_events(c)) EXPECT_EQ(e.data.find("secret"), std::string::npos) << e.data;
+}
+
+TEST_P(StoreConformance, FollowsKeepAnExplicitChoice) {
+  auto ann = add_user("ann");
+  auto c = add_group();
+  std::vector<bool> changed;
+  ASSERT_EQ(write([&](write_txn& t) {
+              changed.push_back(t.set_follow(ann.id, c, 5, false, false));  // unfollow first
+              changed.push_back(t.set_follow(ann.id, c, 5, true, true));    // auto: kept off
+              changed.push_back(t.set_follow(ann.id, c, 6, true, true));
+              changed.push_back(t.set_follow(ann.id, c, 6, true, false));
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(changed, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_follow(ann.id, c, 5); }), false);
+  auto fs = read([&](read_txn& t) { return t.list_followed_threads(ann.id, 0); });
+  ASSERT_EQ(fs.size(), 1u);
+  EXPECT_EQ(fs[0].root, 6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {

@@ -23,6 +23,11 @@ client_handlers blocking_client::handlers() {
     failures_.emplace_back(cmid, e);
     cv_.notify_all();
   };
+  h.on_notice = [this](const boost::json::object& n) {
+    std::lock_guard lk(mu_);
+    notices_.push_back(n);
+    cv_.notify_all();
+  };
   h.on_auth_failed = [this](const error& e) {
     std::lock_guard lk(mu_);
     auth_error_ = e;
@@ -98,6 +103,11 @@ std::vector<send_ack> blocking_client::acks() {
 std::vector<std::pair<std::string, error>> blocking_client::failures() {
   std::lock_guard lk(mu_);
   return failures_;
+}
+
+std::vector<boost::json::object> blocking_client::notices() {
+  std::lock_guard lk(mu_);
+  return notices_;
 }
 
 }  // namespace parley::sdk

@@ -74,8 +74,22 @@ event event_from(const json::object& o) {
     e.client_msg_id = c->as_string();
   if (auto d = o.if_contains("data")) {
     e.data_json = json::serialize(*d);
-    if (d->is_object())
-      if (auto t = d->as_object().if_contains("text"); t && t->is_string()) e.text = t->as_string();
+    if (d->is_object()) {
+      const auto& data = d->as_object();
+      auto int_of = [&](const char* k) -> std::int64_t {
+        auto v = data.if_contains(k);
+        return v && v->is_int64() ? v->as_int64() : 0;
+      };
+      if (auto t = data.if_contains("text"); t && t->is_string()) e.text = t->as_string();
+      if (auto t = data.if_contains("emoji"); t && t->is_string()) e.emoji = t->as_string();
+      if (auto t = data.if_contains("deleted"); t && t->is_bool()) e.deleted = t->as_bool();
+      if (auto t = data.if_contains("mentions"); t && t->is_array())
+        for (const auto& m : t->as_array())
+          if (m.is_int64()) e.mentions.push_back(m.as_int64());
+      e.msg = int_of("msg");
+      e.reply_to = int_of("reply_to");
+      e.thread = int_of("thread");
+    }
   }
   return e;
 }
@@ -325,6 +339,11 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_notice(const json::object& o) {
+    auto kind = o.at("notice").as_string();
+    if (kind == "read" || kind == "follow") {
+      if (h.on_notice) h.on_notice(o);
+      return;
+    }
     if (o.at("notice").as_string() == "position_reset") {
       auto conv = o.at("conv").as_int64(), seq = o.at("seq").as_int64();
       seqr.set_position(conv, seq);
@@ -430,10 +449,13 @@ struct client::impl : std::enable_shared_from_this<impl> {
       while (sent_upto < outbox.size() && sent_upto < opt.send_window)
         batch.push_back(outbox[sent_upto++]);
     }
-    for (auto& e : batch)
-      request(
-          {{"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}},
-          {call_kind::send, {}, e.client_msg_id, 0, {}});
+    for (auto& e : batch) {
+      json::object req{
+          {"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}};
+      if (e.reply_to) req["reply_to"] = e.reply_to;
+      if (e.thread) req["thread"] = e.thread;
+      request(std::move(req), {call_kind::send, {}, e.client_msg_id, 0, {}});
+    }
   }
 
   void fail_calls() {
@@ -513,12 +535,12 @@ void client::stop() {
   impl_->stop();
 }
 
-std::string client::send(std::int64_t conv, const std::string& text) {
+std::string client::send(std::int64_t conv, const std::string& text, const send_options& o) {
   std::string cmid;
   {
     std::lock_guard lk(impl_->mu);
-    cmid = impl_->store.enqueue(conv, text);
-    impl_->outbox.push_back({conv, cmid, text});
+    cmid = impl_->store.enqueue(conv, text, o.reply_to, o.thread);
+    impl_->outbox.push_back({conv, cmid, text, o.reply_to, o.thread});
   }
   asio::post(impl_->io, [i = impl_] { i->flush(); });
   return cmid;
@@ -531,6 +553,51 @@ void client::call(const std::string& op, boost::json::object args,
     args["op"] = op;
     i->request(std::move(args), {impl::call_kind::user, {}, {}, 0, std::move(done)});
   });
+}
+
+void client::edit(std::int64_t conv, std::int64_t msg, const std::string& text, reply_fn done) {
+  call("edit", {{"conv", conv}, {"msg", msg}, {"text", text}}, std::move(done));
+}
+void client::delete_message(std::int64_t conv, std::int64_t msg, reply_fn done) {
+  call("delete", {{"conv", conv}, {"msg", msg}}, std::move(done));
+}
+void client::react(std::int64_t conv, std::int64_t msg, const std::string& emoji, bool add,
+                   reply_fn done) {
+  call(add ? "react" : "unreact", {{"conv", conv}, {"msg", msg}, {"emoji", emoji}},
+       std::move(done));
+}
+void client::follow(std::int64_t conv, std::int64_t thread, bool on, reply_fn done) {
+  call(on ? "follow" : "unfollow", {{"conv", conv}, {"thread", thread}}, std::move(done));
+}
+void client::mark_read(std::int64_t conv, std::int64_t seq, std::int64_t thread, reply_fn done) {
+  json::object a{{"conv", conv}, {"seq", seq}};
+  if (thread) a["thread"] = thread;
+  call("read", std::move(a), std::move(done));
+}
+namespace {
+json::object page_args(std::int64_t conv, const page& p) {
+  json::object a{{"conv", conv}, {"limit", p.limit}};
+  if (p.before) a["before"] = p.before;
+  if (p.after) a["after"] = p.after;
+  return a;
+}
+}  // namespace
+void client::messages(std::int64_t conv, const page& p, reply_fn done) {
+  call("messages", page_args(conv, p), std::move(done));
+}
+void client::thread(std::int64_t conv, std::int64_t root, const page& p, reply_fn done) {
+  auto a = page_args(conv, p);
+  a["thread"] = root;
+  call("thread", std::move(a), std::move(done));
+}
+void client::search(const search_request& q, reply_fn done) {
+  json::object a{{"query", q.query}, {"limit", q.limit}};
+  if (q.conv) a["conv"] = q.conv;
+  if (!q.sender.empty()) a["sender"] = q.sender;
+  if (q.before_ms) a["before"] = q.before_ms;
+  if (q.after_ms) a["after"] = q.after_ms;
+  if (!q.cursor.empty()) a["cursor"] = q.cursor;
+  call("search", std::move(a), std::move(done));
 }
 
 state client::current_state() const {

@@ -22,6 +22,15 @@ local_store::local_store(const std::string& path) : impl_(std::make_unique<impl>
     CREATE TABLE IF NOT EXISTS positions(conv INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);
   )sql");
+  // Files from before replies and threads: add their columns.
+  auto& cols = d.prepare("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'thread'");
+  cols.step();
+  bool has_thread = cols.i64(0) > 0;
+  cols.reset();
+  if (!has_thread)
+    d.exec(
+        "ALTER TABLE outbox ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE outbox ADD COLUMN thread INTEGER NOT NULL DEFAULT 0;");
   impl_->prefix = get("device_prefix");
   if (impl_->prefix.empty()) {
     std::random_device rd;
@@ -33,7 +42,8 @@ local_store::local_store(const std::string& path) : impl_(std::make_unique<impl>
 
 local_store::~local_store() = default;
 
-std::string local_store::enqueue(std::int64_t conv, const std::string& text) {
+std::string local_store::enqueue(std::int64_t conv, const std::string& text, std::int64_t reply_to,
+                                 std::int64_t thread) {
   auto& d = impl_->d;
   d.exec("BEGIN IMMEDIATE");
   try {
@@ -45,10 +55,12 @@ std::string local_store::enqueue(std::int64_t conv, const std::string& text) {
     auto counter = c.text(0);
     c.reset();
     std::string cmid = impl_->prefix + ":" + counter;
-    d.prepare("INSERT INTO outbox(conv, client_msg_id, text) VALUES (?, ?, ?)")
+    d.prepare("INSERT INTO outbox(conv, client_msg_id, text, reply_to, thread) VALUES (?,?,?,?,?)")
         .bind(1, conv)
         .bind(2, cmid)
         .bind(3, text)
+        .bind(4, reply_to)
+        .bind(5, thread)
         .run();
     d.reset_all();
     d.exec("COMMIT");
@@ -61,9 +73,10 @@ std::string local_store::enqueue(std::int64_t conv, const std::string& text) {
 }
 
 std::vector<outbox_entry> local_store::pending() const {
-  auto& s = impl_->d.prepare("SELECT conv, client_msg_id, text FROM outbox ORDER BY n");
+  auto& s =
+      impl_->d.prepare("SELECT conv, client_msg_id, text, reply_to, thread FROM outbox ORDER BY n");
   std::vector<outbox_entry> out;
-  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2)});
+  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.i64(3), s.i64(4)});
   s.reset();
   return out;
 }

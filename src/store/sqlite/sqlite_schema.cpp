@@ -6,7 +6,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -70,6 +70,95 @@ INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms)
   SELECT sender_id, client_msg_id, conv_id, seq, id, ts_ms FROM events
   WHERE client_msg_id IS NOT NULL;
 DROP INDEX events_idempotency;
+)sql",
+    // 3: message state beside the log (edits, deletes, threads, reactions, mentions, read
+    // positions). A message's row id is conv_id * 2^32 + seq: a conversation's messages
+    // are one contiguous id range, found without another index.
+    R"sql(
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY,
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  thread_root INTEGER NOT NULL DEFAULT 0,
+  sender_id INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  reply_to INTEGER,
+  mentions TEXT NOT NULL DEFAULT '',
+  edited_ms INTEGER,
+  deleted_ms INTEGER,
+  reply_count INTEGER NOT NULL DEFAULT 0,
+  last_reply_ms INTEGER
+);
+CREATE INDEX messages_threads ON messages(conv_id, thread_root, seq) WHERE thread_root <> 0;
+CREATE TABLE message_edits(
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  edit_seq INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  since_ms INTEGER NOT NULL,
+  PRIMARY KEY (conv_id, seq, edit_seq)
+) WITHOUT ROWID;
+CREATE TABLE reactions(
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  emoji TEXT NOT NULL,
+  user_id INTEGER NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  PRIMARY KEY (conv_id, seq, emoji, user_id)
+) WITHOUT ROWID;
+CREATE TABLE thread_participants(
+  conv_id INTEGER NOT NULL,
+  root INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  first_ms INTEGER NOT NULL,
+  PRIMARY KEY (conv_id, root, user_id)
+) WITHOUT ROWID;
+CREATE TABLE thread_follows(
+  user_id INTEGER NOT NULL,
+  conv_id INTEGER NOT NULL,
+  root INTEGER NOT NULL,
+  following INTEGER NOT NULL,
+  PRIMARY KEY (user_id, conv_id, root)
+) WITHOUT ROWID;
+CREATE TABLE mentions(
+  user_id INTEGER NOT NULL,
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  thread_root INTEGER NOT NULL,
+  PRIMARY KEY (user_id, conv_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE read_pointers(
+  user_id INTEGER NOT NULL,
+  conv_id INTEGER NOT NULL,
+  root INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (user_id, conv_id, root)
+) WITHOUT ROWID;
+INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text)
+  SELECT conv_id * 4294967296 + seq, conv_id, seq, sender_id, ts_ms,
+         coalesce(json_extract(data, '$.text'), '')
+  FROM events WHERE type = 'message.created';
+)sql",
+    // 4: full-text search over message text (FTS5, the messages table as external
+    // content). Triggers keep the index in the same transaction as the text: an edit
+    // re-indexes, a delete (text emptied) takes the old terms out.
+    R"sql(
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, content = 'messages', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.text <> '' BEGIN
+  INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text)
+    SELECT 'delete', old.id, old.text WHERE old.text <> '';
+  INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.text <> '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text <> '' BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
 )sql"};
 }  // namespace
 

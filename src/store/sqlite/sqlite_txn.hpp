@@ -27,6 +27,22 @@ class sqlite_txn final : public write_txn {
   std::optional<event> find_event_by_client_msg_id(user_id sender,
                                                    const std::string& cmid) override;
   std::optional<send_key> find_send_key(user_id sender, const std::string& cmid) override;
+  std::optional<message_state> find_message(conv_id c, seq_t seq) override;
+  std::vector<message_state> list_messages(conv_id c, seq_t root, seq_t from_seq, seq_t to_seq,
+                                           std::size_t limit, bool descending) override;
+  std::vector<reaction_count> list_reactions(conv_id c, seq_t from_seq, seq_t to_seq,
+                                             std::size_t max_users) override;
+  std::size_t count_user_reactions(conv_id c, seq_t msg, user_id u) override;
+  std::vector<user_id> list_thread_participants(conv_id c, seq_t root, std::size_t limit) override;
+  std::optional<bool> find_follow(user_id u, conv_id c, seq_t root) override;
+  std::vector<followed_thread> list_followed_threads(user_id u, conv_id c) override;
+  std::vector<message_edit> list_edits(conv_id c, seq_t seq) override;
+  std::optional<seq_t> find_read_pointer(user_id u, conv_id c, seq_t root) override;
+  std::int64_t count_unread(conv_id c, seq_t root, user_id u, seq_t after,
+                            std::int64_t cap) override;
+  std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
+                              std::int64_t cap) override;
+  std::vector<search_hit> search_messages(user_id u, const search_query& q) override;
 
   result<user> insert_user(const std::string& handle, const std::string& pw_hash,
                            std::int64_t now_ms) override;
@@ -42,6 +58,18 @@ class sqlite_txn final : public write_txn {
   void set_member_role(conv_id c, user_id u, role r) override;
   void append_event(event& ev) override;
   seq_t prune_before(conv_id c, seq_t before_seq) override;
+  void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) override;
+  void insert_message(const message_state& m) override;
+  void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
+                    seq_t edit_seq) override;
+  std::vector<seq_t> delete_message(conv_id c, seq_t seq, std::int64_t ms) override;
+  bool add_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u,
+                    std::int64_t ms) override;
+  bool remove_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u) override;
+  void add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) override;
+  void remove_thread_reply(conv_id c, seq_t root) override;
+  bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) override;
+  bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override;
 
  private:
   db& db_;

@@ -23,13 +23,17 @@ class blocking_client {
   // Runs an operation; waits for it to be online first (within the same timeout).
   result<boost::json::object> call(const std::string& op, boost::json::object args,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(15));
-  std::string send(std::int64_t conv, const std::string& text) { return c_.send(conv, text); }
+  std::string send(std::int64_t conv, const std::string& text, const send_options& o = {}) {
+    return c_.send(conv, text, o);
+  }
   bool wait_outbox_empty(std::chrono::milliseconds timeout);
   std::optional<event> next_event(std::chrono::milliseconds timeout);
   // Exactly n events, or fewer on timeout.
   std::vector<event> events(std::size_t n, std::chrono::milliseconds timeout);
   std::vector<send_ack> acks();
   std::vector<std::pair<std::string, error>> failures();
+  // Notices about the user's own state (read positions, follows) received so far.
+  std::vector<boost::json::object> notices();
   state current_state() const { return c_.current_state(); }
   client& async() { return c_; }
   void stop() { c_.stop(); }
@@ -41,6 +45,7 @@ class blocking_client {
   std::deque<event> events_;
   std::vector<send_ack> acks_;
   std::vector<std::pair<std::string, error>> failures_;
+  std::vector<boost::json::object> notices_;
   std::optional<error> auth_error_;
   client c_;
 };

@@ -61,6 +61,28 @@ struct send_ack {
   bool duplicate = false;
 };
 
+struct send_options {
+  std::int64_t reply_to = 0;  // quote this message (its seq); 0: none
+  std::int64_t thread = 0;    // reply in the thread of this root message; 0: no thread
+};
+
+// A page of `messages` or `thread`: before or after a seq (0: unset), at most `limit`.
+struct page {
+  std::int64_t before = 0, after = 0;
+  int limit = 50;
+};
+
+struct search_request {
+  std::string query;
+  std::int64_t conv = 0;  // 0: every conversation
+  std::string sender;     // a handle; empty: anyone
+  std::int64_t before_ms = 0, after_ms = 0;
+  int limit = 20;
+  std::string cursor;  // from the previous page's result
+};
+
+using reply_fn = std::function<void(result<boost::json::object>)>;
+
 struct client_handlers {
   std::function<void(const event&)> on_event;
   std::function<void(state)> on_state;
@@ -71,6 +93,9 @@ struct client_handlers {
   // History the client asked for no longer exists on the server (pruned).
   std::function<void(std::int64_t conv, std::int64_t from_seq, std::int64_t to_seq)>
       on_history_lost;
+  // A notice about the user's own state from another of their devices (or this one):
+  // {"notice":"read",...} or {"notice":"follow",...} (docs/protocol.md, "Unread").
+  std::function<void(const boost::json::object&)> on_notice;
   // The token was rejected or revoked; the client stopped reconnecting.
   std::function<void(const error&)> on_auth_failed;
 };
@@ -86,8 +111,20 @@ class client {
   // Closes the connection and joins the I/O thread. Unsent messages stay in the outbox.
   void stop();
 
-  // Queues a message durably; returns its client_msg_id.
-  std::string send(std::int64_t conv, const std::string& text);
+  // Queues a message durably (optionally a quote or a thread reply); returns its
+  // client_msg_id.
+  std::string send(std::int64_t conv, const std::string& text, const send_options& o = {});
+  // Rich-message operations (docs/protocol.md, "Messages"): typed forms of call(), with
+  // the same failure rules; `done` gets the operation's result object.
+  void edit(std::int64_t conv, std::int64_t msg, const std::string& text, reply_fn done);
+  void delete_message(std::int64_t conv, std::int64_t msg, reply_fn done);
+  void react(std::int64_t conv, std::int64_t msg, const std::string& emoji, bool add,
+             reply_fn done);
+  void follow(std::int64_t conv, std::int64_t thread, bool on, reply_fn done);
+  void mark_read(std::int64_t conv, std::int64_t seq, std::int64_t thread, reply_fn done);
+  void messages(std::int64_t conv, const page& p, reply_fn done);
+  void thread(std::int64_t conv, std::int64_t root, const page& p, reply_fn done);
+  void search(const search_request& q, reply_fn done);
   // Any other operation (docs/protocol.md); fails with errc::internal "offline" when not
   // online, or on timeout. `done` runs on the client's thread.
   void call(const std::string& op, boost::json::object args,

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace parley::sdk {
 
@@ -15,7 +16,14 @@ struct event {
   std::int64_t sender = 0;
   std::string client_msg_id;
   std::string data_json;  // the event's `data` object, as JSON text
-  std::string text;       // data.text for message.created, else empty
+  std::string text;       // data.text (message.created, message.edited), else empty
+  // The rich-message fields of `data` (docs/protocol.md), 0 / empty when absent:
+  std::int64_t msg = 0;                // the message an edit, delete or reaction is about
+  std::int64_t reply_to = 0;           // message.created: the quoted message
+  std::int64_t thread = 0;             // message.created: the thread root it replies in
+  std::string emoji;                   // reaction.added / reaction.removed
+  std::vector<std::int64_t> mentions;  // message.created: mentioned user ids
+  bool deleted = false;                // a tombstone: the message's content was deleted
 };
 
 }  // namespace parley::sdk

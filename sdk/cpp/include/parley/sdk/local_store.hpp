@@ -17,6 +17,8 @@ struct outbox_entry {
   std::int64_t conv = 0;
   std::string client_msg_id;
   std::string text;
+  std::int64_t reply_to = 0;  // the quoted message's seq; 0: none
+  std::int64_t thread = 0;    // the thread root's seq; 0: not a thread reply
 };
 
 class local_store {
@@ -29,7 +31,8 @@ class local_store {
 
   // Appends a send; returns its client_msg_id (device prefix + counter, unique forever
   // for this file).
-  std::string enqueue(std::int64_t conv, const std::string& text);
+  std::string enqueue(std::int64_t conv, const std::string& text, std::int64_t reply_to = 0,
+                      std::int64_t thread = 0);
   // Unacknowledged sends, oldest first.
   std::vector<outbox_entry> pending() const;
   std::size_t pending_count() const;

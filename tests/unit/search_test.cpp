@@ -1,0 +1,135 @@
+// Full-text search in parley::service: only what the caller may read, filters, paging,
+// highlighted snippets, edits re-indexed and deletes purged (docs/protocol.md, "Search").
+#include "service_fixture.hpp"
+
+namespace parley {
+namespace {
+
+using namespace svc_test;
+namespace json = boost::json;
+
+class SearchTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    ServiceTest::SetUp();
+    ann = signup("ann");
+    bob = signup("bob");
+    eve = signup("eve");
+    c = group(ann, {"bob"});
+    other = group(eve, {}, "eve's");
+  }
+  std::int64_t post(const account& a, conv_id conv, const std::string& text) {
+    return ok(a.who, "send",
+              {{"conv", conv}, {"client_msg_id", "s" + std::to_string(++n_)}, {"text", text}})
+        .at("seq")
+        .as_int64();
+  }
+  json::object search(const account& a, json::object args) { return ok(a.who, "search", args); }
+  static std::vector<std::int64_t> seqs(const json::object& r) {
+    std::vector<std::int64_t> out;
+    for (const auto& h : r.at("results").as_array()) out.push_back(h.at("seq").as_int64());
+    return out;
+  }
+  account ann, bob, eve;
+  conv_id c = 0, other = 0;
+  int n_ = 0;
+};
+
+TEST_F(SearchTest, FindsOnlyWhatTheCallerMayReadNewestFirst) {
+  auto m1 = post(ann, c, "the quarterly report is ready");
+  auto m2 = post(bob, c, "Report received, thanks");
+  post(eve, other, "eve's secret report");
+  EXPECT_EQ(seqs(search(bob, {{"query", "report"}})), (std::vector<std::int64_t>{m2, m1}));
+  // eve sees her own conversation only.
+  auto r = search(eve, {{"query", "report"}});
+  ASSERT_EQ(r.at("results").as_array().size(), 1u);
+  EXPECT_EQ(r.at("results").as_array()[0].at("conv").as_int64(), other);
+  // Asking for a conversation one is not in is not_found, as anywhere else.
+  auto e = fail(eve.who, "search", {{"query", "report"}, {"conv", c}});
+  EXPECT_EQ(errc_name(e.code), errc_name(errc::not_found));
+  EXPECT_EQ(e.field, "conv");
+}
+
+TEST_F(SearchTest, SnippetsMarkTheMatchesAndDiacriticsFold) {
+  post(ann, c, "Meet me at the café near the station");
+  auto r = search(bob, {{"query", "cafe"}});
+  ASSERT_EQ(r.at("results").as_array().size(), 1u);
+  auto sn = r.at("results").as_array()[0].at("snippet").as_array();
+  std::string plain, hits;
+  for (const auto& seg : sn) {
+    plain += std::string(seg.at("text").as_string());
+    if (seg.as_object().contains("hit")) hits += std::string(seg.at("text").as_string());
+  }
+  EXPECT_EQ(plain, "Meet me at the café near the station");
+  EXPECT_EQ(hits, "café");
+}
+
+TEST_F(SearchTest, FiltersBySenderConversationAndTime) {
+  auto a1 = post(ann, c, "deploy today");
+  auto b1 = post(bob, c, "deploy tomorrow");
+  auto both = group(ann, {"bob"}, "second");
+  auto a2 = post(ann, both, "deploy later");
+  EXPECT_EQ(seqs(search(bob, {{"query", "deploy"}, {"sender", "ann"}})),
+            (std::vector<std::int64_t>{a2, a1}));
+  EXPECT_EQ(seqs(search(bob, {{"query", "deploy"}, {"conv", c}})),
+            (std::vector<std::int64_t>{b1, a1}));
+  auto all = search(bob, {{"query", "deploy"}}).at("results").as_array();
+  ASSERT_EQ(all.size(), 3u);
+  auto newest_ts = all[0].at("ts").as_int64();
+  auto oldest_ts = all[2].at("ts").as_int64();
+  auto older = search(bob, {{"query", "deploy"}, {"before", newest_ts}});
+  for (const auto& h : older.at("results").as_array()) EXPECT_LT(h.at("ts").as_int64(), newest_ts);
+  auto newer = search(bob, {{"query", "deploy"}, {"after", oldest_ts}});
+  for (const auto& h : newer.at("results").as_array()) EXPECT_GT(h.at("ts").as_int64(), oldest_ts);
+  auto e = fail(bob.who, "search", {{"query", "deploy"}, {"sender", "nobody"}});
+  EXPECT_EQ(e.field, "sender");
+}
+
+TEST_F(SearchTest, PagesWithACursorWithoutRepeatsOrGaps) {
+  std::vector<std::int64_t> all;
+  for (int i = 0; i < 7; ++i) all.push_back(post(ann, c, "standup notes " + std::to_string(i)));
+  std::reverse(all.begin(), all.end());
+  std::vector<std::int64_t> got;
+  json::object args{{"query", "standup"}, {"limit", 3}};
+  for (int page = 0; page < 5; ++page) {
+    auto r = search(bob, args);
+    for (auto s : seqs(r)) got.push_back(s);
+    if (r.at("cursor").is_null()) break;
+    args["cursor"] = r.at("cursor");
+  }
+  EXPECT_EQ(got, all);
+  expect_error(fail(bob.who, "search", {{"query", "x"}, {"cursor", "nonsense"}}), errc::invalid,
+               "cursor");
+}
+
+TEST_F(SearchTest, EditsReindexAndDeletesPurge) {
+  auto m = post(ann, c, "the launch code is alpha");
+  ok(ann.who, "edit", {{"conv", c}, {"msg", m}, {"text", "the launch code is bravo"}});
+  EXPECT_TRUE(seqs(search(bob, {{"query", "alpha"}})).empty());
+  EXPECT_EQ(seqs(search(bob, {{"query", "bravo"}})), (std::vector<std::int64_t>{m}));
+  ok(ann.who, "delete", {{"conv", c}, {"msg", m}});
+  EXPECT_TRUE(seqs(search(bob, {{"query", "bravo"}})).empty());
+  EXPECT_TRUE(seqs(search(bob, {{"query", "launch"}})).empty());
+}
+
+TEST_F(SearchTest, FormerMembersFindOnlyWhatCameBeforeTheyLeft) {
+  auto before = post(ann, c, "budget draft");
+  ok(ann.who, "members.remove", {{"conv", c}, {"user", "bob"}});
+  post(ann, c, "budget final");
+  EXPECT_EQ(seqs(search(bob, {{"query", "budget"}})), (std::vector<std::int64_t>{before}));
+}
+
+TEST_F(SearchTest, QueriesCannotInjectSyntax) {
+  post(ann, c, "alpha OR beta NEAR gamma");
+  // Operators and quotes are plain words here; every word must match.
+  EXPECT_EQ(seqs(search(bob, {{"query", "\"alpha\" OR NEAR( beta*"}})).size(), 1u);
+  EXPECT_TRUE(seqs(search(bob, {{"query", "alpha -delta"}})).empty());
+  EXPECT_EQ(fts_query("a \"b\" c*").value(), "\"a\" \"b\" \"c\"*");
+  EXPECT_EQ(fts_query("NOT x").value(), "\"NOT\" \"x\"");
+  expect_error(fail(bob.who, "search", {{"query", "!!! ..."}}), errc::invalid, "query");
+  expect_error(fail(bob.who, "search", {{"query", ""}}), errc::invalid, "query");
+  EXPECT_EQ(seqs(search(bob, {{"query", "bet*"}})).size(), 1u);  // prefix
+}
+
+}  // namespace
+}  // namespace parley
