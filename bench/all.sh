@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/all.sh: the whole side-by-side benchmark in one command. Runs every workload
-# (W1-W7, bench/README.md) against Parley and the peers (bench/peers: Bun, Node ws,
+# (W1-W8, bench/README.md) against Parley and the peers (bench/peers: Bun, Node ws,
 # Socket.IO), a fresh server per run, servers alternating within each repetition so drift
 # on the machine hits all of them alike; then writes the report (bench/report.py):
 # bench/RESULTS.md and its plots in bench/plots/.
@@ -11,7 +11,7 @@
 #   --runs R           repetitions of every configuration (default 3)
 #   --servers LIST     from parley,bun,ws,socketio,nats (default all five; nats-server is
 #                      a ceiling for raw fan-out and runs the W3 workloads only)
-#   --workloads LIST   from w1,w2,w3r,w3f,w4,w5,w6,w7 (default all)
+#   --workloads LIST   from w1,w2,w3r,w3f,w4,w5,w6,w7,w8 (default all)
 #   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
 #   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
 #   --no-pin           do not pin (default: the server on CPU 0, the load generator on CPU 1)
@@ -27,7 +27,7 @@ root=$(cd "$here/.." && pwd)
 quick=0
 runs=3
 servers="parley,bun,ws,socketio,nats"
-workloads="w1,w2,w3r,w3f,w4,w5,w6,w7"
+workloads="w1,w2,w3r,w3f,w4,w5,w6,w7,w8"
 out=""
 results=""
 pin=1
@@ -194,6 +194,7 @@ if ((quick)); then
   want w5 && case_run w5_storm $all_servers "" '{}' -- storm --connections 300 --inflight 50
   want w6 && case_run w6_resume parley "" '{}' -- resume --clients 100 --behind 10 --group 10
   want w7 && case_run w7_history parley "" '{}' -- history --convs 2 --messages 300 --requests 200
+  want w8 && case_run w8_search parley "" '{}' -- search --messages 3000 --convs 10 --users 6 --members 3 --vocab 3000 --queries 100
 else
   want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 19000 --procs 2 --source-addrs 16 --hold 10 --settle 3
   want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 50 --rates 500,2000,4000,8000 --duration 3 --warmup 1
@@ -217,6 +218,7 @@ else
   want w5 && case_run w5_storm $all_servers "" '{}' -- storm --connections 10000 --inflight 200 --source-addrs 16
   want w6 && case_run w6_resume parley "" '{}' -- resume --clients 5000 --behind 100 --group 10 --source-addrs 16
   want w7 && case_run w7_history parley "" '{}' -- history --convs 50 --messages 2000 --requests 10000
+  want w8 && case_run w8_search parley "" '{}' -- search --messages 1000000 --convs 200 --users 50 --members 5 --queries 2000
 fi
 
 # Runs where the generator itself was nearly saturated (its numbers are a floor for the
@@ -252,7 +254,7 @@ jq -n \
     pinning: $pinning,
     notes: ([
       "Parley persists every message (SQLite, synchronous=full unless W4 says normal) and acknowledges after the durable commit; the peers keep nothing.",
-      "W6 and W7 are Parley only: the peers keep no log to resume from or page through.",
+      "W6, W7 and W8 are Parley only: the peers keep no log to resume from, page through or search.",
       "nats-server (W3 only) is a ceiling for raw fan-out: members subscribe to a subject over its WebSocket listener, a send is a PUB, the sender'"'"'s own copy stands for its ack; no persistence, no sequence numbers (the generator counts).",
       "Latency is measured from the scheduled send time in open-loop runs (W2, W3 fanout) and from the round start in rounds (W3 rounds)."
     ] + (if $quick == 1 then ["--quick: tiny smoke-test sizes, one run each; not a measurement."] else [] end)

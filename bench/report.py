@@ -9,7 +9,7 @@ Inputs (in RUN_DIR):
   meta.json      {"command", "started", "commit", "machine": {...}, "versions": {...},
                   "pinning" (optional), "notes": [...]}, describing the whole run.
   results.jsonl  one JSON object per line, as printed by parley-bench and collected by
-                 the runner. Every line has "workload" (w1_idle ... w7_history),
+                 the runner. Every line has "workload" (w1_idle ... w8_search),
                  "server" (parley, bun, ws, socketio, ...), "run" (1..N) and "ok"
                  (bool), plus the workload's own fields (see WORKLOADS below). Unknown
                  extra fields are ignored. Blank lines are skipped. A line that is not
@@ -108,6 +108,14 @@ METRICS = {
     "page_p50_ms": Metric("page p50 (ms)", "ms"),
     "pages_per_s": Metric("pages/s", "rate"),
     "pages": Metric("pages", "count"),
+    # w8_search
+    "search_p99_ms": Metric("search p99 (ms)", "ms", "lower"),
+    "search_p50_ms": Metric("search p50 (ms)", "ms"),
+    "searches_per_s": Metric("searches/s", "rate"),
+    "fill_messages_per_s": Metric("stored messages/s", "rate"),
+    "frequent_p99_ms": Metric("frequent word p99 (ms)", "ms"),
+    "rare_p99_ms": Metric("rare word p99 (ms)", "ms"),
+    "two_words_p99_ms": Metric("two words p99 (ms)", "ms"),
 }
 
 
@@ -159,6 +167,13 @@ WORKLOADS = [
              "Clients page through conversation history, from a hot or a cold cache.",
              ("kind",), "page_p99_ms",
              ("page_p50_ms", "pages_per_s", "pages", "cache_hit_rate", "cache_bytes")),
+    Workload("w8_search", "Full-text search",
+             "Searches (one frequent, medium or rare word, or two words) by members of some of "
+             "the conversations over all stored messages; results checked for membership "
+             "and highlights. Parley only.",
+             ("messages",), "search_p99_ms",
+             ("search_p50_ms", "searches_per_s", "frequent_p99_ms", "rare_p99_ms",
+              "two_words_p99_ms", "fill_messages_per_s"), parley_only=True),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 

@@ -182,12 +182,23 @@ asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::si
 
 asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
                                             std::string prefix) {
+  // Named first: GCC 12 mishandles some temporaries inside a co_await expression.
+  std::function<std::string(int)> text = [prefix](int k) {
+    return "history message " + std::to_string(k) + " of " + prefix;
+  };
+  auto last = co_await post_messages(ws, conv, count, window, prefix, std::move(text));
+  co_return last;
+}
+
+asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
+                                            std::string prefix,
+                                            std::function<std::string(int)> text) {
   int sent = 0, acked = 0;
   std::int64_t last = 0;
   auto send = [&] {
     ws.send("{\"id\":" + std::to_string(sent) + ",\"op\":\"send\",\"conv\":" +
             std::to_string(conv) + ",\"client_msg_id\":\"" + prefix + "-" + std::to_string(sent) +
-            "\",\"text\":\"history message " + std::to_string(sent) + " of " + prefix + "\"}");
+            "\",\"text\":" + json::serialize(json::string(text(sent))) + "}");
     ++sent;
   };
   while (sent < count && sent - acked < window) send();

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -114,6 +115,10 @@ asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::si
 // Other frames read meanwhile are ignored. Throws on an error reply.
 asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
                                             std::string prefix);
+// The same with the text of message k given by text(k) (plain text; it is JSON-quoted).
+asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
+                                            std::string prefix,
+                                            std::function<std::string(int)> text);
 // Creates a group of the given handles (the caller is its owner); returns its id.
 asio::awaitable<std::int64_t> create_group(ws_stream& ws, std::vector<std::string> handles,
                                            std::string title);

@@ -5,6 +5,7 @@
 //   parley-bench storm ...      W5 authenticated connections per second
 //   parley-bench resume ...     W6 many clients reconnecting at once, each behind
 //   parley-bench history ...    W7 history pages from hot and cold conversations
+//   parley-bench search ...     W8 full-text search over many stored messages
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -19,8 +20,10 @@ int main(int argc, char** argv) {
   if (w == "storm") return bench::storm_main(argc, argv);
   if (w == "resume") return bench::resume_main(argc, argv);
   if (w == "history") return bench::history_main(argc, argv);
-  std::fprintf(stderr,
-               "parley-bench: unknown workload %s (fanout, idle, rtt, storm, resume, history)\n",
-               w.c_str());
+  if (w == "search") return bench::search_main(argc, argv);
+  std::fprintf(
+      stderr,
+      "parley-bench: unknown workload %s (fanout, idle, rtt, storm, resume, history, search)\n",
+      w.c_str());
   return 2;
 }
