@@ -38,6 +38,9 @@ const std::vector<option_def>& defs() {
        "Most writes committed in one transaction (group commit)."},
       {"store", "queue_limit", &server_config::queue_limit,
        "Queued writes (and reads) before requests fail with rate_limited."},
+      {"store", "search_index_ms", &server_config::search_index_ms,
+       "New messages are added to the search index in batches this often (milliseconds); "
+       "search finds a message once indexed."},
       {"store", "cache_events_per_conv", &server_config::cache_events_per_conv,
        "Recent events cached in memory per active conversation, for resume and the newest "
        "history page; 0 turns the cache off."},
@@ -232,6 +235,8 @@ result<unit> validate(const server_config& c) {
     return bad("store.cache_events_per_conv must be 0..100000");
   if (c.cache_max_bytes < 0) return bad("store.cache_max_bytes must be at least 0");
   if (c.max_batch < 1) return bad("store.max_batch must be at least 1");
+  if (c.search_index_ms < 1 || c.search_index_ms > 60000)
+    return bad("store.search_index_ms must be 1..60000");
   if (c.max_frame_bytes > c.max_frame_hard_bytes)
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
   if (c.history_page_max < 1) return bad("limits.history_page_max must be at least 1");

@@ -24,6 +24,7 @@ struct server_config {
   std::int64_t readers = 2;
   std::int64_t max_batch = 1024;
   std::int64_t queue_limit = 65536;
+  std::int64_t search_index_ms = 200;
   std::int64_t cache_events_per_conv = 256;
   std::int64_t cache_max_bytes = 64LL << 20;
   // [auth]

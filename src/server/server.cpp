@@ -16,6 +16,7 @@
 #include "server/frame_sink.hpp"
 #include "server/hub.hpp"
 #include "server/metrics.hpp"
+#include "server/search_indexer.hpp"
 #include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "transport/http_listener.hpp"
@@ -123,6 +124,9 @@ struct server::impl {
         }
       });
     }
+    std::make_shared<search_indexer>(main_io, *st,
+                                     std::chrono::milliseconds(ctx.cfg.search_index_ms), 2000)
+        ->start();
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
     std::fflush(stdout);

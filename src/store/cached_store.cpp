@@ -193,6 +193,7 @@ class recording_write final : public forwarding_read<write_txn> {
   bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override {
     return w_.advance_read_pointer(u, c, root, seq);
   }
+  std::size_t index_pending(std::size_t limit) override { return w_.index_pending(limit); }
 
  private:
   void members_changed(conv_id c) {

@@ -85,8 +85,8 @@ class read_txn {
   // Mentions of u in the timeline after `after`, counted up to `cap`.
   virtual std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
                                       std::int64_t cap) = 0;
-  // Messages matching q.match that u may read (member of the conversation, or a former
-  // member up to leaving), not deleted, newest first. A malformed q.match throws.
+  // Indexed messages matching q.match that u may read (member of the conversation, or a
+  // former member up to leaving), not deleted, newest first. A malformed q.match throws.
   virtual std::vector<search_hit> search_messages(user_id u, const search_query& q) = 0;
 };
 
@@ -136,6 +136,10 @@ class write_txn : public read_txn {
   // Moves u's read position forward to seq; returns false (and changes nothing) if it is
   // already there or beyond.
   virtual bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) = 0;
+  // Adds up to `limit` messages not yet in the search index to it (oldest first); returns
+  // how many it took. New messages are found by search once indexed; edits and deletes
+  // of indexed messages update the index at once.
+  virtual std::size_t index_pending(std::size_t limit) = 0;
 };
 
 class store {

@@ -332,9 +332,15 @@ TEST(SdkClient, RichMessagesThroughTheOutboxAndTypedOperations) {
   EXPECT_EQ(ms[0].as_object()["replies"].as_object()["count"].as_int64(), 0);  // reply deleted
   parley::sdk::search_request q;
   q.query = "edited";
-  auto found = typed([&](auto done) { bc.search(q, done); });
-  ASSERT_TRUE(found.ok());
-  EXPECT_EQ(found.value()["results"].as_array().size(), 1u);
+  // Found once the server's indexer has taken it (every 200 ms).
+  std::size_t hits = 0;
+  for (int i = 0; i < 50 && hits == 0; ++i) {
+    auto found = typed([&](auto done) { bc.search(q, done); });
+    ASSERT_TRUE(found.ok());
+    hits = found.value()["results"].as_array().size();
+    if (hits == 0) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(hits, 1u);
 
   auto read = typed([&](auto done) { bc.mark_read(conv, 4, 0, done); });
   ASSERT_TRUE(read.ok());

@@ -24,7 +24,23 @@ class SearchTest : public ServiceTest {
         .at("seq")
         .as_int64();
   }
-  json::object search(const account& a, json::object args) { return ok(a.who, "search", args); }
+  // Moves every stored message into the search index (the server does this in batches).
+  void index() {
+    std::promise<void> p;
+    auto f = p.get_future();
+    st_->write(
+        [](write_txn& t) {
+          while (t.index_pending(100) == 100) {
+          }
+          return error{errc::ok, {}, {}, 0};
+        },
+        [&p](const error&) { p.set_value(); });
+    test::get_or_throw(f, "index");
+  }
+  json::object search(const account& a, json::object args) {
+    index();
+    return ok(a.who, "search", args);
+  }
   static std::vector<std::int64_t> seqs(const json::object& r) {
     std::vector<std::int64_t> out;
     for (const auto& h : r.at("results").as_array()) out.push_back(h.at("seq").as_int64());
@@ -117,6 +133,19 @@ TEST_F(SearchTest, FormerMembersFindOnlyWhatCameBeforeTheyLeft) {
   ok(ann.who, "members.remove", {{"conv", c}, {"user", "bob"}});
   post(ann, c, "budget final");
   EXPECT_EQ(seqs(search(bob, {{"query", "budget"}})), (std::vector<std::int64_t>{before}));
+}
+
+TEST_F(SearchTest, NewMessagesAreFoundOnceIndexedEditsAndDeletesBeforeIndexingToo) {
+  auto m1 = post(ann, c, "orbit alpha");
+  EXPECT_TRUE(seqs(ok(bob.who, "search", {{"query", "orbit"}})).empty());  // not indexed yet
+  // Edited and deleted while waiting: the index gets the current state.
+  auto m2 = post(ann, c, "orbit bravo");
+  ok(ann.who, "edit", {{"conv", c}, {"msg", m1}, {"text", "orbit charlie"}});
+  ok(ann.who, "delete", {{"conv", c}, {"msg", m2}});
+  EXPECT_EQ(seqs(search(bob, {{"query", "orbit"}})), (std::vector<std::int64_t>{m1}));
+  EXPECT_TRUE(seqs(search(bob, {{"query", "alpha"}})).empty());
+  EXPECT_TRUE(seqs(search(bob, {{"query", "bravo"}})).empty());
+  EXPECT_EQ(seqs(search(bob, {{"query", "charlie"}})), (std::vector<std::int64_t>{m1}));
 }
 
 TEST_F(SearchTest, QueriesCannotInjectSyntax) {

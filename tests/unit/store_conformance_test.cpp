@@ -1322,6 +1322,60 @@ TEST_P(StoreConformance, FollowsKeepAnExplicitChoice) {
   EXPECT_EQ(fs[0].root, 6);
 }
 
+TEST_P(StoreConformance, SearchFindsIndexedMessagesOfTheUsersConversationsOnly) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto c1 = add_group("one");
+  auto c2 = add_group("two");
+  seq_t m1 = 0, m2 = 0, m3 = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c1, ann.id, role::owner, 1);
+              t.put_member(c2, bob.id, role::owner, 1);
+              m1 = add_message(t, c1, ann.id, "comet one");
+              m2 = add_message(t, c1, ann.id, "comet two");
+              m3 = add_message(t, c2, bob.id, "comet three");
+              return kOk;
+            }).code,
+            errc::ok);
+  auto find = [&](user_id u, const std::string& word) {
+    search_query q;
+    q.match = "\"" + word + "\"";
+    std::vector<seq_t> out;
+    for (const auto& h : read([&](read_txn& t) { return t.search_messages(u, q); }))
+      out.push_back(h.seq);
+    return out;
+  };
+  EXPECT_TRUE(find(ann.id, "comet").empty());  // nothing indexed yet
+  std::vector<std::size_t> taken;
+  ASSERT_EQ(write([&](write_txn& t) {
+              taken.push_back(t.index_pending(2));
+              taken.push_back(t.index_pending(2));
+              taken.push_back(t.index_pending(2));
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(taken, (std::vector<std::size_t>{2, 1, 0}));
+  EXPECT_EQ(find(ann.id, "comet"), (std::vector<seq_t>{m2, m1}));
+  EXPECT_EQ(find(bob.id, "comet"), std::vector<seq_t>{m3});
+  auto hits = read([&](read_txn& t) {
+    search_query q;
+    q.match = "\"two\"";
+    return t.search_messages(ann.id, q);
+  });
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].snippet, "comet \x01two\x02");
+  // Indexed messages: an edit re-indexes, a delete takes the terms out.
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.edit_message(c1, m1, "meteor one", 5, 100);
+              t.delete_message(c1, m2, 6);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_TRUE(find(ann.id, "comet").empty());
+  EXPECT_EQ(find(ann.id, "meteor"), std::vector<seq_t>{m1});
+  EXPECT_TRUE(find(ann.id, "two").empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {

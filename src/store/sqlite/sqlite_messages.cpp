@@ -234,7 +234,7 @@ void sqlite_txn::insert_message(const message_state& m) {
   auto mentions = join_ids(m.mentions);
   auto& s = db_.prepare(
       "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
-      "reply_to, mentions) VALUES (?,?,?,?,?,?,?,?,?)");
+      "reply_to, mentions, indexed) VALUES (?,?,?,?,?,?,?,?,?,0)");
   s.bind(1, row_id(m.conv, m.seq))
       .bind(2, m.conv)
       .bind(3, m.seq)
@@ -364,6 +364,29 @@ bool sqlite_txn::set_follow(user_id u, conv_id c, seq_t root, bool following, bo
       .bind(4, std::int64_t{following})
       .run();
   return true;
+}
+
+std::size_t sqlite_txn::index_pending(std::size_t limit) {
+  auto& q = db_.prepare("SELECT n, msg_id FROM search_pending ORDER BY n LIMIT ?");
+  q.bind(1, static_cast<std::int64_t>(limit));
+  std::vector<std::int64_t> ids;
+  std::int64_t last = 0;
+  while (q.step()) {
+    last = q.i64(0);
+    ids.push_back(q.i64(1));
+  }
+  q.reset();
+  for (auto id : ids) {
+    // Gone (pruned), emptied (deleted) or already indexed: nothing to add.
+    db_.prepare(
+           "INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages "
+           "WHERE id = ? AND indexed = 0 AND text <> ''")
+        .bind(1, id)
+        .run();
+    db_.prepare("UPDATE messages SET indexed = 1 WHERE id = ? AND indexed = 0").bind(1, id).run();
+  }
+  if (!ids.empty()) db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
+  return ids.size();
 }
 
 bool sqlite_txn::advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) {

@@ -6,7 +6,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -159,6 +159,30 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text <> '' 
   INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+)sql",
+    // 5: new messages are indexed in batches (one FTS5 segment per transaction made every
+    // small group commit pay for a segment write and its merges): an insert queues the
+    // message in search_pending, and the indexer moves a batch into the index in one
+    // transaction. `indexed` says whether a message's terms are in the index, so edits and
+    // deletes take out exactly what is there.
+    R"sql(
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+ALTER TABLE messages ADD COLUMN indexed INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE search_pending(n INTEGER PRIMARY KEY, msg_id INTEGER NOT NULL);
+CREATE TRIGGER messages_search_queue AFTER INSERT ON messages WHEN new.text <> '' BEGIN
+  INSERT INTO search_pending(msg_id) VALUES (new.id);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages WHEN old.indexed = 1 BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text)
+    SELECT 'delete', old.id, old.text WHERE old.text <> '';
+  INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.text <> '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+  WHEN old.indexed = 1 AND old.text <> '' BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
 )sql"};
 }  // namespace
 

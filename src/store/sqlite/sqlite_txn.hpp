@@ -70,6 +70,7 @@ class sqlite_txn final : public write_txn {
   void remove_thread_reply(conv_id c, seq_t root) override;
   bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) override;
   bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override;
+  std::size_t index_pending(std::size_t limit) override;
 
  private:
   db& db_;
