@@ -15,6 +15,8 @@ constexpr error kOk{errc::ok, {}, {}, 0};
 struct send_ack {
   event ev;
   bool duplicate = false;
+  std::vector<user_id> mentioned;  // who gets a mention notice
+  seq_t thread = 0;                // the thread the message replies in, if any
   // {"conv":..,"seq":..,"id":"..","ts":..,"client_msg_id":"..","duplicate":..}, built
   // directly: this runs once per message.
   std::string render() const {
@@ -119,6 +121,8 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
         ack->ev = em.emit(t, c, "message.created", me.u.id, std::move(data), cmid);
         ms.seq = ack->ev.seq;
         ms.created_ms = ack->ev.ts_ms;
+        ack->mentioned = ms.mentions;
+        ack->thread = thread.value_or(0);
         t.insert_message(ms);
         if (root) {
           t.add_thread_reply(c, root->seq, me.u.id, ms.created_ms);
@@ -129,6 +133,14 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
       },
       [this, ack] {
         if (opt_.on_send_ack) opt_.on_send_ack(ack->duplicate);
+        // The mentioned users' devices hear of it at once (the count is in conv.list).
+        for (auto u : ack->mentioned) {
+          std::string n = "{\"notice\":\"mention\",\"conv\":" + std::to_string(ack->ev.conv) +
+                          ",\"seq\":" + std::to_string(ack->ev.seq) +
+                          ",\"sender\":" + std::to_string(ack->ev.sender);
+          if (ack->thread) n += ",\"thread\":" + std::to_string(ack->thread);
+          notify_user(u, n + "}");
+        }
         return ack->render();
       },
       std::move(done));

@@ -253,6 +253,50 @@ run "$ANN" --json history "$DM" --after 5
 check "the queued message went first, each once" \
   test "$(json_eval '[e["data"]["text"] for e in lines]')" = "['queued while down', 'after the restart']"
 
+# --- rich messages --------------------------------------------------------------------
+run "$ANN" --json create --group rich --member bob
+RICH=$(json_eval 'lines[0]["id"]')
+run "$ANN" --json send "$RICH" "the plan for @bob"
+ROOT=$(json_eval 'lines[0]["seq"]')
+run "$BOB" --json send "$RICH" --thread "$ROOT" "sounds good"
+check "send --thread" test "$RC" = 0
+run "$BOB" --json send "$RICH" --reply-to "$ROOT" "quoting the plan"
+QUOTE=$(json_eval 'lines[0]["seq"]')
+check "send --reply-to" test "$RC" = 0
+run "$ANN" edit "$RICH" "$ROOT" the final plan for @bob
+check "edit" grep -q "^edited #$RICH:$ROOT" "$T/out"
+run "$BOB" edit "$RICH" "$ROOT" not mine
+check "edit someone else's message: exit 1, forbidden" test "$RC" = 1 -a -n "$(grep '^error: forbidden:' "$T/err")"
+run "$BOB" react "$RICH" "$ROOT" 👍
+check "react" grep -q "^reacted 👍" "$T/out"
+run "$BOB" react "$RICH" "$ROOT" 👍
+check "react again changes nothing" grep -q "^nothing to change" "$T/out"
+run "$BOB" react "$RICH" "$ROOT" nope
+check "react with a non-emoji: invalid" grep -q "^error: invalid:" "$T/err"
+run "$BOB" messages "$RICH"
+check "messages shows the edit, reaction and replies" \
+  grep -q "^#$ROOT user#[0-9]*: the final plan for @bob (edited) 👍 1 \[1 replies\]" "$T/out"
+check "messages shows the quote" grep -q "^#$QUOTE .*: quoting the plan > #$ROOT" "$T/out"
+run "$ANN" thread "$RICH" "$ROOT"
+check "thread shows the reply" grep -q "^  #[0-9]* user#[0-9]*: sounds good" "$T/out"
+run "$BOB" edits "$RICH" "$ROOT"
+check "edits shows the earlier version" grep -q " the plan for @bob$" "$T/out"
+FOUND=""
+for _ in $(seq 1 40); do  # the server indexes new messages every 200 ms
+  run "$BOB" search final plan
+  if grep -q "\[final\] \[plan\]" "$T/out"; then FOUND=1; break; fi
+  sleep 0.1
+done
+check "search finds the edited text, highlighted" test -n "$FOUND"
+run "$ANN" --json threads
+check "threads lists the followed thread" test "$(json_eval 'lines[0]["thread"]')" = "$ROOT"
+run "$BOB" --json read "$RICH" "$QUOTE"
+check "read returns the unread count" test "$(json_eval 'lines[0]["unread"]')" = 0
+run "$ANN" delete "$RICH" "$QUOTE"
+check "a group owner deletes another's message" grep -q "^deleted #$RICH:$QUOTE" "$T/out"
+run "$BOB" messages "$RICH"
+check "the deleted message is a tombstone" grep -q "^#$QUOTE user#[0-9]*: \[deleted\]" "$T/out"
+
 # --- logout ---------------------------------------------------------------------------
 run "$ANN" logout
 check "logout" test "$RC" = 0

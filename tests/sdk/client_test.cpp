@@ -345,9 +345,12 @@ TEST(SdkClient, RichMessagesThroughTheOutboxAndTypedOperations) {
   auto read = typed([&](auto done) { bc.mark_read(conv, 4, 0, done); });
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read.value()["unread"].as_int64(), 0);
-  for (int i = 0; i < 100 && b.notices().empty(); ++i) std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(b.notices().size(), 1u);
-  EXPECT_EQ(b.notices()[0].at("notice").as_string(), "read");
+  for (int i = 0; i < 100 && b.notices().size() < 2; ++i) std::this_thread::sleep_for(50ms);
+  auto ns = b.notices();
+  ASSERT_EQ(ns.size(), 2u);
+  EXPECT_EQ(ns[0].at("notice").as_string(), "mention");  // "root @bob"
+  EXPECT_EQ(ns[0].at("seq").as_int64(), 2);
+  EXPECT_EQ(ns[1].at("notice").as_string(), "read");
   EXPECT_TRUE(a.notices().empty());
   std::filesystem::remove_all(dir);
 }

@@ -367,6 +367,16 @@ TEST_F(MessagesTest, MentionsAreResolvedAmongMembersAndCounted) {
   entry = conv_entry(bob);
   EXPECT_EQ(entry.at("mentions").as_int64(), 0);
   EXPECT_EQ(entry.at("unread").as_int64(), 0);
+  // bob and cat got a mention notice; ann (the sender) did not.
+  {
+    std::lock_guard lk(mu_);
+    std::vector<user_id> noticed;
+    for (const auto& [u, f] : notices_)
+      if (f.find("\"notice\":\"mention\"") != std::string::npos &&
+          f.find("\"seq\":" + std::to_string(m)) != std::string::npos)
+        noticed.push_back(u);
+    EXPECT_EQ(noticed, (std::vector<user_id>{bob.u.id, cat.u.id}));
+  }
   // Self-mentions do not count.
   take_published();
   post(ann, "note to @ann");

@@ -347,7 +347,8 @@ int cmd_create(const globals& g, const create_args& args) {
   return exit_ok;
 }
 
-int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words) {
+int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words,
+             std::int64_t reply_to, std::int64_t thread) {
   std::string text;
   if (words.size() == 1 && words[0] == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -367,7 +368,10 @@ int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>
   o.replay_from_join = seeded;
   session s(o);
   // Durable from here on: killed now, the next send or tail transmits it.
-  auto cmid = s.send(conv, text);
+  sdk::send_options so;
+  so.reply_to = reply_to;
+  so.thread = thread;
+  auto cmid = s.send(conv, text, so);
   auto dl = deadline_after(g);
   auto queued_error = [&](const std::string& code, const std::string& why, int status) {
     return failure(code,
@@ -590,6 +594,182 @@ int cmd_tail(const globals& g, const tail_args& args) {
                   std::to_string(shown) + " of " + std::to_string(args.count) +
                       " event(s) within " + seconds_text(args.for_s),
                   exit_unreachable);
+  return exit_ok;
+}
+
+// --- rich messages -----------------------------------------------------------------------
+
+namespace {
+
+// Runs one operation for the logged-in account and returns its result.
+json::object run_op(const globals& g, const std::string& op, json::object args) {
+  auto a = load_account(g, true);
+  session s(options(g, a, ":memory:"));
+  return s.call(op, std::move(args), deadline_after(g));
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string text;
+  for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+  return text;
+}
+
+// "changed" results: a line saying what happened, or the JSON.
+int print_change(const globals& g, const json::object& r, const std::string& what) {
+  if (g.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  auto* c = r.if_contains("changed");
+  bool changed = c && c->is_bool() && c->as_bool();
+  print_line(changed ? what + (num(r, "seq") ? " (#" + std::to_string(num(r, "conv")) + ":" +
+                                                   std::to_string(num(r, "seq")) + ")"
+                                             : std::string())
+                     : "nothing to change");
+  return exit_ok;
+}
+
+// "#SEQ ann: text (edited) > #40 👍 2 [3 replies]" for a message object.
+std::string render_message(const json::object& m) {
+  std::string line =
+      "#" + std::to_string(num(m, "seq")) + " user#" + std::to_string(num(m, "sender"));
+  if (auto* d = m.if_contains("deleted"); d && d->is_bool() && d->as_bool())
+    return line + ": [deleted]";
+  line += ": " + escape_text(str(m, "text"));
+  if (m.contains("edited_ts")) line += " (edited)";
+  if (auto* q = m.if_contains("reply_to"); q && q->is_object())
+    line += " > #" + std::to_string(num(q->as_object(), "seq"));
+  for (const auto& r : array_at(m, "reactions"))
+    if (r.is_object())
+      line += " " + escape_text(str(r.as_object(), "emoji")) + " " +
+              std::to_string(num(r.as_object(), "count"));
+  if (auto* rs = m.if_contains("replies"); rs && rs->is_object())
+    line += " [" + std::to_string(num(rs->as_object(), "count")) + " replies]";
+  return line;
+}
+
+}  // namespace
+
+int cmd_edit(const globals& g, std::int64_t conv, std::int64_t msg,
+             const std::vector<std::string>& words) {
+  auto r = run_op(g, "edit", {{"conv", conv}, {"msg", msg}, {"text", joined(words)}});
+  return print_change(g, r, "edited #" + std::to_string(conv) + ":" + std::to_string(msg));
+}
+
+int cmd_delete(const globals& g, std::int64_t conv, std::int64_t msg) {
+  auto r = run_op(g, "delete", {{"conv", conv}, {"msg", msg}});
+  return print_change(g, r, "deleted #" + std::to_string(conv) + ":" + std::to_string(msg));
+}
+
+int cmd_react(const globals& g, std::int64_t conv, std::int64_t msg, const std::string& emoji,
+              bool add) {
+  auto r = run_op(g, add ? "react" : "unreact", {{"conv", conv}, {"msg", msg}, {"emoji", emoji}});
+  return print_change(g, r, std::string(add ? "reacted " : "removed ") + escape_text(emoji));
+}
+
+int cmd_messages(const globals& g, const page_args& p) {
+  json::object args{{"conv", p.conv}};
+  if (p.thread) args["thread"] = p.thread;
+  if (p.before) args["before"] = *p.before;
+  if (p.after) args["after"] = *p.after;
+  if (p.limit) args["limit"] = *p.limit;
+  auto r = run_op(g, p.thread ? "thread" : "messages", std::move(args));
+  if (g.json) {
+    if (p.thread) print_json(object_at(r, "root"));
+    for (const auto& m : array_at(r, p.thread ? "replies" : "messages"))
+      if (m.is_object()) print_json(m.as_object());
+    return exit_ok;
+  }
+  if (p.thread) print_line(render_message(object_at(r, "root")));
+  const auto& ms = array_at(r, p.thread ? "replies" : "messages");
+  for (const auto& m : ms)
+    if (m.is_object()) print_line((p.thread ? "  " : "") + render_message(m.as_object()));
+  if (ms.empty()) note("no messages");
+  return exit_ok;
+}
+
+int cmd_edits(const globals& g, std::int64_t conv, std::int64_t msg) {
+  auto r = run_op(g, "edits", {{"conv", conv}, {"msg", msg}});
+  if (g.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  for (const auto& v : array_at(r, "versions"))
+    if (v.is_object())
+      print_line(format_time(num(v.as_object(), "since_ts")) + " " +
+                 escape_text(str(v.as_object(), "text")));
+  const auto& cur = object_at(r, "current");
+  print_line(format_time(num(cur, "since_ts")) + " " + escape_text(str(cur, "text")) +
+             " (current)");
+  return exit_ok;
+}
+
+int cmd_search(const globals& g, const search_args& a) {
+  json::object args{{"query", joined(a.words)}};
+  if (a.conv) args["conv"] = *a.conv;
+  if (a.limit) args["limit"] = *a.limit;
+  if (a.from) args["sender"] = *a.from;
+  auto r = run_op(g, "search", std::move(args));
+  const auto& rs = array_at(r, "results");
+  for (const auto& h : rs) {
+    if (!h.is_object()) continue;
+    const auto& o = h.as_object();
+    if (g.json) {
+      print_json(o);
+      continue;
+    }
+    std::string text;
+    for (const auto& seg : array_at(o, "snippet")) {
+      if (!seg.is_object()) continue;
+      auto t = escape_text(str(seg.as_object(), "text"));
+      text += seg.as_object().contains("hit") ? "[" + t + "]" : t;
+    }
+    print_line(format_time(num(o, "ts")) + " #" + std::to_string(num(o, "conv")) + ":" +
+               std::to_string(num(o, "seq")) + " user#" + std::to_string(num(o, "sender")) + ": " +
+               text);
+  }
+  if (rs.empty() && !g.json) note("no messages found");
+  return exit_ok;
+}
+
+int cmd_read(const globals& g, std::int64_t conv, std::int64_t seq, std::int64_t thread) {
+  json::object args{{"conv", conv}, {"seq", seq}};
+  if (thread) args["thread"] = thread;
+  auto r = run_op(g, "read", std::move(args));
+  if (g.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  print_line("read up to #" + std::to_string(conv) + ":" + std::to_string(num(r, "seq")) + "; " +
+             std::to_string(num(r, "unread")) + " unread, " + std::to_string(num(r, "mentions")) +
+             " mentions");
+  return exit_ok;
+}
+
+int cmd_follow(const globals& g, std::int64_t conv, std::int64_t root, bool on) {
+  auto r = run_op(g, on ? "follow" : "unfollow", {{"conv", conv}, {"thread", root}});
+  return print_change(g, r,
+                      std::string(on ? "following" : "not following") + " the thread #" +
+                          std::to_string(conv) + ":" + std::to_string(root));
+}
+
+int cmd_threads(const globals& g, std::optional<std::int64_t> conv) {
+  json::object args;
+  if (conv) args["conv"] = *conv;
+  auto r = run_op(g, "threads", std::move(args));
+  const auto& ts = array_at(r, "threads");
+  for (const auto& t : ts) {
+    if (!t.is_object()) continue;
+    const auto& o = t.as_object();
+    if (g.json) {
+      print_json(o);
+      continue;
+    }
+    print_line("#" + std::to_string(num(o, "conv")) + ":" + std::to_string(num(o, "thread")) + " " +
+               std::to_string(num(o, "replies")) + " replies, " + std::to_string(num(o, "unread")) +
+               " unread, " + std::to_string(num(o, "mentions")) + " mentions");
+  }
+  if (ts.empty() && !g.json) note("no followed threads");
   return exit_ok;
 }
 

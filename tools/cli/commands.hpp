@@ -40,8 +40,32 @@ int cmd_logout(const globals& g, bool forget);
 int cmd_status(const globals& g);
 int cmd_conversations(const globals& g);
 int cmd_create(const globals& g, const create_args& a);
-int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words);
+int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words,
+             std::int64_t reply_to = 0, std::int64_t thread = 0);
 int cmd_history(const globals& g, const history_args& a);
 int cmd_tail(const globals& g, const tail_args& a);
+
+// Rich messages (docs/protocol.md, "Messages").
+struct page_args {
+  std::int64_t conv = 0;
+  std::int64_t thread = 0;  // messages: 0; thread: the root
+  std::optional<std::int64_t> before, after, limit;
+};
+struct search_args {
+  std::vector<std::string> words;
+  std::optional<std::int64_t> conv, limit;
+  std::optional<std::string> from;  // sender handle
+};
+int cmd_edit(const globals& g, std::int64_t conv, std::int64_t msg,
+             const std::vector<std::string>& words);
+int cmd_delete(const globals& g, std::int64_t conv, std::int64_t msg);
+int cmd_react(const globals& g, std::int64_t conv, std::int64_t msg, const std::string& emoji,
+              bool add);
+int cmd_messages(const globals& g, const page_args& a);
+int cmd_edits(const globals& g, std::int64_t conv, std::int64_t msg);
+int cmd_search(const globals& g, const search_args& a);
+int cmd_read(const globals& g, std::int64_t conv, std::int64_t seq, std::int64_t thread);
+int cmd_follow(const globals& g, std::int64_t conv, std::int64_t root, bool on);
+int cmd_threads(const globals& g, std::optional<std::int64_t> conv);
 
 }  // namespace parley::cli

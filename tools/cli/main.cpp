@@ -108,6 +108,75 @@ int main(int argc, char** argv) {
                    "(put -- before a text that starts with -)")
       ->required();
 
+  std::int64_t reply_to = 0, in_thread = 0;
+  send->add_option("--reply-to", reply_to, "Quote the message with this seq")->check(kPositive);
+  send->add_option("--thread", in_thread, "Reply in the thread of the message with this seq")
+      ->check(kPositive);
+
+  std::int64_t msg_conv = 0, msg_seq = 0;
+  std::vector<std::string> edit_words;
+  auto* edit = app.add_subcommand("edit", "Edit one of your messages");
+  edit->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+  edit->add_option("msg", msg_seq, "The message's seq")->required()->check(kPositive);
+  edit->add_option("text", edit_words, "The new text")->required();
+  auto* del = app.add_subcommand("delete", "Delete a message (yours, or any as a group admin)");
+  del->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+  del->add_option("msg", msg_seq, "The message's seq")->required()->check(kPositive);
+  std::string emoji;
+  auto* react = app.add_subcommand("react", "React to a message with an emoji");
+  auto* unreact = app.add_subcommand("unreact", "Take a reaction back");
+  for (auto* c : {react, unreact}) {
+    c->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+    c->add_option("msg", msg_seq, "The message's seq")->required()->check(kPositive);
+    c->add_option("emoji", emoji, "One emoji")->required();
+  }
+  auto* edits = app.add_subcommand("edits", "Show a message's earlier versions");
+  edits->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+  edits->add_option("msg", msg_seq, "The message's seq")->required()->check(kPositive);
+  page_args page_a;
+  std::int64_t pbefore = 0, pafter = 0, plimit = 0;
+  auto* messages = app.add_subcommand(
+      "messages", "Show a conversation's messages as they are now (edits, reactions, replies)");
+  auto* thread = app.add_subcommand("thread", "Show a thread: its root and replies");
+  std::vector<CLI::Option*> pbefore_opts, pafter_opts, plimit_opts;
+  for (auto* c : {messages, thread}) {
+    c->add_option("conv", page_a.conv, "Conversation id")->required()->check(kPositive);
+    if (c == thread)
+      c->add_option("thread", page_a.thread, "The root message's seq")
+          ->required()
+          ->check(kPositive);
+    auto* b = c->add_option("--before", pbefore, "Messages before this seq");
+    auto* af = c->add_option("--after", pafter, "Messages after this seq");
+    b->excludes(af);
+    pbefore_opts.push_back(b);
+    pafter_opts.push_back(af);
+    plimit_opts.push_back(c->add_option("--limit", plimit, "At most N")->check(kPositive));
+  }
+  search_args search_a;
+  std::int64_t s_conv = 0, s_limit = 0;
+  std::string s_from;
+  auto* search = app.add_subcommand("search", "Find messages by their words");
+  search->add_option("words", search_a.words, "What to look for")->required();
+  auto* s_conv_opt =
+      search->add_option("--conv", s_conv, "Only this conversation")->check(kPositive);
+  auto* s_from_opt = search->add_option("--from", s_from, "Only messages by this HANDLE");
+  auto* s_limit_opt = search->add_option("--limit", s_limit, "At most N (1-100)")->check(kPositive);
+  std::int64_t read_seq = 0, read_thread = 0;
+  auto* read = app.add_subcommand("read", "Mark a conversation (or thread) read up to a seq");
+  read->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+  read->add_option("seq", read_seq, "Read up to this seq")->required()->check(kPositive);
+  read->add_option("--thread", read_thread, "In this thread (its root's seq)")->check(kPositive);
+  auto* follow = app.add_subcommand("follow", "Follow a thread");
+  auto* unfollow = app.add_subcommand("unfollow", "Stop following a thread");
+  for (auto* c : {follow, unfollow}) {
+    c->add_option("conv", msg_conv, "Conversation id")->required()->check(kPositive);
+    c->add_option("thread", msg_seq, "The root message's seq")->required()->check(kPositive);
+  }
+  std::int64_t threads_conv = 0;
+  auto* threads = app.add_subcommand("threads", "List the threads you follow, with unread counts");
+  auto* threads_conv_opt =
+      threads->add_option("conv", threads_conv, "Only in this conversation")->check(kPositive);
+
   history_args hist_a;
   std::int64_t before = 0, after = 0, limit = 0;
   auto* history = app.add_subcommand("history", "Print a page of a conversation's events");
@@ -155,7 +224,32 @@ int main(int argc, char** argv) {
         throw failure("invalid", "create needs --direct HANDLE or --group TITLE", exit_usage);
       return cmd_create(g, create_a);
     }
-    if (*send) return cmd_send(g, send_conv, send_words);
+    if (*send) return cmd_send(g, send_conv, send_words, reply_to, in_thread);
+    if (*edit) return cmd_edit(g, msg_conv, msg_seq, edit_words);
+    if (*del) return cmd_delete(g, msg_conv, msg_seq);
+    if (*react) return cmd_react(g, msg_conv, msg_seq, emoji, true);
+    if (*unreact) return cmd_react(g, msg_conv, msg_seq, emoji, false);
+    if (*edits) return cmd_edits(g, msg_conv, msg_seq);
+    if (*messages || *thread) {
+      std::size_t k = *messages ? 0 : 1;
+      if (*messages) page_a.thread = 0;
+      if (*pbefore_opts[k]) page_a.before = pbefore;
+      if (*pafter_opts[k]) page_a.after = pafter;
+      if (*plimit_opts[k]) page_a.limit = plimit;
+      return cmd_messages(g, page_a);
+    }
+    if (*search) {
+      if (*s_conv_opt) search_a.conv = s_conv;
+      if (*s_from_opt) search_a.from = s_from;
+      if (*s_limit_opt) search_a.limit = s_limit;
+      return cmd_search(g, search_a);
+    }
+    if (*read) return cmd_read(g, msg_conv, read_seq, read_thread);
+    if (*follow) return cmd_follow(g, msg_conv, msg_seq, true);
+    if (*unfollow) return cmd_follow(g, msg_conv, msg_seq, false);
+    if (*threads)
+      return cmd_threads(
+          g, *threads_conv_opt ? std::optional<std::int64_t>(threads_conv) : std::nullopt);
     if (*history) {
       if (*before_opt) hist_a.before = before;
       if (*after_opt) hist_a.after = after;

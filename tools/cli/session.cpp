@@ -144,9 +144,9 @@ json::object session::call(const std::string& op, json::object args, clock::time
   throw from_error(e);
 }
 
-std::string session::send(std::int64_t conv, const std::string& text) {
+std::string session::send(std::int64_t conv, const std::string& text, const sdk::send_options& o) {
   try {
-    return client_->send(conv, text);
+    return client_->send(conv, text, o);
   } catch (const std::exception& e) {
     throw failure("store", std::string("cannot queue the message: ") + e.what(), exit_local);
   }

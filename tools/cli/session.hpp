@@ -70,7 +70,7 @@ class session {
   boost::json::object call(const std::string& op, boost::json::object args,
                            clock::time_point deadline);
   // Queues a message in the durable outbox; returns its client_msg_id.
-  std::string send(std::int64_t conv, const std::string& text);
+  std::string send(std::int64_t conv, const std::string& text, const sdk::send_options& o = {});
   std::size_t outbox_size() const { return client_->outbox_size(); }
   sdk::state state() const { return client_->current_state(); }
 

@@ -340,7 +340,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
 
   void on_notice(const json::object& o) {
     auto kind = o.at("notice").as_string();
-    if (kind == "read" || kind == "follow") {
+    if (kind == "read" || kind == "follow" || kind == "mention") {
       if (h.on_notice) h.on_notice(o);
       return;
     }

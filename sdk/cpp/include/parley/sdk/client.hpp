@@ -93,8 +93,9 @@ struct client_handlers {
   // History the client asked for no longer exists on the server (pruned).
   std::function<void(std::int64_t conv, std::int64_t from_seq, std::int64_t to_seq)>
       on_history_lost;
-  // A notice about the user's own state from another of their devices (or this one):
-  // {"notice":"read",...} or {"notice":"follow",...} (docs/protocol.md, "Unread").
+  // A notice about the user's own state from another of their devices (or this one),
+  // {"notice":"read",...} or {"notice":"follow",...}, or that someone mentioned the user,
+  // {"notice":"mention",...} (docs/protocol.md, "Unread and mentions").
   std::function<void(const boost::json::object&)> on_notice;
   // The token was rejected or revoked; the client stopped reconnecting.
   std::function<void(const error&)> on_auth_failed;
