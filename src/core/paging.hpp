@@ -2,6 +2,7 @@
 // seq cursor, exclusive) and `limit`.
 #pragma once
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <optional>
 
@@ -20,5 +21,20 @@ struct page_request {
 // cursor +1 and -1 cannot overflow), limit 1..max_limit (default_limit when absent).
 result<page_request> parse_page(const boost::json::object& a, std::size_t default_limit,
                                 std::size_t max_limit);
+
+// One page within [bottom, top], oldest first: fetch(from, to, n, descending) returns at
+// most n items of that range in the given order. `more` says whether items lie beyond the
+// page in the paging direction.
+template <class Fetch>
+auto read_page(const page_request& p, seq_t bottom, seq_t top, Fetch fetch, bool& more) {
+  auto n = p.limit;
+  bool desc = !p.after;
+  auto items = desc ? fetch(bottom, p.before ? std::min(*p.before - 1, top) : top, n + 1, true)
+                    : fetch(std::max(*p.after + 1, bottom), top, n + 1, false);
+  more = items.size() > n;
+  if (more) items.pop_back();
+  if (desc) std::reverse(items.begin(), items.end());
+  return items;
+}
 
 }  // namespace parley

@@ -152,25 +152,19 @@ void service::op_history(const device_session& me, const boost::json::object& a,
   auto page = parse_page(a, opt_.history_page_default, opt_.history_page_max);
   if (!page) return done(page.err());
   store_.read(
-      [me, c = *c, before = page->before, after = page->after, n = page->limit, done](read_txn& t) {
+      [me, c = *c, p = *page, done](read_txn& t) {
         auto m = t.find_membership(c, me.u.id);
         if (!m) return done(make_error(errc::not_found, "no such conversation", "conv"));
         auto conv = t.find_conversation(c);
         seq_t top = m->left_seq.value_or(conv->last_seq);  // former members see up to leaving
         seq_t first = conv->first_seq;
-        std::vector<event> evs;
-        bool more;
-        if (after) {
-          evs = t.read_events(c, std::max(*after + 1, first), top, n + 1);
-          more = evs.size() > n;
-          if (more) evs.pop_back();
-        } else {
-          seq_t upper = before ? std::min(*before - 1, top) : top;
-          evs = t.read_events_desc(c, first, upper, n + 1);
-          more = evs.size() > n;
-          if (more) evs.pop_back();
-          std::reverse(evs.begin(), evs.end());
-        }
+        bool more = false;
+        auto evs = read_page(
+            p, first, top,
+            [&](seq_t from, seq_t to, std::size_t n, bool desc) {
+              return desc ? t.read_events_desc(c, from, to, n) : t.read_events(c, from, to, n);
+            },
+            more);
         std::string out = "{\"events\":" + encode_event_array(evs) +
                           ",\"has_more\":" + (more ? "true" : "false") +
                           ",\"first_seq\":" + std::to_string(first) +

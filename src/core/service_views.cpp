@@ -133,23 +133,15 @@ class message_renderer {
   std::map<seq_t, std::vector<reaction_count>> reactions_;
 };
 
-// Reads one page of a timeline (root 0: the conversation's; else a thread's) up to `top`.
-std::vector<message_state> read_page(read_txn& t, conv_id c, seq_t root, seq_t bottom, seq_t top,
-                                     const page_request& p, bool& more) {
-  auto n = p.limit;
-  std::vector<message_state> ms;
-  if (p.after) {
-    ms = t.list_messages(c, root, std::max(*p.after + 1, bottom), top, n + 1, false);
-    more = ms.size() > n;
-    if (more) ms.pop_back();
-  } else {
-    seq_t upper = p.before ? std::min(*p.before - 1, top) : top;
-    ms = t.list_messages(c, root, bottom, upper, n + 1, true);
-    more = ms.size() > n;
-    if (more) ms.pop_back();
-    std::reverse(ms.begin(), ms.end());
-  }
-  return ms;
+// One page of a timeline (root 0: the conversation's; else a thread's) within [bottom, top].
+std::vector<message_state> timeline_page(read_txn& t, conv_id c, seq_t root, seq_t bottom,
+                                         seq_t top, const page_request& p, bool& more) {
+  return read_page(
+      p, bottom, top,
+      [&](seq_t from, seq_t to, std::size_t n, bool desc) {
+        return t.list_messages(c, root, from, to, n, desc);
+      },
+      more);
 }
 
 // The last seq a member may see: the end of the log, or where a former member left.
@@ -170,7 +162,7 @@ void service::op_messages(const device_session& me, const boost::json::object& a
         auto m = require_reader(t, c, me.u.id);
         if (!m) return done(m.err());
         bool more = false;
-        auto ms = read_page(t, c, 0, 0, visible_top(t, *m), p, more);
+        auto ms = timeline_page(t, c, 0, 0, visible_top(t, *m), p, more);
         message_renderer r(t, c, me.u.id);
         done("{\"messages\":" + r.array(ms) + ",\"has_more\":" + (more ? "true" : "false") + "}");
       },
@@ -192,7 +184,7 @@ void service::op_thread(const device_session& me, const boost::json::object& a, 
         auto rm = root >= 1 && root <= top ? t.find_message(c, root) : std::nullopt;
         if (!rm || rm->thread) return done(make_error(errc::not_found, "no such thread", "thread"));
         bool more = false;
-        auto ms = read_page(t, c, root, root + 1, top, p, more);
+        auto ms = timeline_page(t, c, root, root + 1, top, p, more);
         message_renderer r(t, c, me.u.id);
         done("{\"root\":" + r.single(*rm) + ",\"replies\":" + r.array(ms) +
              ",\"has_more\":" + (more ? "true" : "false") + "}");

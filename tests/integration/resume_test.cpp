@@ -12,9 +12,6 @@
 using namespace parley::test;
 
 namespace {
-boost::json::object since(std::int64_t conv, std::int64_t seq) {
-  return {{std::to_string(conv), seq}};
-}
 
 // Runs `parley prune` on a stopped server's data directory.
 int run_prune(const std::string& data_dir, std::int64_t conv, std::int64_t before) {

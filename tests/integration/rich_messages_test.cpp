@@ -12,14 +12,6 @@
 using namespace parley::test;
 namespace json = boost::json;
 
-namespace {
-
-json::object since(std::int64_t conv, std::int64_t seq) {
-  return {{std::to_string(conv), seq}};
-}
-
-}  // namespace
-
 TEST(RichMessages, EveryEventTypeArrivesLiveAndOnResumeWithDeletedContentGone) {
   server_process srv;
   auto ann = register_and_login(srv.port(), "ann");

@@ -39,6 +39,11 @@ inline std::string login(std::uint16_t port, const std::string& handle,
   return std::string(l.json().as_object()["token"].as_string());
 }
 
+// The `since` argument of sync for one conversation.
+inline boost::json::object since(std::int64_t conv, std::int64_t seq) {
+  return {{std::to_string(conv), seq}};
+}
+
 // Connects with the token and syncs live-only (no replay).
 inline std::unique_ptr<ws_client> connect_live(std::uint16_t port, const std::string& token) {
   auto c = std::make_unique<ws_client>(port, token);

@@ -35,7 +35,7 @@ W8: full-text search latency over N stored messages.
   --words W               words per message                                       [8]
   --vocab V               vocabulary size (Zipf, s = 1)                           [20000]
   --queries Q             searches                                                [2000]
-  --inflight K            searches in flight (over 4 connections)                 [8]
+  --inflight K            searches in flight (one connection per user each)       [8]
   --server-pid PID        also report the server's CPU use while searching
   --json                  one JSON line
   --quiet                 no progress lines
@@ -79,7 +79,7 @@ options parse(int argc, char** argv) {
   if (o.messages < o.convs) ar.error("--messages is at least --convs");
   if (o.vocab < 3000) ar.error("--vocab is at least 3000 (the rare class starts at rank 2000)");
   if (o.words < 1 || o.queries < 1) ar.error("--words and --queries are at least 1");
-  if (o.inflight < 4) o.inflight = 4;
+  if (o.inflight < 1) ar.error("--inflight is at least 1");
   return o;
 }
 

@@ -222,6 +222,18 @@ std::int64_t sqlite_txn::count_mentions(user_id u, conv_id c, seq_t root, seq_t 
   return s.i64(0);
 }
 
+void sqlite_txn::prune_messages(conv_id c, seq_t first) {
+  db_.prepare("DELETE FROM messages WHERE id >= ? AND id < ?")
+      .bind(1, row_id(c, 0))
+      .bind(2, row_id(c, first))
+      .run();
+  for (const char* sql : {"DELETE FROM reactions WHERE conv_id = ? AND seq < ?",
+                          "DELETE FROM message_edits WHERE conv_id = ? AND seq < ?",
+                          "DELETE FROM mentions WHERE conv_id = ? AND seq < ?",
+                          "DELETE FROM thread_participants WHERE conv_id = ? AND root < ?"})
+    db_.prepare(sql).bind(1, c).bind(2, first).run();
+}
+
 void sqlite_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& data) {
   db_.prepare("UPDATE events SET data = ? WHERE conv_id = ? AND seq = ?")
       .bind(1, data)

@@ -291,16 +291,7 @@ seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {
   if (!conv) return 0;
   seq_t first = std::clamp<seq_t>(before_seq, conv->first_seq, conv->last_seq + 1);
   db_.prepare("DELETE FROM events WHERE conv_id = ? AND seq < ?").bind(1, c).bind(2, first).run();
-  // The message state of the pruned events goes with them.
-  db_.prepare("DELETE FROM messages WHERE id >= ? AND id < ?")
-      .bind(1, c * (std::int64_t{1} << 32))
-      .bind(2, c * (std::int64_t{1} << 32) + first)
-      .run();
-  for (const char* sql : {"DELETE FROM reactions WHERE conv_id = ? AND seq < ?",
-                          "DELETE FROM message_edits WHERE conv_id = ? AND seq < ?",
-                          "DELETE FROM mentions WHERE conv_id = ? AND seq < ?",
-                          "DELETE FROM thread_participants WHERE conv_id = ? AND root < ?"})
-    db_.prepare(sql).bind(1, c).bind(2, first).run();
+  prune_messages(c, first);  // the message state of the pruned events goes with them
   db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?")
       .bind(1, first)
       .bind(2, c)

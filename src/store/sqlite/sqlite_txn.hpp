@@ -73,6 +73,10 @@ class sqlite_txn final : public write_txn {
   std::size_t index_pending(std::size_t limit) override;
 
  private:
+  // Deletes the message state (messages, reactions, edits, mentions, thread participants)
+  // of seqs below `first` (sqlite_messages.cpp).
+  void prune_messages(conv_id c, seq_t first);
+
   db& db_;
 };
 
