@@ -116,4 +116,27 @@ boost::json::object conversation_json(const conversation& c, const membership& m
   return o;
 }
 
+void append_upload_json(std::string& out, const upload_info& u) {
+  out += "{\"id\":";
+  append_json_quoted(out, u.id);
+  out += ",\"size\":" + std::to_string(u.size) + ",\"type\":";
+  append_json_quoted(out, u.type);
+  if (u.width > 0 && u.height > 0)
+    out += ",\"width\":" + std::to_string(u.width) + ",\"height\":" + std::to_string(u.height);
+  out += '}';
+}
+
+void append_attachments_json(std::string& out, const std::vector<attachment>& a) {
+  out += '[';
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (i) out += ',';
+    append_upload_json(out, a[i].upload);
+    out.pop_back();  // the object goes on with the name
+    out += ",\"name\":";
+    append_json_quoted(out, a[i].name);
+    out += '}';
+  }
+  out += ']';
+}
+
 }  // namespace parley

@@ -24,5 +24,9 @@ boost::json::object conversation_json(const conversation& c, const membership& m
 std::string json_quote(std::string_view s);
 // Appends json_quote(s) to out.
 void append_json_quoted(std::string& out, std::string_view s);
+// {"id":..,"size":..,"type":..[,"width":..,"height":..]}
+void append_upload_json(std::string& out, const upload_info& u);
+// [{"id":..,"size":..,"type":..[,"width":..,"height":..],"name":..},...]
+void append_attachments_json(std::string& out, const std::vector<attachment>& a);
 
 }  // namespace parley

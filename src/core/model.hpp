@@ -139,6 +139,20 @@ struct search_hit {
   std::int64_t row_id = 0;  // with ts_ms, the cursor of the next page
 };
 
+// Uploaded content, addressed by its SHA-256: what the server learned from the bytes.
+struct upload_info {
+  std::string id;  // SHA-256 of the content, 64 lowercase hex characters
+  std::int64_t size = 0;
+  std::string type;                    // sniffed from the bytes, never taken from the client
+  std::int32_t width = 0, height = 0;  // images whose header tells; 0 otherwise
+};
+
+// An upload as a message carries it: the content plus the name the sender gave it.
+struct attachment {
+  upload_info upload;
+  std::string name;
+};
+
 // An event after commit, ready for fan-out: encoded once, shared by every recipient.
 struct committed_event {
   event ev;

@@ -135,6 +135,16 @@ void service::notify_user(user_id u, std::string frame) {
     opt_.on_user_notice(u, std::make_shared<const std::string>(std::move(frame)));
 }
 
+void service::notify_mentions(const std::vector<user_id>& users, conv_id c, seq_t seq,
+                              user_id sender, seq_t thread) {
+  for (auto u : users) {
+    std::string n = "{\"notice\":\"mention\",\"conv\":" + std::to_string(c) +
+                    ",\"seq\":" + std::to_string(seq) + ",\"sender\":" + std::to_string(sender);
+    if (thread) n += ",\"thread\":" + std::to_string(thread);
+    notify_user(u, n + "}");
+  }
+}
+
 void service::op_register(const boost::json::object& a, reply done) {
   auto handle = args::str(a, "handle");
   if (!handle) return done(handle.err());

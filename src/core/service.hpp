@@ -32,6 +32,7 @@ struct service_options {
   std::int64_t edit_window_ms = 0;  // how long after sending a message may be edited; 0: always
   std::size_t max_reactions_per_user = 20;  // distinct emoji one user may put on one message
   std::size_t max_mentions = 50;            // @handles resolved per message
+  std::size_t max_attachments = 10;         // uploads one message may carry
   // Runs CPU-heavy work (password hashing) off the I/O threads.
   std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
   // Called after a device logged out, so the server can close its connections.
@@ -59,6 +60,17 @@ class service {
   void call(const caller& who, std::string_view op, const boost::json::object& args, reply done);
   // Resolves a bearer token to its device, or errc::unauthenticated.
   void authenticate(const std::string& token, std::function<void(result<device_session>)> done);
+
+  // Uploads (service_uploads.cpp). Not operations of call(): only the HTTP upload
+  // endpoint, which computed `u` from the bytes it received, may record one.
+  // Records that the caller uploaded `u`; after the commit runs `install` (which puts the
+  // bytes in place, on the store's writer) and replies {"upload":{...}}.
+  void put_upload(const device_session& me, const upload_info& u,
+                  std::function<result<unit>()> install, reply done);
+  // The upload if the caller may download it: they uploaded it, or a message they can
+  // read carries it. Otherwise not_found, exactly as for content never uploaded.
+  void open_upload(const device_session& me, const std::string& id,
+                   std::function<void(result<upload_info>)> done);
 
   const service_options& options() const { return opt_; }
   store& storage() { return store_; }
@@ -110,6 +122,9 @@ class service {
   void op_threads(const device_session& me, const boost::json::object& a, reply done);
   void op_search(const device_session& me, const boost::json::object& a, reply done);
   void notify_user(user_id u, std::string frame);
+  // A mention notice to each user's devices.
+  void notify_mentions(const std::vector<user_id>& users, conv_id c, seq_t seq, user_id sender,
+                       seq_t thread);
 
   store& store_;
   bus& bus_;

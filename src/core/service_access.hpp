@@ -30,6 +30,19 @@ inline result<membership> require_reader(read_txn& t, conv_id c, user_id u) {
   return *m;
 }
 
+// The active members (other than the sender) named by @handles, in order.
+inline std::vector<user_id> resolve_mentions(read_txn& t, conv_id c, user_id sender,
+                                             const std::vector<std::string>& handles) {
+  std::vector<user_id> out;
+  for (const auto& h : handles) {
+    auto u = t.find_user_by_handle(h);
+    if (!u || u->u.id == sender) continue;
+    auto um = t.find_membership(c, u->u.id);
+    if (um && um->active()) out.push_back(u->u.id);
+  }
+  return out;
+}
+
 // Adds read_seq, unread and mentions (the main timeline's) to a conversation object of
 // conv.list (service_views.cpp).
 void add_unread_counts(read_txn& t, user_id me, const membership& m, boost::json::object& o);

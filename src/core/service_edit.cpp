@@ -3,6 +3,8 @@
 // syncs like a message) and updates the message state in the same transaction.
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+
 #include "core/args.hpp"
 #include "core/codec.hpp"
 #include "core/service.hpp"
@@ -54,10 +56,14 @@ void service::op_edit(const device_session& me, const boost::json::object& a, re
   if (!text_in) return done(text_in.err());
   auto text = check_text(*text_in, "text", 1, opt_.max_text_bytes, true);
   if (!text) return done(text.err());
+  auto handles = text->find('@') == std::string::npos ? std::vector<std::string>{}
+                                                      : parse_mentions(*text, opt_.max_mentions);
   auto out = std::make_shared<change>();
+  auto newly = std::make_shared<std::vector<user_id>>();  // mentioned by this edit only
+  auto thread = std::make_shared<seq_t>(0);
   commit(
-      [me, c = *c, seq = *msg, text = *text, out, window = opt_.edit_window_ms](
-          write_txn& t, emitter& em) -> error {
+      [me, c = *c, seq = *msg, text = *text, handles = std::move(handles), out, newly, thread,
+       window = opt_.edit_window_ms](write_txn& t, emitter& em) -> error {
         out->conv = c;
         out->msg = seq;
         if (auto m = require_member(t, c, me.u.id); !m) return m.err();
@@ -71,15 +77,33 @@ void service::op_edit(const device_session& me, const boost::json::object& a, re
               "the edit window of " + std::to_string(window / 1000) + " s after sending has passed",
               "msg");
         if (m->text == text) return kOk;  // nothing to change
+        // Mentions follow the text: those the edit adds are notified, those it drops stop
+        // counting.
+        auto mentions = resolve_mentions(t, c, me.u.id, handles);
+        for (auto u : mentions)
+          if (std::find(m->mentions.begin(), m->mentions.end(), u) == m->mentions.end())
+            newly->push_back(u);
+        *thread = m->thread.value_or(0);
         std::string data = "{\"msg\":" + std::to_string(seq) + ",\"text\":";
         append_json_quoted(data, text);
+        if (!mentions.empty()) {
+          data += ",\"mentions\":[";
+          for (std::size_t i = 0; i < mentions.size(); ++i)
+            data += (i ? "," : "") + std::to_string(mentions[i]);
+          data += ']';
+        }
         data += '}';
         auto& ev = em.emit(t, c, "message.edited", me.u.id, std::move(data));
         out->seq = ev.seq;
         t.edit_message(c, seq, text, ev.ts_ms, ev.seq);
+        if (mentions != m->mentions) t.set_mentions(c, seq, mentions);
         return kOk;
       },
-      [out] { return out->render(); }, std::move(done));
+      [this, me, out, newly, thread] {
+        notify_mentions(*newly, out->conv, out->msg, me.u.id, *thread);
+        return out->render();
+      },
+      std::move(done));
 }
 
 void service::op_delete(const device_session& me, const boost::json::object& a, reply done) {

@@ -5,12 +5,44 @@
 #include "core/codec.hpp"
 #include "core/paging.hpp"
 #include "core/service.hpp"
+#include "core/service_access.hpp"
 #include "core/validate.hpp"
 
 namespace parley {
 
 namespace {
 constexpr error kOk{errc::ok, {}, {}, 0};
+
+// "attachments": [{"id": "<sha256>", "name": "photo.png"}, ...] (name optional).
+result<std::vector<std::pair<std::string, std::string>>> parse_attachments(
+    const boost::json::object& a, std::size_t max) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto* v = a.if_contains("attachments");
+  if (!v || v->is_null()) return out;
+  if (!v->is_array())
+    return make_error(errc::invalid, "attachments is a list of uploads", "attachments");
+  const auto& arr = v->get_array();
+  if (arr.size() > max)
+    return make_error(errc::too_large, "at most " + std::to_string(max) + " attachments",
+                      "attachments");
+  for (const auto& item : arr) {
+    if (!item.is_object())
+      return make_error(errc::invalid, "an attachment is {\"id\":..,\"name\":..}", "attachments");
+    auto id = args::str(item.get_object(), "id");
+    if (!id || !valid_upload_id(*id))
+      return make_error(errc::invalid, "an attachment id is an upload's 64-hex-digit id",
+                        "attachments");
+    auto name = args::opt_str(item.get_object(), "name");
+    if (!name) return make_error(errc::invalid, "an attachment's name is a string", "attachments");
+    auto checked = check_file_name(name->value_or("file"), "attachments");
+    if (!checked) return checked.err();
+    for (const auto& [prev, n] : out)
+      if (prev == *id)
+        return make_error(errc::invalid, "an upload is attached once per message", "attachments");
+    out.emplace_back(*id, *checked);
+  }
+  return out;
+}
 
 struct send_ack {
   event ev;
@@ -45,9 +77,13 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
   if (!cmid_in) return done(cmid_in.err());
   auto cmid = check_client_msg_id(*cmid_in);
   if (!cmid) return done(cmid.err());
-  auto text_in = args::str(a, "text");
+  auto files = parse_attachments(a, opt_.max_attachments);
+  if (!files) return done(files.err());
+  auto text_in = args::opt_str(a, "text");
   if (!text_in) return done(text_in.err());
-  auto text = check_text(*text_in, "text", 1, opt_.max_text_bytes, true);
+  // A message has text, attachments, or both.
+  auto text =
+      check_text(text_in->value_or(""), "text", files->empty() ? 1 : 0, opt_.max_text_bytes, true);
   if (!text) return done(text.err());
   auto reply_to = args::opt_i64(a, "reply_to");
   if (!reply_to) return done(reply_to.err());
@@ -63,7 +99,8 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
   auto ack = std::make_shared<send_ack>();
   commit(
       [me, c = *c, cmid = *cmid, text = *text, reply_to = *reply_to, thread = *thread,
-       handles = std::move(handles), ack](write_txn& t, emitter& em) -> error {
+       handles = std::move(handles), files = std::move(*files),
+       ack](write_txn& t, emitter& em) -> error {
         // A retry returns the original acknowledgement, even after the sender left.
         if (auto prev = t.find_send_key(me.u.id, cmid)) {
           if (prev->conv != c)
@@ -95,20 +132,28 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
           if (!q || q->deleted())
             return make_error(errc::not_found, "no such message to reply to", "reply_to");
         }
+        // Only content the sender uploaded, or can already see in a message, may be
+        // attached: knowing an id is not enough.
+        std::vector<attachment> atts;
+        for (const auto& [id, name] : files) {
+          auto u = t.find_upload(id);
+          if (!u || !(t.owns_upload(me.u.id, id) || t.sees_upload(me.u.id, id)))
+            return make_error(errc::not_found, "no such upload: " + id, "attachments");
+          atts.push_back(attachment{*u, name});
+        }
         message_state ms;
         ms.conv = c;
         ms.sender = me.u.id;
         ms.text = text;
         ms.reply_to = reply_to;
         ms.thread = thread;
-        for (const auto& h : handles) {
-          auto u = t.find_user_by_handle(h);
-          if (!u || u->u.id == me.u.id) continue;
-          auto um = t.find_membership(c, u->u.id);
-          if (um && um->active()) ms.mentions.push_back(u->u.id);
-        }
+        ms.mentions = resolve_mentions(t, c, me.u.id, handles);
         std::string data = "{\"text\":";
         append_json_quoted(data, text);
+        if (!atts.empty()) {
+          data += ",\"attachments\":";
+          append_attachments_json(data, atts);
+        }
         if (reply_to) data += ",\"reply_to\":" + std::to_string(*reply_to);
         if (thread) data += ",\"thread\":" + std::to_string(*thread);
         if (!ms.mentions.empty()) {
@@ -124,6 +169,7 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
         ack->mentioned = ms.mentions;
         ack->thread = thread.value_or(0);
         t.insert_message(ms);
+        if (!atts.empty()) t.add_attachments(c, ms.seq, atts);
         if (root) {
           t.add_thread_reply(c, root->seq, me.u.id, ms.created_ms);
           t.set_follow(me.u.id, c, root->seq, true, false);  // replying follows the thread
@@ -134,13 +180,7 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
       [this, ack] {
         if (opt_.on_send_ack) opt_.on_send_ack(ack->duplicate);
         // The mentioned users' devices hear of it at once (the count is in conv.list).
-        for (auto u : ack->mentioned) {
-          std::string n = "{\"notice\":\"mention\",\"conv\":" + std::to_string(ack->ev.conv) +
-                          ",\"seq\":" + std::to_string(ack->ev.seq) +
-                          ",\"sender\":" + std::to_string(ack->ev.sender);
-          if (ack->thread) n += ",\"thread\":" + std::to_string(ack->thread);
-          notify_user(u, n + "}");
-        }
+        notify_mentions(ack->mentioned, ack->ev.conv, ack->ev.seq, ack->ev.sender, ack->thread);
         return ack->render();
       },
       std::move(done));

@@ -64,11 +64,14 @@ class message_renderer {
  private:
   void load_reactions(const std::vector<message_state>& ms) {
     reactions_.clear();
+    attachments_.clear();
     if (ms.empty()) return;
     auto [lo, hi] = std::minmax_element(ms.begin(), ms.end(),
                                         [](const auto& a, const auto& b) { return a.seq < b.seq; });
     for (auto& r : t_.list_reactions(c_, lo->seq, hi->seq, kReactionUsers))
       reactions_[r.msg].push_back(std::move(r));
+    for (auto& [seq, a] : t_.list_attachments(c_, lo->seq, hi->seq))
+      attachments_[seq].push_back(std::move(a));
   }
 
   void one(std::string& out, const message_state& m) {
@@ -81,6 +84,10 @@ class message_renderer {
       append_json_quoted(out, m.text);
     }
     if (m.edited_ms && !m.deleted()) out += ",\"edited_ts\":" + std::to_string(*m.edited_ms);
+    if (auto it = attachments_.find(m.seq); it != attachments_.end()) {
+      out += ",\"attachments\":";
+      append_attachments_json(out, it->second);
+    }
     if (m.thread) out += ",\"thread\":" + std::to_string(*m.thread);
     if (!m.mentions.empty()) {
       out += ",\"mentions\":";
@@ -131,6 +138,7 @@ class message_renderer {
   conv_id c_;
   user_id me_;
   std::map<seq_t, std::vector<reaction_count>> reactions_;
+  std::map<seq_t, std::vector<attachment>> attachments_;
 };
 
 // One page of a timeline (root 0: the conversation's; else a thread's) within [bottom, top].

@@ -203,6 +203,23 @@ result<std::string> check_text(std::string_view s, std::string_view field, std::
   return std::string(s);
 }
 
+bool valid_upload_id(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+result<std::string> check_file_name(std::string_view s, std::string_view field) {
+  auto v = check_text(s, field, 1, 255, false);
+  if (!v) return v;
+  std::string f(field);
+  if (v->find('/') != std::string::npos || v->find('\\') != std::string::npos)
+    return make_error(errc::invalid, f + " contains a path separator", f);
+  if (*v == "." || *v == "..") return make_error(errc::invalid, f + " is not a file name", f);
+  return v;
+}
+
 result<std::string> check_client_msg_id(std::string_view s) {
   if (s.empty() || s.size() > 64)
     return make_error(errc::invalid, "client_msg_id has 1 to 64 characters", "client_msg_id");

@@ -17,6 +17,11 @@ result<std::string> check_password(std::string_view s);
 // at most max_bytes bytes; at least min_bytes.
 result<std::string> check_text(std::string_view s, std::string_view field, std::size_t min_bytes,
                                std::size_t max_bytes, bool multiline);
+// A file name as an attachment carries it: 1-255 bytes of single-line text without '/'
+// or '\\', and not "." or "..".
+result<std::string> check_file_name(std::string_view s, std::string_view field);
+// An upload id: a SHA-256 as 64 lowercase hex characters.
+bool valid_upload_id(std::string_view s);
 // 1-64 of [A-Za-z0-9_.:-].
 result<std::string> check_client_msg_id(std::string_view s);
 // One emoji (a single emoji grapheme: a pictograph with optional variation selector,

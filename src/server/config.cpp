@@ -41,6 +41,12 @@ const std::vector<option_def>& defs() {
       {"store", "search_index_ms", &server_config::search_index_ms,
        "New messages are added to the search index in batches this often (milliseconds); "
        "search finds a message once indexed."},
+      {"store", "uploads_dir", &server_config::uploads_dir,
+       "Directory of uploaded files (content-addressed by SHA-256); empty: the uploads "
+       "directory inside data_dir."},
+      {"store", "upload_gc_s", &server_config::upload_gc_s,
+       "How often unreferenced uploads are looked for and removed (seconds); also once at "
+       "start."},
       {"store", "cache_events_per_conv", &server_config::cache_events_per_conv,
        "Recent events cached in memory per active conversation, for resume and the newest "
        "history page; 0 turns the cache off."},
@@ -71,6 +77,13 @@ const std::vector<option_def>& defs() {
        "Requests of one connection awaiting their reply; more get rate_limited."},
       {"limits", "max_http_body_bytes", &server_config::max_http_body_bytes,
        "Largest HTTP request body."},
+      {"limits", "max_upload_bytes", &server_config::max_upload_bytes,
+       "Largest upload (POST /v1/uploads), in bytes; larger ones get 413 too_large."},
+      {"limits", "upload_grace_s", &server_config::upload_grace_s,
+       "An upload no message carries (never attached, or its messages were deleted) is "
+       "removed this many seconds after it was last uploaded or detached."},
+      {"limits", "max_attachments", &server_config::max_attachments,
+       "Most attachments on one message."},
       {"limits", "replay_batch", &server_config::replay_batch,
        "Events read per catch-up round during sync."},
       {"websocket", "handshake_timeout_ms", &server_config::handshake_timeout_ms,
@@ -239,6 +252,10 @@ result<unit> validate(const server_config& c) {
     return bad("store.search_index_ms must be 1..60000");
   if (c.max_frame_bytes > c.max_frame_hard_bytes)
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
+  if (c.upload_gc_s < 1) return bad("store.upload_gc_s must be at least 1");
+  if (c.max_upload_bytes < 1) return bad("limits.max_upload_bytes must be at least 1");
+  if (c.max_attachments < 1 || c.max_attachments > 100)
+    return bad("limits.max_attachments must be 1..100");
   if (c.history_page_max < 1) return bad("limits.history_page_max must be at least 1");
   if (c.edit_window_s < 0 || c.edit_window_s > 100LL * 365 * 24 * 3600)
     return bad("limits.edit_window_s must be 0..3153600000");

@@ -25,6 +25,8 @@ struct server_config {
   std::int64_t max_batch = 1024;
   std::int64_t queue_limit = 65536;
   std::int64_t search_index_ms = 200;
+  std::string uploads_dir;  // empty: <data_dir>/uploads
+  std::int64_t upload_gc_s = 3600;
   std::int64_t cache_events_per_conv = 256;
   std::int64_t cache_max_bytes = 64LL << 20;
   // [auth]
@@ -41,6 +43,9 @@ struct server_config {
   std::int64_t outbound_queue_bytes = 4194304;
   std::int64_t max_inflight_requests = 256;
   std::int64_t max_http_body_bytes = 65536;
+  std::int64_t max_upload_bytes = 25LL << 20;
+  std::int64_t upload_grace_s = 86400;
+  std::int64_t max_attachments = 10;
   std::int64_t replay_batch = 512;
   // [websocket]
   std::int64_t handshake_timeout_ms = 10000;

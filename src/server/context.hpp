@@ -9,6 +9,7 @@
 namespace parley {
 
 class hub;
+class blob_store;
 
 struct server_context {
   server_config cfg;
@@ -16,6 +17,7 @@ struct server_context {
   service* svc = nullptr;
   hub* h = nullptr;
   metrics* m = nullptr;
+  blob_store* blobs = nullptr;
 };
 
 }  // namespace parley

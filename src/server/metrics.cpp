@@ -32,6 +32,10 @@ std::string metrics::render() const {
   counter("parley_connections_total", "WebSocket connections accepted.", connections_total.load());
   counter("parley_http_requests_total", "HTTP requests served (REST, health, metrics).",
           http_requests_total.load());
+  counter("parley_uploads_total", "Uploads accepted (POST /v1/uploads).", uploads_total.load());
+  counter("parley_upload_bytes_total", "Bytes of accepted uploads.", upload_bytes_total.load());
+  counter("parley_downloads_total", "Downloads served to the end (GET /v1/uploads/{id}).",
+          downloads_total.load());
   counter("parley_frames_in_total", "Request frames received over WebSocket.",
           frames_in_total.load());
   counter("parley_sends_total", "Messages stored and acknowledged.", sends_total.load());

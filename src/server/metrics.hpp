@@ -26,6 +26,9 @@ class metrics {
   std::atomic<std::uint64_t> replayed_total{0};    // of which sent by sync catch-up
   std::atomic<std::uint64_t> slow_consumer_closes_total{0};
   std::atomic<std::uint64_t> commits_total{0};
+  std::atomic<std::uint64_t> uploads_total{0};  // accepted uploads (deduplicated or not)
+  std::atomic<std::uint64_t> upload_bytes_total{0};
+  std::atomic<std::uint64_t> downloads_total{0};  // completed downloads (whole or ranges)
 
   void count_error(errc c);
   // Records one committed transaction carrying `writes` writes that took `seconds`.

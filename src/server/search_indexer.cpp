@@ -5,6 +5,10 @@
 
 namespace parley {
 
+namespace {
+constexpr std::size_t kPurgePages = 256;  // index pages merged per round while purging
+}  // namespace
+
 search_indexer::search_indexer(boost::asio::io_context& io, store& st,
                                std::chrono::milliseconds interval, std::size_t batch)
     : io_(io), st_(st), interval_(interval), batch_(batch), timer_(io) {}
@@ -25,6 +29,8 @@ void search_indexer::round() {
   st_.write(
       [taken, batch = batch_](write_txn& t) {
         *taken = t.index_pending(batch);
+        // Bounded merge work per round until deleted messages' terms are purged.
+        t.purge_search_index(kPurgePages);
         return error{errc::ok, {}, {}, 0};
       },
       [self = shared_from_this(), taken](const error& e) {

@@ -3,6 +3,9 @@
 // Batching makes one FTS5 segment per batch instead of one per group commit. A message is
 // found by search once indexed, so within about `interval` of being stored; what was not
 // indexed before a stop stays queued in the database and is indexed after the restart.
+// Each round also merges a bounded number of index pages while deleted messages' terms
+// wait to be purged (store::purge_search_index), so a delete leaves the index within
+// about (index pages / 256) rounds.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

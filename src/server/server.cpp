@@ -17,6 +17,8 @@
 #include "server/hub.hpp"
 #include "server/metrics.hpp"
 #include "server/search_indexer.hpp"
+#include "server/upload_gc.hpp"
+#include "store/blob_store.hpp"
 #include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "transport/http_listener.hpp"
@@ -52,6 +54,7 @@ struct server::impl {
   hub h{m};
   asio::thread_pool cpu{2};
   std::unique_ptr<service> svc;
+  std::unique_ptr<blob_store> blobs;
   std::vector<std::unique_ptr<asio::io_context>> ios;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -88,6 +91,7 @@ struct server::impl {
       h.notify_user(u, std::move(f));
     };
     opt.edit_window_ms = ctx.cfg.edit_window_s * 1000;
+    opt.max_attachments = static_cast<std::size_t>(ctx.cfg.max_attachments);
     opt.on_logout = [this](device_id d) {
       h.close_device(d, close_code::logged_out, "logged out");
     };
@@ -99,6 +103,10 @@ struct server::impl {
     ctx.svc = svc.get();
     ctx.h = &h;
     ctx.m = &m;
+    blobs = std::make_unique<blob_store>(
+        ctx.cfg.uploads_dir.empty() ? (std::filesystem::path(ctx.cfg.data_dir) / "uploads").string()
+                                    : ctx.cfg.uploads_dir);
+    ctx.blobs = blobs.get();
     auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads) : usable_cpus();
     std::vector<asio::io_context*> raw;
     for (std::size_t i = 0; i < n; ++i) {
@@ -126,6 +134,9 @@ struct server::impl {
     }
     std::make_shared<search_indexer>(main_io, *st,
                                      std::chrono::milliseconds(ctx.cfg.search_index_ms), 2000)
+        ->start();
+    std::make_shared<upload_gc>(main_io, *st, *blobs, std::chrono::seconds(ctx.cfg.upload_gc_s),
+                                std::chrono::seconds(ctx.cfg.upload_grace_s))
         ->start();
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());

@@ -85,6 +85,15 @@ class forwarding_read : public Base {
   std::vector<search_hit> search_messages(user_id u, const search_query& q) override {
     return r_.search_messages(u, q);
   }
+  std::optional<upload_info> find_upload(const std::string& id) override {
+    return r_.find_upload(id);
+  }
+  bool owns_upload(user_id u, const std::string& id) override { return r_.owns_upload(u, id); }
+  bool sees_upload(user_id u, const std::string& id) override { return r_.sees_upload(u, id); }
+  std::vector<std::pair<seq_t, attachment>> list_attachments(conv_id c, seq_t from,
+                                                             seq_t to) override {
+    return r_.list_attachments(c, from, to);
+  }
 
  private:
   read_txn& r_;
@@ -194,6 +203,19 @@ class recording_write final : public forwarding_read<write_txn> {
     return w_.advance_read_pointer(u, c, root, seq);
   }
   std::size_t index_pending(std::size_t limit) override { return w_.index_pending(limit); }
+  bool purge_search_index(std::size_t pages) override { return w_.purge_search_index(pages); }
+  void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override {
+    w_.set_mentions(c, seq, users);
+  }
+  void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) override {
+    w_.put_upload(u, owner, now_ms);
+  }
+  void add_attachments(conv_id c, seq_t seq, const std::vector<attachment>& a) override {
+    w_.add_attachments(c, seq, a);
+  }
+  std::vector<std::string> collect_uploads(std::int64_t cutoff_ms, std::size_t limit) override {
+    return w_.collect_uploads(cutoff_ms, limit);
+  }
 
  private:
   void members_changed(conv_id c) {

@@ -88,6 +88,16 @@ class read_txn {
   // Indexed messages matching q.match that u may read (member of the conversation, or a
   // former member up to leaving), not deleted, newest first. A malformed q.match throws.
   virtual std::vector<search_hit> search_messages(user_id u, const search_query& q) = 0;
+
+  // Uploads: content recorded here, its bytes kept by blob_store.
+  virtual std::optional<upload_info> find_upload(const std::string& id) = 0;
+  // Whether u uploaded this content (at any time).
+  virtual bool owns_upload(user_id u, const std::string& id) = 0;
+  // Whether a message u can read (as a member, or a former member up to leaving) carries it.
+  virtual bool sees_upload(user_id u, const std::string& id) = 0;
+  // Attachments of the messages from_seq..to_seq, by message seq, then position.
+  virtual std::vector<std::pair<seq_t, attachment>> list_attachments(conv_id c, seq_t from_seq,
+                                                                     seq_t to_seq) = 0;
 };
 
 class write_txn : public read_txn {
@@ -140,6 +150,21 @@ class write_txn : public read_txn {
   // how many it took. New messages are found by search once indexed; edits and deletes
   // of indexed messages update the index at once.
   virtual std::size_t index_pending(std::size_t limit) = 0;
+  // Deleted messages leave their terms in the index until its segments are merged; this
+  // merges about `pages` pages toward one segment while a delete is unpurged. Returns
+  // whether purging work remains.
+  virtual bool purge_search_index(std::size_t pages) = 0;
+  // Replaces the users a message mentions (an edit changed its text).
+  virtual void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) = 0;
+
+  // Records content u uploaded: created the first time, touched every time.
+  virtual void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) = 0;
+  // Attaches uploads to a message, in order. delete_message and pruning detach them again
+  // (touching each upload, which starts its grace period).
+  virtual void add_attachments(conv_id c, seq_t seq, const std::vector<attachment>& a) = 0;
+  // Forgets up to `limit` uploads that no message carries and that were not touched since
+  // cutoff_ms; returns their ids, whose bytes the caller removes after the commit.
+  virtual std::vector<std::string> collect_uploads(std::int64_t cutoff_ms, std::size_t limit) = 0;
 };
 
 class store {

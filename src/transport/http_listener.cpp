@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,73 +14,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "transport/http_common.hpp"
+#include "transport/http_files.hpp"
 #include "transport/rest_routes.hpp"
 #include "transport/ws_connection.hpp"
 
 namespace parley {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-// Bound to the io_context's executor, like the socket it hands to a WebSocket connection.
-using http_stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
-using asio::use_awaitable;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-
-namespace {
-
-using response = http::response<http::string_body>;
-
-response json_response(unsigned version, bool keep_alive, int status, std::string body) {
-  response res{static_cast<http::status>(status), version};
-  res.set(http::field::server, "parley");
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-response error_response(unsigned version, bool keep_alive, const error& e) {
-  boost::json::object o{{"code", errc_name(e.code)}, {"message", e.message}};
-  if (!e.field.empty()) o["field"] = e.field;
-  auto res = json_response(version, keep_alive, errc_http_status(e.code),
-                           boost::json::serialize(boost::json::object{{"error", o}}));
-  if (e.code == errc::rate_limited) {
-    o["retry_after_ms"] = e.retry_after_ms;
-    res.set(http::field::retry_after, std::to_string((e.retry_after_ms + 999) / 1000));
-    res.body() = boost::json::serialize(boost::json::object{{"error", o}});
-    res.prepare_payload();
-  }
-  return res;
-}
-
-// Turns a callback-style call into an awaitable one. `start` receives the completion.
-template <class T, class Start>
-auto await_callback(Start& start) {
-  return asio::async_initiate<decltype(use_awaitable), void(T)>(
-      [&start](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start([h](T v) mutable {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, v = std::move(v)]() mutable { std::move (*h)(std::move(v)); });
-        });
-      },
-      use_awaitable);
-}
-
-std::optional<std::string> bearer_token(const http::request<http::string_body>& req) {
-  auto it = req.find(http::field::authorization);
-  if (it == req.end()) return std::nullopt;
-  std::string_view v(it->value().data(), it->value().size());
-  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
-    return std::string(v.substr(7));
-  return std::string();
-}
-
-}  // namespace
+using namespace http_common;
 
 struct http_listener::impl {
   server_context& ctx;
@@ -87,6 +29,7 @@ struct http_listener::impl {
   tcp::acceptor acceptor;
   ws_registry registry;
   std::size_t next = 0;
+  asio::thread_pool files_pool{1};  // upload fsyncs, off the I/O threads
 
   impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host,
        std::uint16_t port)
@@ -187,10 +130,30 @@ struct http_listener::impl {
   asio::awaitable<void> serve(http_stream stream) {
     beast::flat_buffer buf;
     for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(16 * 1024);
-      parser.body_limit(static_cast<std::uint64_t>(ctx.cfg.max_http_body_bytes));
+      // The header first: uploads stream their body to disk, everything else is read whole.
+      http::request_parser<http::empty_body> hp;
+      hp.header_limit(16 * 1024);
+      hp.body_limit(boost::none);  // each body's own limit is applied below
       stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
+      auto [hec, hn] = co_await http::async_read_header(stream, buf, hp, tuple_awaitable);
+      if (hec) break;
+      {
+        std::string_view t(hp.get().target().data(), hp.get().target().size());
+        if (http_files::is_files_target(t)) {
+          stream.expires_never();
+          if (!co_await http_files::serve(ctx, files_pool, stream, buf, hp)) break;
+          continue;
+        }
+      }
+      const auto body_limit = static_cast<std::uint64_t>(ctx.cfg.max_http_body_bytes);
+      if (hp.content_length().value_or(0) > body_limit) {
+        auto res =
+            error_response(11, false, make_error(errc::too_large, "the body is too large", "body"));
+        co_await http::async_write(stream, res, tuple_awaitable);
+        break;
+      }
+      http::request_parser<http::string_body> parser{std::move(hp)};
+      parser.body_limit(body_limit);
       auto [ec, n] = co_await http::async_read(stream, buf, parser, tuple_awaitable);
       if (ec == http::error::body_limit) {
         auto res =

@@ -1,5 +1,6 @@
 #include "transport/rest_routes.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace parley {
@@ -134,6 +135,75 @@ route_status match_route(std::string_view method, std::string_view target, route
     return route_status::ok;
   }
   return path_matched ? route_status::method_not_allowed : route_status::not_found;
+}
+
+namespace {
+
+bool parse_u64(std::string_view s, std::uint64_t& v) {
+  if (s.empty() || s.size() > 19) return false;
+  v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+range_status parse_byte_range(std::string_view header, std::uint64_t size, std::uint64_t& first,
+                              std::uint64_t& last) {
+  header = trim(header);
+  if (header.substr(0, 6) != "bytes=") return range_status::whole;
+  auto spec = trim(header.substr(6));
+  if (spec.find(',') != std::string_view::npos) return range_status::whole;
+  auto dash = spec.find('-');
+  if (dash == std::string_view::npos) return range_status::whole;
+  auto a = trim(spec.substr(0, dash)), b = trim(spec.substr(dash + 1));
+  std::uint64_t x = 0, y = 0;
+  if (a.empty()) {  // the last y bytes
+    if (!parse_u64(b, y)) return range_status::whole;
+    if (y == 0 || size == 0) return range_status::unsatisfiable;
+    first = y >= size ? 0 : size - y;
+    last = size - 1;
+    return range_status::partial;
+  }
+  if (!parse_u64(a, x)) return range_status::whole;
+  if (b.empty()) {
+    y = size == 0 ? 0 : size - 1;
+  } else {
+    if (!parse_u64(b, y) || y < x) return range_status::whole;
+  }
+  if (x >= size) return range_status::unsatisfiable;
+  first = x;
+  last = std::min(y, size - 1);
+  return range_status::partial;
+}
+
+std::string content_disposition(bool inline_, std::string_view name) {
+  std::string out = inline_ ? "inline" : "attachment";
+  if (name.empty()) return out;
+  std::string ascii, enc;
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : name) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '-' || c == '_';
+    ascii += (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') ? static_cast<char>(c) : '_';
+    if (plain) {
+      enc += static_cast<char>(c);
+    } else {
+      enc += '%';
+      enc += hex[c >> 4];
+      enc += hex[c & 15];
+    }
+  }
+  return out + "; filename=\"" + ascii + "\"; filename*=UTF-8''" + enc;
 }
 
 }  // namespace parley

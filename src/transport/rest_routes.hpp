@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,17 @@ route_status match_route(std::string_view method, std::string_view target, route
 
 // Percent-decodes a query string component ('+' is a space). Returns false if malformed.
 bool url_decode(std::string_view in, std::string& out);
+
+// A Range header of a download (RFC 9110): one range of bytes, "bytes=a-b", "bytes=a-" or
+// "bytes=-n". Anything else (several ranges, other units, malformed) is ignored and the
+// whole content served, as the RFC allows; a well-formed range that starts past the end
+// is unsatisfiable (416).
+enum class range_status { whole, partial, unsatisfiable };
+range_status parse_byte_range(std::string_view header, std::uint64_t size, std::uint64_t& first,
+                              std::uint64_t& last);
+
+// A Content-Disposition value: `inline` or `attachment`, with the file name as an
+// RFC 6266 filename* parameter (UTF-8, percent-encoded) and an ASCII fallback.
+std::string content_disposition(bool inline_, std::string_view name);
 
 }  // namespace parley

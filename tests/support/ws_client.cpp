@@ -22,26 +22,56 @@ boost::json::value http_reply::json() const {
   return boost::json::parse(body);
 }
 
-http_reply http(std::uint16_t port, const std::string& method, const std::string& target,
-                const std::string& body, const std::string& token) {
+namespace {
+http_reply exchange(std::uint16_t port, http_ns::request<http_ns::string_body>& req,
+                    const std::string& token,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
   asio::io_context io;
   beast::tcp_stream s(io);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http_ns::request<http_ns::string_body> req{http_ns::string_to_verb(method), target, 11};
   req.set(http_ns::field::host, "127.0.0.1");
   if (!token.empty()) req.set(http_ns::field::authorization, "Bearer " + token);
-  if (!body.empty()) req.set(http_ns::field::content_type, "application/json");
-  req.body() = body;
+  for (const auto& [k, v] : headers) req.set(k, v);
   req.keep_alive(false);
   req.prepare_payload();
   http_ns::write(s, req);
   beast::flat_buffer buf;
   http_ns::response_parser<http_ns::string_body> p;
   p.body_limit(64 * 1024 * 1024);
+  if (req.method() == http_ns::verb::head) p.skip(true);
   http_ns::read(s, buf, p);
   beast::error_code ec;
   s.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return {static_cast<int>(p.get().result_int()), p.get().body()};
+  http_reply r{static_cast<int>(p.get().result_int()), p.get().body(), {}};
+  for (const auto& f : p.get()) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers.emplace_back(name, std::string(f.value()));
+  }
+  return r;
+}
+}  // namespace
+
+std::string http_reply::header(const std::string& lowercase_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lowercase_name) return v;
+  return {};
+}
+
+http_reply http(std::uint16_t port, const std::string& method, const std::string& target,
+                const std::string& body, const std::string& token) {
+  http_ns::request<http_ns::string_body> req{http_ns::string_to_verb(method), target, 11};
+  if (!body.empty()) req.set(http_ns::field::content_type, "application/json");
+  req.body() = body;
+  return exchange(port, req, token, {});
+}
+
+http_reply http_raw(std::uint16_t port, const std::string& method, const std::string& target,
+                    const std::string& body, const std::string& token,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
+  http_ns::request<http_ns::string_body> req{http_ns::string_to_verb(method), target, 11};
+  req.body() = body;
+  return exchange(port, req, token, headers);
 }
 
 struct ws_client::impl {

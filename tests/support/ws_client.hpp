@@ -20,12 +20,19 @@ using namespace std::chrono_literals;
 struct http_reply {
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   boost::json::value json() const;
+  // The value of a header ("" if absent).
+  std::string header(const std::string& lowercase_name) const;
 };
 
 // One HTTP/1.1 request to 127.0.0.1:port (connection closed afterwards).
 http_reply http(std::uint16_t port, const std::string& method, const std::string& target,
                 const std::string& body = {}, const std::string& token = {});
+// The same with extra request headers; the body is sent as it is (no Content-Type).
+http_reply http_raw(std::uint16_t port, const std::string& method, const std::string& target,
+                    const std::string& body, const std::string& token,
+                    const std::vector<std::pair<std::string, std::string>>& headers);
 
 class ws_client {
  public:

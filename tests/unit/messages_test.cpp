@@ -470,5 +470,107 @@ TEST_F(MessagesTest, FormerMembersReadUpToLeavingButChangeNothing) {
   expect_error(fail(cat.who, "edits", {{"conv", c}, {"msg", after}}), errc::not_found, "msg");
 }
 
+TEST_F(MessagesTest, AnEditReparsesMentionsAndNotifiesOnlyTheNewlyMentioned) {
+  auto m = post(ann, "ping @bob");
+  {
+    std::lock_guard lk(mu_);
+    notices_.clear();
+  }
+  take_published();
+  ok(ann.who, "edit", {{"conv", c}, {"msg", m}, {"text", "ping @bob and @cat"}});
+  EXPECT_EQ(last_event().at("data").at("mentions").as_array(), (json::array{bob.u.id, cat.u.id}));
+  {
+    std::lock_guard lk(mu_);
+    std::vector<user_id> noticed;
+    for (const auto& [u, f] : notices_)
+      if (f.find("\"notice\":\"mention\"") != std::string::npos) noticed.push_back(u);
+    EXPECT_EQ(noticed, std::vector<user_id>{cat.u.id});
+  }
+  EXPECT_EQ(conv_entry(cat).at("mentions").as_int64(), 1);
+  // Dropping a mention stops it counting.
+  ok(ann.who, "edit", {{"conv", c}, {"msg", m}, {"text", "ping @cat only"}});
+  EXPECT_EQ(conv_entry(bob).at("mentions").as_int64(), 0);
+  EXPECT_EQ(conv_entry(cat).at("mentions").as_int64(), 1);
+  EXPECT_EQ(find(messages(bob), m).at("mentions").as_array(), json::array{cat.u.id});
+}
+
+// ---------------------------------------------------------------------------------------
+// Attachments (the HTTP transport computes the upload; here it is given)
+
+class AttachmentsTest : public MessagesTest {
+ protected:
+  upload_info put(const account& a, const std::string& id_char, const std::string& type) {
+    upload_info u{std::string(64, id_char[0]), 10, type, 0, 0};
+    std::promise<result<std::string>> p;
+    auto f = p.get_future();
+    int installs = 0;
+    svc_->put_upload(
+        *a.who.auth, u,
+        [&installs]() -> result<unit> {
+          ++installs;
+          return unit{};
+        },
+        [&p](result<std::string> r) { p.set_value(std::move(r)); });
+    auto r = test::get_or_throw(f, "put_upload");
+    EXPECT_TRUE(r) << (r ? "" : r.err().message);
+    EXPECT_EQ(installs, 1);
+    return u;
+  }
+  result<upload_info> open(const account& a, const std::string& id) {
+    std::promise<result<upload_info>> p;
+    auto f = p.get_future();
+    svc_->open_upload(*a.who.auth, id, [&p](result<upload_info> r) { p.set_value(std::move(r)); });
+    return test::get_or_throw(f, "open_upload");
+  }
+  static json::array atts(std::initializer_list<std::pair<std::string, std::string>> l) {
+    json::array a;
+    for (const auto& [id, name] : l) a.push_back(json::object{{"id", id}, {"name", name}});
+    return a;
+  }
+};
+
+TEST_F(AttachmentsTest, MessagesCarryUploadsTheSenderMayAttach) {
+  auto pic = put(ann, "a", "image/png");
+  auto doc = put(eve, "b", "application/pdf");
+  auto m = post(ann, "", {{"attachments", atts({{pic.id, "cat.png"}})}});
+  auto ev = last_event();
+  auto& att = ev.at("data").at("attachments").as_array().at(0).as_object();
+  EXPECT_EQ(att.at("id").as_string(), pic.id);
+  EXPECT_EQ(att.at("name").as_string(), "cat.png");
+  EXPECT_EQ(att.at("type").as_string(), "image/png");
+  EXPECT_EQ(find(messages(bob), m).at("attachments").as_array().size(), 1u);
+  // eve's upload is not ann's to attach, and unknown ids are refused alike.
+  json::object args{{"conv", c}, {"client_msg_id", "x1"}, {"attachments", atts({{doc.id, "d"}})}};
+  expect_error(fail(ann.who, "send", args), errc::not_found, "attachments");
+  args["attachments"] = atts({{std::string(64, 'e'), "d"}});
+  expect_error(fail(ann.who, "send", args), errc::not_found, "attachments");
+  args["attachments"] = atts({{pic.id, "a"}, {pic.id, "b"}});
+  expect_error(fail(ann.who, "send", args), errc::invalid, "attachments");
+  args["attachments"] = atts({{"ABC", "a"}});
+  expect_error(fail(ann.who, "send", args), errc::invalid, "attachments");
+  // bob sees it in the group, so he may forward it.
+  post(bob, "fwd", {{"attachments", atts({{pic.id, "again.png"}})}});
+}
+
+TEST_F(AttachmentsTest, DownloadsAreForUploadersAndReadersOfACarryingMessage) {
+  auto pic = put(ann, "a", "image/png");
+  EXPECT_TRUE(open(ann, pic.id));  // the uploader, before it is attached
+  expect_error(open(bob, pic.id).err(), errc::not_found, "id");
+  auto m = post(ann, "look", {{"attachments", atts({{pic.id, "p.png"}})}});
+  EXPECT_EQ(open(bob, pic.id)->type, "image/png");
+  expect_error(open(eve, pic.id).err(), errc::not_found, "id");
+  // A former member keeps what was sent before leaving; not what came after.
+  ok(ann.who, "members.remove", {{"conv", c}, {"user", "cat"}});
+  EXPECT_TRUE(open(cat, pic.id));
+  auto later = put(ann, "c", "text/plain; charset=utf-8");
+  post(ann, "later", {{"attachments", atts({{later.id, "l.txt"}})}});
+  expect_error(open(cat, later.id).err(), errc::not_found, "id");
+  // Deleting the message takes it away from the readers (not from the uploader).
+  ok(ann.who, "delete", {{"conv", c}, {"msg", m}});
+  expect_error(open(bob, pic.id).err(), errc::not_found, "id");
+  EXPECT_TRUE(open(ann, pic.id));
+  EXPECT_FALSE(find(messages(bob), m).contains("attachments"));
+}
+
 }  // namespace
 }  // namespace parley

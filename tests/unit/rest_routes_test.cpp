@@ -212,3 +212,47 @@ TEST(UrlDecode, DecodesAndRejectsMalformedEscapes) {
 
 }  // namespace
 }  // namespace parley
+
+namespace parley {
+namespace {
+
+TEST(ByteRange, SingleRangesOfEachForm) {
+  std::uint64_t a = 0, b = 0;
+  EXPECT_EQ(parse_byte_range("bytes=0-9", 100, a, b), range_status::partial);
+  EXPECT_EQ(a, 0u);
+  EXPECT_EQ(b, 9u);
+  EXPECT_EQ(parse_byte_range("bytes=90-", 100, a, b), range_status::partial);
+  EXPECT_EQ(a, 90u);
+  EXPECT_EQ(b, 99u);
+  EXPECT_EQ(parse_byte_range("bytes=-5", 100, a, b), range_status::partial);
+  EXPECT_EQ(a, 95u);
+  EXPECT_EQ(b, 99u);
+  EXPECT_EQ(parse_byte_range("bytes=-500", 100, a, b), range_status::partial);  // all of it
+  EXPECT_EQ(a, 0u);
+  EXPECT_EQ(parse_byte_range("bytes=50-5000", 100, a, b), range_status::partial);  // clipped
+  EXPECT_EQ(b, 99u);
+}
+
+TEST(ByteRange, UnsatisfiableAndIgnoredForms) {
+  std::uint64_t a = 0, b = 0;
+  EXPECT_EQ(parse_byte_range("bytes=100-", 100, a, b), range_status::unsatisfiable);
+  EXPECT_EQ(parse_byte_range("bytes=-0", 100, a, b), range_status::unsatisfiable);
+  EXPECT_EQ(parse_byte_range("bytes=0-", 0, a, b), range_status::unsatisfiable);
+  // Served whole: several ranges, other units, malformed, reversed.
+  EXPECT_EQ(parse_byte_range("bytes=0-1,5-6", 100, a, b), range_status::whole);
+  EXPECT_EQ(parse_byte_range("items=0-1", 100, a, b), range_status::whole);
+  EXPECT_EQ(parse_byte_range("bytes=x-1", 100, a, b), range_status::whole);
+  EXPECT_EQ(parse_byte_range("bytes=9-1", 100, a, b), range_status::whole);
+  EXPECT_EQ(parse_byte_range("bytes=99999999999999999999-", 100, a, b), range_status::whole);
+}
+
+TEST(ContentDisposition, NamesAreQuotedSafelyAndPercentEncoded) {
+  EXPECT_EQ(content_disposition(true, ""), "inline");
+  EXPECT_EQ(content_disposition(false, "a b\".pdf"),
+            "attachment; filename=\"a b_.pdf\"; filename*=UTF-8''a%20b%22.pdf");
+  EXPECT_EQ(content_disposition(true, "é.png"),
+            "inline; filename=\"__.png\"; filename*=UTF-8''%C3%A9.png");
+}
+
+}  // namespace
+}  // namespace parley

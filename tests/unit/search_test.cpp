@@ -1,5 +1,7 @@
 // Full-text search in parley::service: only what the caller may read, filters, paging,
 // highlighted snippets, edits re-indexed and deletes purged (docs/protocol.md, "Search").
+#include <sqlite3.h>
+
 #include "service_fixture.hpp"
 
 namespace parley {
@@ -158,6 +160,46 @@ TEST_F(SearchTest, QueriesCannotInjectSyntax) {
   expect_error(fail(bob.who, "search", {{"query", "!!! ..."}}), errc::invalid, "query");
   expect_error(fail(bob.who, "search", {{"query", ""}}), errc::invalid, "query");
   EXPECT_EQ(seqs(search(bob, {{"query", "bet*"}})).size(), 1u);  // prefix
+}
+
+// The index itself, not just search results: a deleted message's words stay in the FTS5
+// segments (marked deleted) until purge_search_index has merged them away.
+TEST_F(SearchTest, DeletedWordsLeaveTheIndexBytesOncePurged) {
+  for (int i = 0; i < 20; ++i) post(ann, c, "ordinary chatter " + std::to_string(i));
+  auto m = post(ann, c, "zyxwvutsecretword");
+  index();
+  auto occurrences = [&] {
+    sqlite3* raw = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(db_.path().c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw,
+                                 "SELECT (SELECT count(*) FROM messages_fts_data WHERE "
+                                 "instr(block, CAST('vutsecretword' AS BLOB)) > 0) + "
+                                 "(SELECT count(*) FROM messages_fts_idx WHERE "
+                                 "instr(term, CAST('vutsecretword' AS BLOB)) > 0)",
+                                 -1, &q, nullptr),
+              SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
+    auto n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+    return n;
+  };
+  EXPECT_GT(occurrences(), 0);  // the probe finds the word while it is indexed
+  ok(ann.who, "delete", {{"conv", c}, {"msg", m}});
+  EXPECT_GT(occurrences(), 0);  // deleted, but its postings wait for a merge
+  std::promise<void> p;
+  auto f = p.get_future();
+  st_->write(
+      [](write_txn& t) {
+        for (int i = 0; i < 1000 && t.purge_search_index(16); ++i) {
+        }
+        return error{errc::ok, {}, {}, 0};
+      },
+      [&p](const error&) { p.set_value(); });
+  test::get_or_throw(f, "purge");
+  EXPECT_EQ(occurrences(), 0);
+  EXPECT_EQ(seqs(search(ann, {{"query", "chatter"}})).size(), 20u);  // the rest is intact
 }
 
 }  // namespace

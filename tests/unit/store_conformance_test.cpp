@@ -1376,6 +1376,111 @@ TEST_P(StoreConformance, SearchFindsIndexedMessagesOfTheUsersConversationsOnly) 
   EXPECT_TRUE(find(ann.id, "two").empty());
 }
 
+TEST_P(StoreConformance, DeletedMessagesArePurgedFromTheSearchIndexInBoundedSteps) {
+  auto ann = add_user("ann");
+  auto c = add_group();
+  seq_t gone = 0;
+  bool pending_before = true;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, ann.id, role::owner, 1);
+              for (int i = 0; i < 50; ++i) add_message(t, c, ann.id, "filler " + std::to_string(i));
+              gone = add_message(t, c, ann.id, "vanishing words");
+              while (t.index_pending(7) > 0) {  // several segments
+              }
+              pending_before = t.purge_search_index(1);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_FALSE(pending_before);  // nothing deleted: no work
+  int rounds = 0;
+  bool more = true;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.delete_message(c, gone, 10);
+              while (more && rounds < 1000) {
+                more = t.purge_search_index(1);
+                ++rounds;
+              }
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_FALSE(more);
+  EXPECT_GE(rounds, 2);  // it had merging to do
+  search_query q;
+  q.match = "\"vanishing\"";
+  EXPECT_TRUE(read([&](read_txn& t) { return t.search_messages(ann.id, q); }).empty());
+}
+
+TEST_P(StoreConformance, UploadsAreOwnedSeenThroughMessagesAndCollectedWhenUnreferenced) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto eve = add_user("eve");
+  auto c = add_group();
+  upload_info pic{std::string(64, 'a'), 1234, "image/png", 640, 480};
+  upload_info doc{std::string(64, 'b'), 99, "application/pdf", 0, 0};
+  seq_t m1 = 0, m2 = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, ann.id, role::owner, 1);
+              t.put_member(c, bob.id, role::member, 1);
+              t.put_upload(pic, ann.id, 1000);
+              t.put_upload(doc, ann.id, 1000);
+              t.put_upload(pic, eve.id, 1500);  // the same content again: touched, a new owner
+              m1 = add_message(t, c, ann.id, "");
+              t.add_attachments(c, m1, {attachment{pic, "cat.png"}, attachment{doc, "a.pdf"}});
+              m2 = add_message(t, c, ann.id, "");
+              t.add_attachments(c, m2, {attachment{pic, "again.png"}});
+              return kOk;
+            }).code,
+            errc::ok);
+  auto found = read([&](read_txn& t) { return t.find_upload(pic.id); });
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->size, 1234);
+  EXPECT_EQ(found->type, "image/png");
+  EXPECT_EQ(found->width, 640);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_upload(std::string(64, 'c')); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.owns_upload(eve.id, pic.id); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.owns_upload(bob.id, pic.id); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.sees_upload(bob.id, doc.id); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.sees_upload(eve.id, doc.id); }));
+  auto atts = read([&](read_txn& t) { return t.list_attachments(c, m1, m2); });
+  ASSERT_EQ(atts.size(), 3u);
+  EXPECT_EQ(atts[0].first, m1);
+  EXPECT_EQ(atts[0].second.name, "cat.png");
+  EXPECT_EQ(atts[1].second.upload.id, doc.id);
+  EXPECT_EQ(atts[2].first, m2);
+  EXPECT_EQ(atts[2].second.upload.height, 480);
+
+  // Carried by messages: never collected, however old.
+  std::vector<std::string> collected;
+  ASSERT_EQ(write([&](write_txn& t) {
+              collected = t.collect_uploads(1'000'000, 10);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_TRUE(collected.empty());
+  // Deleting m1 detaches both (touching them at 5000): doc is unreferenced from then on,
+  // pic is still carried by m2. Bob, a member, stops seeing doc.
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.delete_message(c, m1, 5000);
+              collected = t.collect_uploads(4999, 10);  // within the grace period
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_TRUE(collected.empty());
+  EXPECT_FALSE(read([&](read_txn& t) { return t.sees_upload(bob.id, doc.id); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.sees_upload(bob.id, pic.id); }));
+  ASSERT_EQ(write([&](write_txn& t) {
+              collected = t.collect_uploads(5001, 10);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(collected, std::vector<std::string>{doc.id});
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_upload(doc.id); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.owns_upload(ann.id, doc.id); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.find_upload(pic.id); }));
+  reopen();
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_attachments(c, 0, 100); }).size(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {

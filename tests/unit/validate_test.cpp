@@ -37,3 +37,18 @@ TEST(Validate, ClientMsgIds) {
   EXPECT_FALSE(check_client_msg_id(std::string(65, 'a')));
   EXPECT_FALSE(check_client_msg_id("a b"));
 }
+
+TEST(Validate, FileNamesAndUploadIds) {
+  EXPECT_EQ(*check_file_name("photo 1.png", "name"), "photo 1.png");
+  EXPECT_TRUE(check_file_name("résumé.pdf", "name"));
+  EXPECT_FALSE(check_file_name("", "name"));
+  EXPECT_FALSE(check_file_name("a/b", "name"));
+  EXPECT_FALSE(check_file_name("a\\b", "name"));
+  EXPECT_FALSE(check_file_name("..", "name"));
+  EXPECT_FALSE(check_file_name("a\nb", "name"));
+  EXPECT_EQ(check_file_name(std::string(256, 'a'), "name").err().code, errc::too_large);
+  EXPECT_TRUE(valid_upload_id(std::string(64, 'f')));
+  EXPECT_FALSE(valid_upload_id(std::string(64, 'F')));
+  EXPECT_FALSE(valid_upload_id(std::string(63, 'a')));
+  EXPECT_FALSE(valid_upload_id(std::string(63, 'a') + "g"));
+}

@@ -124,6 +124,10 @@ void db::reset_all() {
     if (st->busy()) st->reset();
 }
 
+std::int64_t db::total_changes() const {
+  return sqlite3_total_changes64(db_);
+}
+
 std::int64_t db::changes() const {
   return sqlite3_changes64(db_);
 }

@@ -67,6 +67,8 @@ class db {
   // Prepared once per connection and cached by SQL text.
   stmt& prepare(std::string_view sql);
   std::int64_t changes() const;
+  // Rows changed since the connection opened (sqlite3_total_changes64).
+  std::int64_t total_changes() const;
   // Resets every cached statement that is busy (stepped and not reset), ending any read
   // cursor (and so the read snapshot) or unfinished write.
   void reset_all();

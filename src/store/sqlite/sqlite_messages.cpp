@@ -3,6 +3,7 @@
 // conversation's messages are the id range [conv_id * 2^32, (conv_id + 1) * 2^32).
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <map>
 
 #include "store/sqlite/sqlite_txn.hpp"
@@ -232,6 +233,10 @@ void sqlite_txn::prune_messages(conv_id c, seq_t first) {
                           "DELETE FROM mentions WHERE conv_id = ? AND seq < ?",
                           "DELETE FROM thread_participants WHERE conv_id = ? AND root < ?"})
     db_.prepare(sql).bind(1, c).bind(2, first).run();
+  detach_uploads(c, 0, first - 1,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
 }
 
 void sqlite_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& data) {
@@ -302,10 +307,18 @@ std::vector<seq_t> sqlite_txn::delete_message(conv_id c, seq_t seq, std::int64_t
           .bind(3, seq)
           .run();
   }
+  // Its terms stay in the search index (as deleted) until a merge purges them.
+  if (m && m->text.size() > 0)
+    db_.prepare(
+           "UPDATE search_purge SET pending = 1 WHERE id = 1 AND "
+           "EXISTS (SELECT 1 FROM messages WHERE id = ? AND indexed = 1)")
+        .bind(1, row_id(c, seq))
+        .run();
   db_.prepare("UPDATE messages SET text = '', mentions = '', deleted_ms = ? WHERE id = ?")
       .bind(1, ms)
       .bind(2, row_id(c, seq))
       .run();
+  detach_uploads(c, seq, seq, ms);
   return edit_seqs;
 }
 
@@ -399,6 +412,45 @@ std::size_t sqlite_txn::index_pending(std::size_t limit) {
   }
   if (!ids.empty()) db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
   return ids.size();
+}
+
+bool sqlite_txn::purge_search_index(std::size_t pages) {
+  auto& q = db_.prepare("SELECT pending FROM search_purge WHERE id = 1");
+  bool pending = q.step() && q.i64(0) != 0;
+  q.reset();
+  if (!pending) return false;
+  // A merge with a negative page count works toward a single segment; once there, the
+  // deleted entries are gone. Fewer than two changes means there was nothing to merge.
+  auto before = db_.total_changes();
+  db_.prepare("INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', ?)")
+      .bind(1, -static_cast<std::int64_t>(pages))
+      .run();
+  if (db_.total_changes() - before >= 2) return true;
+  db_.exec("UPDATE search_purge SET pending = 0 WHERE id = 1");
+  return false;
+}
+
+void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) {
+  auto m = find_message(c, seq);
+  if (!m) return;
+  for (auto u : m->mentions)
+    db_.prepare("DELETE FROM mentions WHERE user_id = ? AND conv_id = ? AND seq = ?")
+        .bind(1, u)
+        .bind(2, c)
+        .bind(3, seq)
+        .run();
+  for (auto u : users)
+    db_.prepare(
+           "INSERT OR IGNORE INTO mentions(user_id, conv_id, seq, thread_root) VALUES (?,?,?,?)")
+        .bind(1, u)
+        .bind(2, c)
+        .bind(3, seq)
+        .bind(4, m->thread.value_or(0))
+        .run();
+  db_.prepare("UPDATE messages SET mentions = ? WHERE id = ?")
+      .bind(1, join_ids(users))
+      .bind(2, row_id(c, seq))
+      .run();
 }
 
 bool sqlite_txn::advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) {

@@ -6,7 +6,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -183,6 +183,38 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
   WHEN old.indexed = 1 AND old.text <> '' BEGIN
   INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
+)sql",
+    // 6: uploads (content addressed by SHA-256; the bytes live in blob_store), who uploaded
+    // them, which messages carry them; and whether deleted messages' terms still wait in
+    // the search index for a merge to purge them.
+    R"sql(
+CREATE TABLE uploads(
+  id TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  touched_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX uploads_touched ON uploads(touched_ms);
+CREATE TABLE upload_owners(
+  upload_id TEXT NOT NULL,
+  user_id INTEGER NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE message_attachments(
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  upload_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (conv_id, seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX message_attachments_upload ON message_attachments(upload_id, conv_id, seq);
+CREATE TABLE search_purge(id INTEGER PRIMARY KEY CHECK (id = 1), pending INTEGER NOT NULL);
+INSERT INTO search_purge(id, pending) VALUES (1, 0);
 )sql"};
 }  // namespace
 

@@ -15,6 +15,9 @@ void configure_writer(db& d, const std::string& synchronous) {
   d.exec(synchronous == "normal" ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
   d.exec("PRAGMA foreign_keys = ON");
   d.exec("PRAGMA cache_size = -65536");
+  // Deleted content (a deleted message's text) is overwritten with zeros in the pages it
+  // leaves, where that costs no extra I/O, instead of lingering in free space.
+  d.exec("PRAGMA secure_delete = FAST");
 }
 
 error internal_error(const std::exception& e) {

@@ -43,6 +43,11 @@ class sqlite_txn final : public write_txn {
   std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
                               std::int64_t cap) override;
   std::vector<search_hit> search_messages(user_id u, const search_query& q) override;
+  std::optional<upload_info> find_upload(const std::string& id) override;
+  bool owns_upload(user_id u, const std::string& id) override;
+  bool sees_upload(user_id u, const std::string& id) override;
+  std::vector<std::pair<seq_t, attachment>> list_attachments(conv_id c, seq_t from_seq,
+                                                             seq_t to_seq) override;
 
   result<user> insert_user(const std::string& handle, const std::string& pw_hash,
                            std::int64_t now_ms) override;
@@ -71,11 +76,19 @@ class sqlite_txn final : public write_txn {
   bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) override;
   bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override;
   std::size_t index_pending(std::size_t limit) override;
+  bool purge_search_index(std::size_t pages) override;
+  void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override;
+  void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) override;
+  void add_attachments(conv_id c, seq_t seq, const std::vector<attachment>& a) override;
+  std::vector<std::string> collect_uploads(std::int64_t cutoff_ms, std::size_t limit) override;
 
  private:
   // Deletes the message state (messages, reactions, edits, mentions, thread participants)
   // of seqs below `first` (sqlite_messages.cpp).
   void prune_messages(conv_id c, seq_t first);
+  // Detaches the uploads of messages [from_seq, to_seq] of c, touching them at ms
+  // (sqlite_uploads.cpp).
+  void detach_uploads(conv_id c, seq_t from_seq, seq_t to_seq, std::int64_t ms);
 
   db& db_;
 };

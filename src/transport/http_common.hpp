@@ -1,0 +1,89 @@
+// Internal to the HTTP transport (http_listener.cpp, http_files.cpp): the stream type and
+// the reply helpers both use. Beast types; include only from src/transport.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <optional>
+#include <string>
+
+#include "core/error.hpp"
+#include "server/context.hpp"
+
+namespace parley::http_common {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+// Bound to the io_context's executor, like the socket it hands to a WebSocket connection.
+using http_stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
+using asio::use_awaitable;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+using response = http::response<http::string_body>;
+
+inline response json_response(unsigned version, bool keep_alive, int status, std::string body) {
+  response res{static_cast<http::status>(status), version};
+  res.set(http::field::server, "parley");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+inline response error_response(unsigned version, bool keep_alive, const error& e) {
+  boost::json::object o{{"code", errc_name(e.code)}, {"message", e.message}};
+  if (!e.field.empty()) o["field"] = e.field;
+  auto res = json_response(version, keep_alive, errc_http_status(e.code),
+                           boost::json::serialize(boost::json::object{{"error", o}}));
+  if (e.code == errc::rate_limited) {
+    o["retry_after_ms"] = e.retry_after_ms;
+    res.set(http::field::retry_after, std::to_string((e.retry_after_ms + 999) / 1000));
+    res.body() = boost::json::serialize(boost::json::object{{"error", o}});
+    res.prepare_payload();
+  }
+  return res;
+}
+
+// Turns a callback-style call into an awaitable one. `start` receives the completion.
+template <class T, class Start>
+auto await_callback(Start& start) {
+  return asio::async_initiate<decltype(use_awaitable), void(T)>(
+      [&start](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h](T v) mutable {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, v = std::move(v)]() mutable { std::move (*h)(std::move(v)); });
+        });
+      },
+      use_awaitable);
+}
+
+template <class Request>
+std::optional<std::string> bearer_token(const Request& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return std::nullopt;
+  std::string_view v(it->value().data(), it->value().size());
+  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
+    return std::string(v.substr(7));
+  return std::string();
+}
+
+// Resolves a bearer token through the service.
+inline asio::awaitable<result<device_session>> authenticate(server_context& ctx,
+                                                            std::string token) {
+  auto start = [&ctx, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
+  auto op = await_callback<result<device_session>>(start);
+  co_return co_await std::move(op);
+}
+
+}  // namespace parley::http_common
