@@ -50,4 +50,18 @@ int errc_http_status(errc c) {
   return 500;
 }
 
+errc errc_from_name(std::string_view name) {
+  for (auto c : {errc::unauthenticated, errc::forbidden, errc::not_found, errc::invalid,
+                 errc::too_large, errc::conflict, errc::rate_limited, errc::internal})
+    if (errc_name(c) == name) return c;
+  return errc::internal;
+}
+
+errc errc_from_http_status(int status) {
+  for (auto c : {errc::unauthenticated, errc::forbidden, errc::not_found, errc::invalid,
+                 errc::too_large, errc::conflict, errc::rate_limited})
+    if (errc_http_status(c) == status) return c;
+  return errc::internal;
+}
+
 }  // namespace parley

@@ -27,6 +27,10 @@ enum class errc {
 std::string_view errc_name(errc c);
 // HTTP status used by the REST API for this code.
 int errc_http_status(errc c);
+// The code of a wire name; unknown names are internal.
+errc errc_from_name(std::string_view name);
+// The code an HTTP status stands for when a reply has no error body.
+errc errc_from_http_status(int status);
 
 struct error {
   errc code = errc::internal;

@@ -297,6 +297,25 @@ check "a group owner deletes another's message" grep -q "^deleted #$RICH:$QUOTE"
 run "$BOB" messages "$RICH"
 check "the deleted message is a tombstone" grep -q "^#$QUOTE user#[0-9]*: \[deleted\]" "$T/out"
 
+# --- attachments ----------------------------------------------------------------------
+CAROL="$T/carol/cli.json"
+run "$CAROL" --server "$SERVER" register carol --password "carol password 1"
+printf 'GIF89a\x03\x00\x02\x00%s' "$(head -c 5000 /dev/zero | tr '\0' 'g')" >"$T/pic.gif"
+run "$ANN" upload "$T/pic.gif"
+check "upload prints the sniffed type and size" grep -q '^uploaded \[file "pic.gif" image/gif 5010 bytes 3x2 id:[0-9a-f]\{64\}\]' "$T/out"
+PIC_ID=$(sha256sum "$T/pic.gif" | cut -c1-64)
+check "the upload's id is the SHA-256 of its bytes" grep -q "id:$PIC_ID" "$T/out"
+run "$ANN" --json send "$RICH" --attach "$T/pic.gif" "see the picture"
+check "send --attach" test "$RC" = 0
+run "$BOB" messages "$RICH"
+check "messages show the attachment" grep -q "see the picture \[file \"pic.gif\" image/gif 5010 bytes 3x2 id:$PIC_ID\]" "$T/out"
+run "$BOB" download "$PIC_ID" "$T/got.gif"
+check "a member downloads it" cmp -s "$T/pic.gif" "$T/got.gif"
+run "$CAROL" download "$PIC_ID" "$T/carol.gif"
+check "a stranger cannot: exit 1, not_found" test "$RC" = 1 -a -n "$(grep '^error: not_found:' "$T/err")"
+run "$ANN" upload "$T/does-not-exist"
+check "uploading a missing file: an error" test "$RC" != 0
+
 # --- logout ---------------------------------------------------------------------------
 run "$ANN" logout
 check "logout" test "$RC" = 0

@@ -65,8 +65,24 @@ TEST(LocalStore, OutboxFromBeforeThreadsGainsTheColumns) {
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].text, "from before");
   EXPECT_EQ(p[0].thread, 0);
+  EXPECT_EQ(p[0].attachments, "");
   s.enqueue(4, "new", 0, 9);
   EXPECT_EQ(s.pending().at(1).thread, 9);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST(LocalStore, AttachmentsOfAQueuedSendSurviveReopen) {
+  auto path = temp_file();
+  const std::string atts = R"([{"id":"aa","name":"cat.png"}])";
+  {
+    local_store s(path);
+    s.enqueue(3, "", 0, 0, atts);
+  }
+  local_store s(path);
+  auto p = s.pending();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].attachments, atts);
+  EXPECT_EQ(p[0].text, "");
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 

@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "format.hpp"
 #include "http.hpp"
+#include "parley/sdk/files.hpp"
 #include "parley/sdk/local_store.hpp"
 #include "password.hpp"
 #include "session.hpp"
@@ -347,8 +348,52 @@ int cmd_create(const globals& g, const create_args& args) {
   return exit_ok;
 }
 
+namespace {
+
+sdk::file_endpoint file_endpoint_of(const globals& g, const account& a) {
+  // Transfers get at least 10 minutes: --timeout is for waiting on the server.
+  return {a.server.host, a.server.port, a.cred.token,
+          std::max<std::chrono::milliseconds>(g.timeout(), std::chrono::minutes(10))};
+}
+
+std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+int cmd_upload(const globals& g, const std::string& path) {
+  auto a = load_account(g, true);
+  auto r = sdk::upload_file(file_endpoint_of(g, a), path);
+  if (!r) throw from_error(r.err());
+  const auto& u = r.value();
+  if (g.json) {
+    json::object o{{"id", u.id}, {"size", u.size}, {"type", u.type}};
+    if (u.width > 0) o["width"] = u.width, o["height"] = u.height;
+    print_json(o);
+  } else {
+    auto shown = u;
+    shown.name = base_name(path);
+    print_line("uploaded" + render_attachments({shown}));
+  }
+  return exit_ok;
+}
+
+int cmd_download(const globals& g, const std::string& id, const std::string& out) {
+  auto a = load_account(g, true);
+  std::string path = out.empty() ? id : out;
+  auto r = sdk::download_file(file_endpoint_of(g, a), id, path);
+  if (!r) throw from_error(r.err());
+  if (g.json)
+    print_json({{"id", id}, {"path", path}, {"size", r.value()}});
+  else
+    print_line("downloaded " + std::to_string(r.value()) + " bytes to " + escape_text(path));
+  return exit_ok;
+}
+
 int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words,
-             std::int64_t reply_to, std::int64_t thread) {
+             std::int64_t reply_to, std::int64_t thread, const std::vector<std::string>& files) {
   std::string text;
   if (words.size() == 1 && words[0] == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -356,8 +401,18 @@ int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>
   } else {
     for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
   }
-  if (text.empty()) throw failure("invalid", "the message text is empty", exit_usage);
+  if (text.empty() && files.empty())
+    throw failure("invalid", "the message text is empty", exit_usage);
   auto a = load_account(g, true);
+  // Uploaded first: the queued message refers to them by id.
+  std::vector<sdk::attachment> atts;
+  for (const auto& f : files) {
+    auto up = sdk::upload_file(file_endpoint_of(g, a), f);
+    if (!up) throw from_error(up.err());
+    auto att = up.value();
+    att.name = base_name(f);
+    atts.push_back(std::move(att));
+  }
   auto o = options(g, a, account_store(a));
   // Events this send receives are not shown. Once a tail ran, positions mean "shown by
   // tail": they are rewound afterwards, and conversations without one are new (replayed
@@ -371,6 +426,7 @@ int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>
   sdk::send_options so;
   so.reply_to = reply_to;
   so.thread = thread;
+  so.attachments = std::move(atts);
   auto cmid = s.send(conv, text, so);
   auto dl = deadline_after(g);
   auto queued_error = [&](const std::string& code, const std::string& why, int status) {
@@ -636,6 +692,7 @@ std::string render_message(const json::object& m) {
   if (auto* d = m.if_contains("deleted"); d && d->is_bool() && d->as_bool())
     return line + ": [deleted]";
   line += ": " + escape_text(str(m, "text"));
+  line += render_attachments(attachments_from_json(m.if_contains("attachments")));
   if (m.contains("edited_ts")) line += " (edited)";
   if (auto* q = m.if_contains("reply_to"); q && q->is_object())
     line += " > #" + std::to_string(num(q->as_object(), "seq"));

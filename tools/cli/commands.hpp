@@ -40,8 +40,14 @@ int cmd_logout(const globals& g, bool forget);
 int cmd_status(const globals& g);
 int cmd_conversations(const globals& g);
 int cmd_create(const globals& g, const create_args& a);
+// `files` are uploaded first and attached (named by their base names).
 int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>& words,
-             std::int64_t reply_to = 0, std::int64_t thread = 0);
+             std::int64_t reply_to = 0, std::int64_t thread = 0,
+             const std::vector<std::string>& files = {});
+// Attachments (docs/protocol.md, "Attachments"): upload prints the upload's id; download
+// writes it to `out` (default: the id), continuing an interrupted download.
+int cmd_upload(const globals& g, const std::string& path);
+int cmd_download(const globals& g, const std::string& id, const std::string& out);
 int cmd_history(const globals& g, const history_args& a);
 int cmd_tail(const globals& g, const tail_args& a);
 

@@ -171,11 +171,41 @@ std::string names::name(std::int64_t id) const {
   return it == names_.end() ? "user#" + std::to_string(id) : escape_text(it->second);
 }
 
+std::string render_attachments(const std::vector<sdk::attachment>& atts) {
+  std::string out;
+  for (const auto& a : atts) {
+    out += " [file " + quoted(a.name) + " " + escape_text(a.type) + " " + std::to_string(a.size) +
+           " bytes";
+    if (a.width > 0) out += " " + std::to_string(a.width) + "x" + std::to_string(a.height);
+    out += " id:" + escape_text(a.id) + "]";
+  }
+  return out;
+}
+
+std::vector<sdk::attachment> attachments_from_json(const json::value* v) {
+  std::vector<sdk::attachment> out;
+  if (!v || !v->is_array()) return out;
+  for (const auto& x : v->as_array()) {
+    if (!x.is_object()) continue;
+    const auto& o = x.as_object();
+    sdk::attachment a;
+    a.id = json_str(o, "id");
+    a.name = json_str(o, "name");
+    a.type = json_str(o, "type");
+    a.size = json_int(o, "size");
+    a.width = static_cast<int>(json_int(o, "width"));
+    a.height = static_cast<int>(json_int(o, "height"));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 std::string render_event(const sdk::event& e, const names& n) {
   std::string head =
       format_time(e.ts) + " #" + std::to_string(e.conv) + ":" + std::to_string(e.seq) + " ";
   std::string who = n.name(e.sender);
-  if (e.type == "message.created") return head + who + ": " + escape_text(e.text);
+  if (e.type == "message.created")
+    return head + who + ": " + escape_text(e.text) + render_attachments(e.attachments);
 
   boost::system::error_code ec;
   auto dv = json::parse(e.data_json, ec);

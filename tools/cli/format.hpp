@@ -48,6 +48,9 @@ class names {
 
 // "2025-11-25 21:43:20 #12:57 ann: hello" or "... #12:1 * ann created the group "team"".
 std::string render_event(const sdk::event& e, const names& n);
+// ` [file "cat.png" image/png 48213 bytes 640x480 id:<64 hex>]` for each attachment.
+std::string render_attachments(const std::vector<sdk::attachment>& a);
+std::vector<sdk::attachment> attachments_from_json(const boost::json::value* v);
 
 // Thrown by print_line when stdout is gone (a closed pipe: `parley-cli tail | head -1`).
 struct output_closed {};

@@ -27,34 +27,6 @@ struct reply {
   std::string body;
 };
 
-errc errc_from_name(std::string_view s) {
-  for (auto c : {errc::unauthenticated, errc::forbidden, errc::not_found, errc::invalid,
-                 errc::too_large, errc::conflict, errc::rate_limited, errc::internal})
-    if (errc_name(c) == s) return c;
-  return errc::internal;
-}
-
-errc errc_from_status(int status) {
-  switch (status) {
-    case 400:
-      return errc::invalid;
-    case 401:
-      return errc::unauthenticated;
-    case 403:
-      return errc::forbidden;
-    case 404:
-      return errc::not_found;
-    case 409:
-      return errc::conflict;
-    case 413:
-      return errc::too_large;
-    case 429:
-      return errc::rate_limited;
-    default:
-      return errc::internal;
-  }
-}
-
 asio::awaitable<void> exchange(endpoint server, http::request<http::string_body> req,
                                std::chrono::steady_clock::time_point deadline,
                                std::optional<reply>& out, std::string& err) {
@@ -121,7 +93,7 @@ result<json::object> http_json(const endpoint& server, const std::string& method
     return std::move(v.as_object());
   }
   // {"error":{"code","message","field"?,"retry_after_ms"?}}
-  error e = make_error(errc_from_status(out->status), "HTTP " + std::to_string(out->status));
+  error e = make_error(errc_from_http_status(out->status), "HTTP " + std::to_string(out->status));
   if (!ec && v.is_object())
     if (auto* eo = v.as_object().if_contains("error"); eo && eo->is_object()) {
       const auto& o = eo->as_object();

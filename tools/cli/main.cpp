@@ -105,13 +105,23 @@ int main(int argc, char** argv) {
   send->add_option("conv", send_conv, "Conversation id")->required()->check(kPositive);
   send->add_option("text", send_words,
                    "Message text; several words are joined by spaces; - reads stdin "
-                   "(put -- before a text that starts with -)")
-      ->required();
+                   "(put -- before a text that starts with -); may be left out with --attach");
+  std::vector<std::string> send_files;
+  send->add_option("--attach", send_files, "Upload FILE and attach it (repeatable)")
+      ->allow_extra_args(false);
 
   std::int64_t reply_to = 0, in_thread = 0;
   send->add_option("--reply-to", reply_to, "Quote the message with this seq")->check(kPositive);
   send->add_option("--thread", in_thread, "Reply in the thread of the message with this seq")
       ->check(kPositive);
+
+  std::string upload_path, download_id, download_out;
+  auto* upload = app.add_subcommand("upload", "Upload a file; prints its id (to attach or share)");
+  upload->add_option("file", upload_path, "The file")->required();
+  auto* download = app.add_subcommand(
+      "download", "Download an attachment (continues an interrupted download; checks its hash)");
+  download->add_option("id", download_id, "The upload's id")->required();
+  download->add_option("out", download_out, "Where to write it (default: the id)");
 
   std::int64_t msg_conv = 0, msg_seq = 0;
   std::vector<std::string> edit_words;
@@ -224,7 +234,9 @@ int main(int argc, char** argv) {
         throw failure("invalid", "create needs --direct HANDLE or --group TITLE", exit_usage);
       return cmd_create(g, create_a);
     }
-    if (*send) return cmd_send(g, send_conv, send_words, reply_to, in_thread);
+    if (*send) return cmd_send(g, send_conv, send_words, reply_to, in_thread, send_files);
+    if (*upload) return cmd_upload(g, upload_path);
+    if (*download) return cmd_download(g, download_id, download_out);
     if (*edit) return cmd_edit(g, msg_conv, msg_seq, edit_words);
     if (*del) return cmd_delete(g, msg_conv, msg_seq);
     if (*react) return cmd_react(g, msg_conv, msg_seq, emoji, true);

@@ -18,6 +18,7 @@
 
 #include "parley/sdk/local_store.hpp"
 #include "parley/sdk/sequencer.hpp"
+#include "wire_error.hpp"
 
 namespace parley::sdk {
 
@@ -42,25 +43,6 @@ const char* to_string(state s) {
 }
 
 namespace {
-
-errc parse_errc(std::string_view s) {
-  for (auto c : {errc::unauthenticated, errc::forbidden, errc::not_found, errc::invalid,
-                 errc::too_large, errc::conflict, errc::rate_limited, errc::internal})
-    if (errc_name(c) == s) return c;
-  return errc::internal;
-}
-
-error error_from(const json::object& e) {
-  error out;
-  out.code = parse_errc(e.contains("code") && e.at("code").is_string()
-                            ? std::string_view(e.at("code").as_string())
-                            : "internal");
-  if (auto m = e.if_contains("message"); m && m->is_string()) out.message = m->as_string();
-  if (auto f = e.if_contains("field"); f && f->is_string()) out.field = f->as_string();
-  if (auto r = e.if_contains("retry_after_ms"); r && r->is_int64())
-    out.retry_after_ms = r->as_int64();
-  return out;
-}
 
 event event_from(const json::object& o) {
   event e;
@@ -89,6 +71,27 @@ event event_from(const json::object& o) {
       e.msg = int_of("msg");
       e.reply_to = int_of("reply_to");
       e.thread = int_of("thread");
+      if (auto t = data.if_contains("attachments"); t && t->is_array())
+        for (const auto& a : t->as_array()) {
+          if (!a.is_object()) continue;
+          const auto& ao = a.as_object();
+          attachment at;
+          auto str = [&](const char* k) {
+            auto v = ao.if_contains(k);
+            return v && v->is_string() ? std::string(v->as_string()) : std::string();
+          };
+          auto num = [&](const char* k) -> std::int64_t {
+            auto v = ao.if_contains(k);
+            return v && v->is_int64() ? v->as_int64() : 0;
+          };
+          at.id = str("id");
+          at.name = str("name");
+          at.type = str("type");
+          at.size = num("size");
+          at.width = static_cast<int>(num("width"));
+          at.height = static_cast<int>(num("height"));
+          e.attachments.push_back(std::move(at));
+        }
     }
   }
   return e;
@@ -454,6 +457,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
           {"op", "send"}, {"conv", e.conv}, {"client_msg_id", e.client_msg_id}, {"text", e.text}};
       if (e.reply_to) req["reply_to"] = e.reply_to;
       if (e.thread) req["thread"] = e.thread;
+      if (!e.attachments.empty()) req["attachments"] = json::parse(e.attachments);
       request(std::move(req), {call_kind::send, {}, e.client_msg_id, 0, {}});
     }
   }
@@ -539,8 +543,18 @@ std::string client::send(std::int64_t conv, const std::string& text, const send_
   std::string cmid;
   {
     std::lock_guard lk(impl_->mu);
-    cmid = impl_->store.enqueue(conv, text, o.reply_to, o.thread);
-    impl_->outbox.push_back({conv, cmid, text, o.reply_to, o.thread});
+    std::string atts;
+    if (!o.attachments.empty()) {
+      json::array a;
+      for (const auto& x : o.attachments) {
+        json::object one{{"id", x.id}};
+        if (!x.name.empty()) one["name"] = x.name;
+        a.push_back(std::move(one));
+      }
+      atts = json::serialize(a);
+    }
+    cmid = impl_->store.enqueue(conv, text, o.reply_to, o.thread, atts);
+    impl_->outbox.push_back({conv, cmid, text, o.reply_to, o.thread, atts});
   }
   asio::post(impl_->io, [i = impl_] { i->flush(); });
   return cmid;

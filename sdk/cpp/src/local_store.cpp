@@ -31,6 +31,14 @@ local_store::local_store(const std::string& path) : impl_(std::make_unique<impl>
     d.exec(
         "ALTER TABLE outbox ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE outbox ADD COLUMN thread INTEGER NOT NULL DEFAULT 0;");
+  // Files from before attachments.
+  auto& acols =
+      d.prepare("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'attachments'");
+  acols.step();
+  bool has_attachments = acols.i64(0) > 0;
+  acols.reset();
+  if (!has_attachments)
+    d.exec("ALTER TABLE outbox ADD COLUMN attachments TEXT NOT NULL DEFAULT ''");
   impl_->prefix = get("device_prefix");
   if (impl_->prefix.empty()) {
     std::random_device rd;
@@ -43,7 +51,7 @@ local_store::local_store(const std::string& path) : impl_(std::make_unique<impl>
 local_store::~local_store() = default;
 
 std::string local_store::enqueue(std::int64_t conv, const std::string& text, std::int64_t reply_to,
-                                 std::int64_t thread) {
+                                 std::int64_t thread, const std::string& attachments) {
   auto& d = impl_->d;
   d.exec("BEGIN IMMEDIATE");
   try {
@@ -55,12 +63,15 @@ std::string local_store::enqueue(std::int64_t conv, const std::string& text, std
     auto counter = c.text(0);
     c.reset();
     std::string cmid = impl_->prefix + ":" + counter;
-    d.prepare("INSERT INTO outbox(conv, client_msg_id, text, reply_to, thread) VALUES (?,?,?,?,?)")
+    d.prepare(
+         "INSERT INTO outbox(conv, client_msg_id, text, reply_to, thread, attachments) "
+         "VALUES (?,?,?,?,?,?)")
         .bind(1, conv)
         .bind(2, cmid)
         .bind(3, text)
         .bind(4, reply_to)
         .bind(5, thread)
+        .bind(6, attachments)
         .run();
     d.reset_all();
     d.exec("COMMIT");
@@ -73,10 +84,10 @@ std::string local_store::enqueue(std::int64_t conv, const std::string& text, std
 }
 
 std::vector<outbox_entry> local_store::pending() const {
-  auto& s =
-      impl_->d.prepare("SELECT conv, client_msg_id, text, reply_to, thread FROM outbox ORDER BY n");
+  auto& s = impl_->d.prepare(
+      "SELECT conv, client_msg_id, text, reply_to, thread, attachments FROM outbox ORDER BY n");
   std::vector<outbox_entry> out;
-  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.i64(3), s.i64(4)});
+  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.i64(3), s.i64(4), s.text(5)});
   s.reset();
   return out;
 }

@@ -64,6 +64,9 @@ struct send_ack {
 struct send_options {
   std::int64_t reply_to = 0;  // quote this message (its seq); 0: none
   std::int64_t thread = 0;    // reply in the thread of this root message; 0: no thread
+  // Uploads to attach (id and name; see parley/sdk/files.hpp to upload). With
+  // attachments, the text may be empty.
+  std::vector<attachment> attachments;
 };
 
 // A page of `messages` or `thread`: before or after a seq (0: unset), at most `limit`.

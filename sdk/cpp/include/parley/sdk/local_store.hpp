@@ -19,6 +19,7 @@ struct outbox_entry {
   std::string text;
   std::int64_t reply_to = 0;  // the quoted message's seq; 0: none
   std::int64_t thread = 0;    // the thread root's seq; 0: not a thread reply
+  std::string attachments;    // the send's "attachments" array as JSON text; empty: none
 };
 
 class local_store {
@@ -32,7 +33,7 @@ class local_store {
   // Appends a send; returns its client_msg_id (device prefix + counter, unique forever
   // for this file).
   std::string enqueue(std::int64_t conv, const std::string& text, std::int64_t reply_to = 0,
-                      std::int64_t thread = 0);
+                      std::int64_t thread = 0, const std::string& attachments = {});
   // Unacknowledged sends, oldest first.
   std::vector<outbox_entry> pending() const;
   std::size_t pending_count() const;
