@@ -6,7 +6,7 @@
 namespace parley {
 
 namespace {
-constexpr std::size_t kPurgePages = 256;  // index pages merged per round while purging
+constexpr std::size_t kMergePages = 256;  // index pages merged per round (purge, compaction)
 }  // namespace
 
 search_indexer::search_indexer(boost::asio::io_context& io, store& st,
@@ -29,8 +29,10 @@ void search_indexer::round() {
   st_.write(
       [taken, batch = batch_](write_txn& t) {
         *taken = t.index_pending(batch);
-        // Bounded merge work per round until deleted messages' terms are purged.
-        t.purge_search_index(kPurgePages);
+        // Bounded merge work per round until deleted messages' terms are purged; when
+        // nothing was waiting, compaction (fewer segments make searches cheaper).
+        bool purging = t.purge_search_index(kMergePages);
+        if (*taken == 0 && !purging) t.compact_search_index(kMergePages);
         return error{errc::ok, {}, {}, 0};
       },
       [self = shared_from_this(), taken](const error& e) {

@@ -5,7 +5,8 @@
 // indexed before a stop stays queued in the database and is indexed after the restart.
 // Each round also merges a bounded number of index pages while deleted messages' terms
 // wait to be purged (store::purge_search_index), so a delete leaves the index within
-// about (index pages / 256) rounds.
+// about (index pages / 256) rounds. A round that found nothing to index compacts the index
+// instead (store::compact_search_index), also 256 pages at most.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -204,6 +204,7 @@ class recording_write final : public forwarding_read<write_txn> {
   }
   std::size_t index_pending(std::size_t limit) override { return w_.index_pending(limit); }
   bool purge_search_index(std::size_t pages) override { return w_.purge_search_index(pages); }
+  bool compact_search_index(std::size_t pages) override { return w_.compact_search_index(pages); }
   void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override {
     w_.set_mentions(c, seq, users);
   }

@@ -154,6 +154,9 @@ class write_txn : public read_txn {
   // merges about `pages` pages toward one segment while a delete is unpurged. Returns
   // whether purging work remains.
   virtual bool purge_search_index(std::size_t pages) = 0;
+  // Merges about `pages` pages of the search index's segments where two or more share a
+  // level (fewer segments: cheaper queries and snippets). Returns whether it merged any.
+  virtual bool compact_search_index(std::size_t pages) = 0;
   // Replaces the users a message mentions (an edit changed its text).
   virtual void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) = 0;
 

@@ -430,6 +430,15 @@ bool sqlite_txn::purge_search_index(std::size_t pages) {
   return false;
 }
 
+bool sqlite_txn::compact_search_index(std::size_t pages) {
+  // With usermerge = 2 (migration 7) a positive merge combines any two segments of a level.
+  auto before = db_.total_changes();
+  db_.prepare("INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', ?)")
+      .bind(1, static_cast<std::int64_t>(pages))
+      .run();
+  return db_.total_changes() - before >= 2;
+}
+
 void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) {
   auto m = find_message(c, seq);
   if (!m) return;

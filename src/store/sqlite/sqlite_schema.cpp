@@ -6,7 +6,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 7> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -215,6 +215,11 @@ CREATE TABLE message_attachments(
 CREATE INDEX message_attachments_upload ON message_attachments(upload_id, conv_id, seq);
 CREATE TABLE search_purge(id INTEGER PRIMARY KEY CHECK (id = 1), pending INTEGER NOT NULL);
 INSERT INTO search_purge(id, pending) VALUES (1, 0);
+)sql",
+    // 7: the search indexer compacts the index while idle; merging any two segments of a
+    // level keeps their number near log2 of the batches (each batch adds one).
+    R"sql(
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
 )sql"};
 }  // namespace
 

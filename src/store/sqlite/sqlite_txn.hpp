@@ -77,6 +77,7 @@ class sqlite_txn final : public write_txn {
   bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override;
   std::size_t index_pending(std::size_t limit) override;
   bool purge_search_index(std::size_t pages) override;
+  bool compact_search_index(std::size_t pages) override;
   void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override;
   void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) override;
   void add_attachments(conv_id c, seq_t seq, const std::vector<attachment>& a) override;
