@@ -153,6 +153,21 @@ struct attachment {
   std::string name;
 };
 
+// One member's receipts in a conversation (or a thread: then delivered is 0).
+struct receipt {
+  user_id user = 0;
+  seq_t delivered = 0;        // the user's devices have received the log up to here
+  seq_t read = 0;             // the user has read up to here
+  bool private_read = false;  // the user keeps read receipts to themselves
+};
+
+// A user's presence and receipt preferences, and when they were last seen.
+struct user_prefs {
+  bool private_receipts = false;  // others do not see the user's read positions
+  bool invisible = false;         // others see the user offline
+  std::int64_t last_seen_ms = 0;  // when the user's last device went away; 0: never
+};
+
 // An event after commit, ready for fan-out: encoded once, shared by every recipient.
 struct committed_event {
   event ev;

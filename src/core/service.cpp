@@ -95,13 +95,31 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "register") return op_register(a, std::move(done));
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));
-  static constexpr std::string_view kAuthed[] = {
-      "logout",      "conv.create", "conv.list",      "conv.get",
-      "conv.update", "members.add", "members.remove", "members.set_role",
-      "send",        "history",     "edit",           "delete",
-      "react",       "unreact",     "follow",         "unfollow",
-      "read",        "messages",    "thread",         "edits",
-      "threads",     "search"};
+  static constexpr std::string_view kAuthed[] = {"logout",
+                                                 "conv.create",
+                                                 "conv.list",
+                                                 "conv.get",
+                                                 "conv.update",
+                                                 "members.add",
+                                                 "members.remove",
+                                                 "members.set_role",
+                                                 "send",
+                                                 "history",
+                                                 "edit",
+                                                 "delete",
+                                                 "react",
+                                                 "unreact",
+                                                 "follow",
+                                                 "unfollow",
+                                                 "read",
+                                                 "messages",
+                                                 "thread",
+                                                 "edits",
+                                                 "threads",
+                                                 "search",
+                                                 "ack",
+                                                 "receipts",
+                                                 "settings"};
   if (std::find(std::begin(kAuthed), std::end(kAuthed), op) == std::end(kAuthed))
     return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
   if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
@@ -127,6 +145,9 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "edits") return op_edits(me, a, std::move(done));
   if (op == "threads") return op_threads(me, a, std::move(done));
   if (op == "search") return op_search(me, a, std::move(done));
+  if (op == "ack") return op_ack(me, a, std::move(done));
+  if (op == "receipts") return op_receipts(me, a, std::move(done));
+  if (op == "settings") return op_settings(me, a, std::move(done));
   return op_history(me, a, std::move(done));
 }
 

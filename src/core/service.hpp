@@ -21,6 +21,15 @@
 
 namespace parley {
 
+// A user's receipt moved forward (service_receipts.cpp): what the other members hear.
+struct receipt_change {
+  conv_id conv = 0;
+  user_id user = 0;
+  seq_t root = 0;       // 0: the timeline; else the thread's root (read only)
+  seq_t delivered = 0;  // the new delivered position; 0: unchanged
+  seq_t read = 0;       // the new read position; 0: unchanged
+};
+
 struct service_options {
   std::int64_t token_ttl_ms = 30LL * 24 * 3600 * 1000;
   pw_cost password_cost = pw_cost::interactive;
@@ -42,6 +51,10 @@ struct service_options {
   // Pushes a notice frame to every connected device of a user (read positions and
   // follows, which are the user's own state, not conversation events).
   std::function<void(user_id, std::shared_ptr<const std::string>)> on_user_notice;
+  // Called after a delivered or read position moved (the server batches them to members).
+  std::function<void(const receipt_change&)> on_receipt;
+  // Called after a user changed their preferences (invisible, private receipts).
+  std::function<void(user_id, const user_prefs&)> on_prefs;
 };
 
 // Who is calling: set once the connection or request is authenticated.
@@ -71,6 +84,11 @@ class service {
   // read carries it. Otherwise not_found, exactly as for content never uploaded.
   void open_upload(const device_session& me, const std::string& id,
                    std::function<void(result<upload_info>)> done);
+
+  // The current receipts of the conversations the caller can read, as one
+  // {"notice":"receipts",...} frame each (for a session that just resumed).
+  void receipt_snapshot(const device_session& me, std::vector<conv_id> convs,
+                        std::function<void(std::vector<std::string>)> done);
 
   const service_options& options() const { return opt_; }
   store& storage() { return store_; }
@@ -121,6 +139,10 @@ class service {
   void op_edits(const device_session& me, const boost::json::object& a, reply done);
   void op_threads(const device_session& me, const boost::json::object& a, reply done);
   void op_search(const device_session& me, const boost::json::object& a, reply done);
+  // Receipts and preferences (service_receipts.cpp).
+  void op_ack(const device_session& me, const boost::json::object& a, reply done);
+  void op_receipts(const device_session& me, const boost::json::object& a, reply done);
+  void op_settings(const device_session& me, const boost::json::object& a, reply done);
   void notify_user(user_id u, std::string frame);
   // A mention notice to each user's devices.
   void notify_mentions(const std::vector<user_id>& users, conv_id c, seq_t seq, user_id sender,

@@ -225,6 +225,7 @@ void service::op_read(const device_session& me, const boost::json::object& a, re
     bool changed = false;
     seq_t seq = 0;
     std::int64_t unread = 0, mentions = 0;
+    seq_t delivered = 0;  // moved to here, or 0
   };
   auto out = std::make_shared<read_state>();
   commit(
@@ -240,6 +241,8 @@ void service::op_read(const device_session& me, const boost::json::object& a, re
           if (!r || r->thread) return make_error(errc::not_found, "no such thread", "thread");
         }
         out->changed = t.advance_read_pointer(me.u.id, c, root, seq);
+        // What was read was received: the timeline's delivered position follows.
+        if (root == 0) out->delivered = t.advance_delivered(me.device, me.u.id, c, seq);
         out->seq = t.find_read_pointer(me.u.id, c, root).value_or(seq);
         out->unread = t.count_unread(c, root, me.u.id, out->seq, 1000);
         out->mentions = t.count_mentions(me.u.id, c, root, out->seq, 1000);
@@ -251,6 +254,8 @@ void service::op_read(const device_session& me, const boost::json::object& a, re
                            ",\"unread\":" + std::to_string(out->unread) +
                            ",\"mentions\":" + std::to_string(out->mentions);
         if (out->changed) notify_user(me.u.id, "{\"notice\":\"read\"," + body + "}");
+        if ((out->changed || out->delivered) && opt_.on_receipt)
+          opt_.on_receipt({c, me.u.id, root, out->delivered, out->changed ? out->seq : 0});
         return "{" + body + ",\"changed\":" + (out->changed ? "true" : "false") + "}";
       },
       std::move(done));

@@ -94,6 +94,15 @@ const std::vector<option_def>& defs() {
        "The server pings after half of this much silence and closes a peer silent for all of it."},
       {"websocket", "shutdown_grace_ms", &server_config::shutdown_grace_ms,
        "On SIGTERM, time given to connections to flush before the process exits."},
+      {"presence", "flush_ms", &server_config::presence_flush_ms,
+       "Presence changes are announced this often (milliseconds), only if a user's state "
+       "differs from the one last announced: a reconnect within it announces nothing."},
+      {"presence", "idle_s", &server_config::presence_idle_s,
+       "A connected device with no request showing someone there for this long counts as "
+       "away (seconds)."},
+      {"presence", "receipts_flush_ms", &server_config::receipts_flush_ms,
+       "Delivered and read receipts are sent to the members this often (milliseconds), one "
+       "notice per conversation with every change since the last."},
   };
   return d;
 }
@@ -260,6 +269,11 @@ result<unit> validate(const server_config& c) {
   if (c.edit_window_s < 0 || c.edit_window_s > 100LL * 365 * 24 * 3600)
     return bad("limits.edit_window_s must be 0..3153600000");
   if (c.group_max_members < 2) return bad("limits.group_max_members must be at least 2");
+  if (c.presence_flush_ms < 10 || c.presence_flush_ms > 60000)
+    return bad("presence.flush_ms must be 10..60000");
+  if (c.receipts_flush_ms < 10 || c.receipts_flush_ms > 60000)
+    return bad("presence.receipts_flush_ms must be 10..60000");
+  if (c.presence_idle_s < 1) return bad("presence.idle_s must be at least 1");
   if (c.heartbeat_timeout_ms < 200)
     return bad("websocket.heartbeat_timeout_ms must be at least 200");
   return unit{};

@@ -52,6 +52,10 @@ struct server_config {
   std::int64_t auth_timeout_ms = 10000;
   std::int64_t heartbeat_timeout_ms = 30000;
   std::int64_t shutdown_grace_ms = 2000;
+  // [presence]
+  std::int64_t presence_flush_ms = 1000;
+  std::int64_t presence_idle_s = 300;
+  std::int64_t receipts_flush_ms = 250;
 };
 
 // One documented option. Exposed for `parley config` and the docs test.

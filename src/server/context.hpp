@@ -10,6 +10,8 @@ namespace parley {
 
 class hub;
 class blob_store;
+class typing_tracker;
+class presence_tracker;
 
 struct server_context {
   server_config cfg;
@@ -18,6 +20,8 @@ struct server_context {
   hub* h = nullptr;
   metrics* m = nullptr;
   blob_store* blobs = nullptr;
+  typing_tracker* typing = nullptr;
+  presence_tracker* presence = nullptr;
 };
 
 }  // namespace parley

@@ -120,6 +120,22 @@ void hub::notify_user(user_id u, std::shared_ptr<const std::string> frame) {
   }
 }
 
+void hub::notify_users(std::vector<user_id> users, std::shared_ptr<const std::string> frame) {
+  if (users.empty()) return;
+  auto shared = std::make_shared<const std::vector<user_id>>(std::move(users));
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), shared, frame] {
+      std::vector<std::shared_ptr<session>> targets;
+      for (auto u : *shared) {
+        auto [b, e] = s->by_user.equal_range(u);
+        for (auto it = b; it != e; ++it)
+          if (auto p = it->second.lock()) targets.push_back(std::move(p));
+      }
+      for (auto& p : targets) p->on_notice(frame);
+    });
+  }
+}
+
 void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
     boost::asio::post(*sh->ioc, [s = sh.get(), d, code, reason] {

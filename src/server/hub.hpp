@@ -36,6 +36,8 @@ class hub {
   void dispatch(const std::vector<committed_event_ptr>& events);
   // Any thread: sends a notice frame to every session of a user.
   void notify_user(user_id u, std::shared_ptr<const std::string> frame);
+  // Any thread: the same frame to every session of each user (one post per shard).
+  void notify_users(std::vector<user_id> users, std::shared_ptr<const std::string> frame);
   // Any thread: closes every session of a device (logout) / of the process.
   void close_device(device_id d, std::uint16_t code, const std::string& reason);
   void close_all(std::uint16_t code, const std::string& reason);

@@ -16,7 +16,10 @@
 #include "server/frame_sink.hpp"
 #include "server/hub.hpp"
 #include "server/metrics.hpp"
+#include "server/presence.hpp"
+#include "server/receipt_batcher.hpp"
 #include "server/search_indexer.hpp"
+#include "server/typing.hpp"
 #include "server/upload_gc.hpp"
 #include "store/blob_store.hpp"
 #include "store/cached_store.hpp"
@@ -55,6 +58,9 @@ struct server::impl {
   asio::thread_pool cpu{2};
   std::unique_ptr<service> svc;
   std::unique_ptr<blob_store> blobs;
+  std::shared_ptr<receipt_batcher> receipts;
+  std::unique_ptr<typing_tracker> typing;
+  std::shared_ptr<presence_tracker> presence;
   std::vector<std::unique_ptr<asio::io_context>> ios;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -92,6 +98,16 @@ struct server::impl {
     };
     opt.edit_window_ms = ctx.cfg.edit_window_s * 1000;
     opt.max_attachments = static_cast<std::size_t>(ctx.cfg.max_attachments);
+    receipts = std::make_shared<receipt_batcher>(
+        main_io, *st, h, std::chrono::milliseconds(ctx.cfg.receipts_flush_ms));
+    typing = std::make_unique<typing_tracker>(*st, h);
+    presence = std::make_shared<presence_tracker>(
+        main_io, *st, h, *typing, std::chrono::milliseconds(ctx.cfg.presence_flush_ms),
+        std::chrono::seconds(ctx.cfg.presence_idle_s));
+    opt.on_receipt = [this](const receipt_change& c) { receipts->add(c); };
+    opt.on_prefs = [this](user_id u, const user_prefs& p) {
+      presence->set_invisible(u, p.invisible);
+    };
     opt.on_logout = [this](device_id d) {
       h.close_device(d, close_code::logged_out, "logged out");
     };
@@ -107,6 +123,8 @@ struct server::impl {
         ctx.cfg.uploads_dir.empty() ? (std::filesystem::path(ctx.cfg.data_dir) / "uploads").string()
                                     : ctx.cfg.uploads_dir);
     ctx.blobs = blobs.get();
+    ctx.typing = typing.get();
+    ctx.presence = presence.get();
     auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads) : usable_cpus();
     std::vector<asio::io_context*> raw;
     for (std::size_t i = 0; i < n; ++i) {
@@ -138,6 +156,8 @@ struct server::impl {
     std::make_shared<upload_gc>(main_io, *st, *blobs, std::chrono::seconds(ctx.cfg.upload_gc_s),
                                 std::chrono::seconds(ctx.cfg.upload_grace_s))
         ->start();
+    receipts->start();
+    presence->start();
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
     std::fflush(stdout);

@@ -10,6 +10,9 @@
 
 #include "core/codec.hpp"
 #include "server/hub.hpp"
+#include "server/live_ops.hpp"
+#include "server/presence.hpp"
+#include "server/typing.hpp"
 
 namespace parley {
 
@@ -80,6 +83,7 @@ void session::reply(const std::string& id_text, const result<std::string>& r) {
 void session::set_auth(device_session d) {
   auth_ = std::move(d);
   ctx_.h->add(shared_from_this());
+  if (ctx_.presence) ctx_.presence->connected(auth_->u.id, auth_->device);
 }
 
 void session::reject_oversize(std::size_t bytes) {
@@ -131,16 +135,20 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
     return reply(id_text, e);
   }
   if (op == "auth") return do_auth(std::move(id_text), args);
+  if (auth_ && ctx_.presence && shows_activity(op))
+    ctx_.presence->activity(auth_->u.id, auth_->device);
   if (op == "sync") return do_sync(std::move(id_text), args);
   ++inflight_;
   caller who{auth_};
-  ctx_.svc->call(who, op, args,
-                 [self = shared_from_this(), id_text = std::move(id_text)](result<std::string> r) {
-                   boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
-                     --self->inflight_;
-                     self->reply(id_text, r);
-                   });
-                 });
+  service::reply done = [self = shared_from_this(),
+                         id_text = std::move(id_text)](result<std::string> r) {
+    boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
+      --self->inflight_;
+      self->reply(id_text, r);
+    });
+  };
+  if (call_live_op(ctx_, who, op, args, done)) return;
+  ctx_.svc->call(who, op, args, std::move(done));
 }
 
 void session::do_auth(std::string id_text, const boost::json::object& args) {
@@ -315,6 +323,7 @@ void session::after_round(std::uint32_t gen, bool more) {
     reply(*sync_reply_id_,
           boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
     sync_reply_id_.reset();
+    send_current_state();
   }
 }
 
@@ -342,7 +351,25 @@ void session::close(std::uint16_t code, const std::string& reason) {
   if (sink_) sink_->close(code, reason);
 }
 
+void session::send_current_state() {
+  // Receipts, typing and presence are state, not log: after a (re)sync the client gets
+  // them as they are now.
+  std::vector<conv_id> convs;
+  convs.reserve(cursors_.size());
+  for (const auto& [c, s] : cursors_) convs.push_back(c);
+  auto deliver = [self = shared_from_this()](std::vector<std::string> frames) {
+    boost::asio::post(self->ex_, [self, frames = std::move(frames)] {
+      for (const auto& f : frames) self->send_frame(std::make_shared<const std::string>(f));
+    });
+  };
+  if (ctx_.typing) deliver(ctx_.typing->current(auth_->u.id, convs));
+  ctx_.svc->receipt_snapshot(*auth_, std::move(convs), deliver);
+  if (ctx_.presence)
+    ctx_.presence->snapshot(auth_->u.id, [deliver](std::string f) { deliver({std::move(f)}); });
+}
+
 void session::on_closed() {
+  if (auth_ && ctx_.presence) ctx_.presence->disconnected(auth_->u.id, auth_->device);
   if (auth_) ctx_.h->remove(this);
   sink_.reset();
   ++round_gen_;

@@ -65,6 +65,8 @@ class session : public std::enable_shared_from_this<session> {
   void finish_round(std::uint32_t gen, const std::shared_ptr<round_result>& r);
   void after_round(std::uint32_t gen, bool more);
   void send_frame(std::shared_ptr<const std::string> f);
+  // Receipts, typing and presence as they are now (after a sync completed).
+  void send_current_state();
   void reply(const std::string& id_text, const result<std::string>& r);
 
   // Last seq delivered per conversation, sorted by conversation: 16 bytes an entry, no

@@ -88,6 +88,12 @@ class forwarding_read : public Base {
   std::optional<upload_info> find_upload(const std::string& id) override {
     return r_.find_upload(id);
   }
+  std::vector<receipt> list_receipts(conv_id c, seq_t root) override {
+    return r_.list_receipts(c, root);
+  }
+  seq_t find_delivered(user_id u, conv_id c) override { return r_.find_delivered(u, c); }
+  user_prefs find_prefs(user_id u) override { return r_.find_prefs(u); }
+  std::vector<user_id> list_contacts(user_id u) override { return r_.list_contacts(u); }
   bool owns_upload(user_id u, const std::string& id) override { return r_.owns_upload(u, id); }
   bool sees_upload(user_id u, const std::string& id) override { return r_.sees_upload(u, id); }
   std::vector<std::pair<seq_t, attachment>> list_attachments(conv_id c, seq_t from,
@@ -208,6 +214,13 @@ class recording_write final : public forwarding_read<write_txn> {
   void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override {
     w_.set_mentions(c, seq, users);
   }
+  seq_t advance_delivered(device_id d, user_id u, conv_id c, seq_t seq) override {
+    return w_.advance_delivered(d, u, c, seq);
+  }
+  void put_prefs(user_id u, bool private_receipts, bool invisible) override {
+    w_.put_prefs(u, private_receipts, invisible);
+  }
+  void set_last_seen(user_id u, std::int64_t ms) override { w_.set_last_seen(u, ms); }
   void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) override {
     w_.put_upload(u, owner, now_ms);
   }

@@ -89,6 +89,15 @@ class read_txn {
   // former member up to leaving), not deleted, newest first. A malformed q.match throws.
   virtual std::vector<search_hit> search_messages(user_id u, const search_query& q) = 0;
 
+  // Receipts of the active members of c: delivered and read positions in the timeline
+  // (root 0), or read positions in the thread of `root`.
+  virtual std::vector<receipt> list_receipts(conv_id c, seq_t root) = 0;
+  // The user's delivered position in c (0 if none).
+  virtual seq_t find_delivered(user_id u, conv_id c) = 0;
+  virtual user_prefs find_prefs(user_id u) = 0;
+  // Users who share an active membership of some conversation with u (u excluded).
+  virtual std::vector<user_id> list_contacts(user_id u) = 0;
+
   // Uploads: content recorded here, its bytes kept by blob_store.
   virtual std::optional<upload_info> find_upload(const std::string& id) = 0;
   // Whether u uploaded this content (at any time).
@@ -159,6 +168,13 @@ class write_txn : public read_txn {
   virtual bool compact_search_index(std::size_t pages) = 0;
   // Replaces the users a message mentions (an edit changed its text).
   virtual void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) = 0;
+
+  // Moves device d's (of user u) delivered position in c forward to seq, and u's with it
+  // (a user's position is the furthest of their devices'). Returns u's position if it
+  // moved, 0 otherwise.
+  virtual seq_t advance_delivered(device_id d, user_id u, conv_id c, seq_t seq) = 0;
+  virtual void put_prefs(user_id u, bool private_receipts, bool invisible) = 0;
+  virtual void set_last_seen(user_id u, std::int64_t ms) = 0;
 
   // Records content u uploaded: created the first time, touched every time.
   virtual void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) = 0;

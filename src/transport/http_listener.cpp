@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "server/live_ops.hpp"
 #include "transport/http_common.hpp"
 #include "transport/http_files.hpp"
 #include "transport/rest_routes.hpp"
@@ -117,7 +118,10 @@ struct http_listener::impl {
       }
       who.auth = *r;
     }
-    auto start = [this, &who, &m](auto done) { ctx.svc->call(who, m.op, m.args, std::move(done)); };
+    auto start = [this, &who, &m](auto done) {
+      if (!call_live_op(ctx, who, m.op, m.args, done))
+        ctx.svc->call(who, m.op, m.args, std::move(done));
+    };
     auto op = await_callback<result<std::string>>(start);
     auto r = co_await std::move(op);
     if (!r) {

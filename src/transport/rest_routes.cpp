@@ -39,6 +39,12 @@ constexpr route kRoutes[] = {
     {"POST", "/v1/conversations/{conv}/read", "read", true},
     {"GET", "/v1/threads", "threads", false},
     {"GET", "/v1/search", "search", false},
+    {"POST", "/v1/ack", "ack", true},
+    {"GET", "/v1/conversations/{conv}/receipts", "receipts", false},
+    {"POST", "/v1/conversations/{conv}/typing", "typing", true},
+    {"GET", "/v1/presence", "presence.get", false},
+    {"GET", "/v1/settings", "settings", false},
+    {"PATCH", "/v1/settings", "settings", true},
 };
 
 std::vector<std::string_view> split_path(std::string_view p) {

@@ -82,6 +82,7 @@ struct ws_client::impl {
   std::int64_t next_id = 1;
   bool open = false;
   int close_code = -1;
+  bool state_notices = false;
 
   // A read stays outstanding across calls, so a timeout never cancels (and so never
   // breaks) the stream.
@@ -195,12 +196,19 @@ std::optional<boost::json::object> ws_client::next_frame(std::chrono::millisecon
 std::optional<boost::json::object> ws_client::next_push(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    for (auto it = impl_->frames.begin(); it != impl_->frames.end(); ++it) {
-      if (!it->contains("id")) {
-        auto out = std::move(*it);
-        impl_->frames.erase(it);
-        return out;
+    for (auto it = impl_->frames.begin(); it != impl_->frames.end();) {
+      if (it->contains("id")) {
+        ++it;
+        continue;
       }
+      auto out = std::move(*it);
+      it = impl_->frames.erase(it);
+      if (!impl_->state_notices)
+        if (auto* n = out.if_contains("notice"); n && n->is_string()) {
+          auto kind = n->as_string();
+          if (kind == "presence" || kind == "receipts" || kind == "typing") continue;
+        }
+      return out;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -222,6 +230,10 @@ std::vector<boost::json::object> ws_client::events(std::size_t n,
     if (f->contains("ev")) out.push_back((*f)["ev"].as_object());
   }
   return out;
+}
+
+void ws_client::keep_state_notices(bool keep) {
+  impl_->state_notices = keep;
 }
 
 void ws_client::send_text(const std::string& text) {

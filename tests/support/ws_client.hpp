@@ -55,6 +55,9 @@ class ws_client {
   std::optional<boost::json::object> next_frame(std::chrono::milliseconds timeout);
   // Collects pushed events until `n` have arrived (throws on timeout).
   std::vector<boost::json::object> events(std::size_t n, std::chrono::milliseconds timeout = 10s);
+  // Presence, receipts and typing notices are skipped by next_push() and events() unless
+  // kept (most tests are about events and other notices).
+  void keep_state_notices(bool keep = true);
   void send_text(const std::string& text);
   void send_binary(const std::string& data);
   // Waits for the server to close; returns the close code (0 if the TCP connection ended

@@ -1481,6 +1481,53 @@ TEST_P(StoreConformance, UploadsAreOwnedSeenThroughMessagesAndCollectedWhenUnref
   EXPECT_EQ(read([&](read_txn& t) { return t.list_attachments(c, 0, 100); }).size(), 1u);
 }
 
+TEST_P(StoreConformance, ReceiptsMoveForwardOnlyPerDeviceAndPerUser) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto eve = add_user("eve");
+  auto c = add_group();
+  std::vector<seq_t> moved;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, ann.id, role::owner, 1);
+              t.put_member(c, bob.id, role::member, 1);
+              moved.push_back(t.advance_delivered(1, bob.id, c, 5));  // device 1
+              moved.push_back(t.advance_delivered(2, bob.id, c, 3));  // device 2: behind
+              moved.push_back(t.advance_delivered(1, bob.id, c, 4));  // reordered: ignored
+              moved.push_back(t.advance_delivered(2, bob.id, c, 7));
+              t.advance_read_pointer(bob.id, c, 0, 6);
+              t.advance_read_pointer(bob.id, c, 9, 12);
+              t.put_prefs(ann.id, true, false);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(moved, (std::vector<seq_t>{5, 0, 0, 7}));
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_delivered(bob.id, c); }), 7);
+  auto rs = read([&](read_txn& t) { return t.list_receipts(c, 0); });
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].user, ann.id);
+  EXPECT_TRUE(rs[0].private_read);
+  EXPECT_EQ(rs[1].delivered, 7);
+  EXPECT_EQ(rs[1].read, 6);
+  auto th = read([&](read_txn& t) { return t.list_receipts(c, 9); });
+  EXPECT_EQ(th[1].read, 12);
+  EXPECT_EQ(th[1].delivered, 0);
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_contacts(bob.id); }),
+            std::vector<user_id>{ann.id});
+  EXPECT_TRUE(read([&](read_txn& t) { return t.list_contacts(eve.id); }).empty());
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.set_last_seen(bob.id, 500);
+              t.set_last_seen(bob.id, 400);  // older: kept 500
+              t.set_member_left(c, bob.id, 10);
+              return kOk;
+            }).code,
+            errc::ok);
+  auto p = read([&](read_txn& t) { return t.find_prefs(bob.id); });
+  EXPECT_EQ(p.last_seen_ms, 500);
+  EXPECT_FALSE(p.invisible);
+  EXPECT_TRUE(read([&](read_txn& t) { return t.list_contacts(ann.id); }).empty());  // bob left
+  EXPECT_EQ(read([&](read_txn& t) { return t.list_receipts(c, 0); }).size(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
                          ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {

@@ -6,7 +6,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 7> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -220,6 +220,29 @@ INSERT INTO search_purge(id, pending) VALUES (1, 0);
     // level keeps their number near log2 of the batches (each batch adds one).
     R"sql(
 INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
+)sql",
+    // 8: receipts (delivered positions per device and per user; read positions are
+    // read_pointers, now also listed by conversation) and presence preferences.
+    R"sql(
+CREATE TABLE device_delivered(
+  device_id INTEGER NOT NULL,
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (device_id, conv_id)
+) WITHOUT ROWID;
+CREATE TABLE user_delivered(
+  conv_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (conv_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX read_pointers_conv ON read_pointers(conv_id, root, user_id);
+CREATE TABLE user_prefs(
+  user_id INTEGER PRIMARY KEY,
+  private_receipts INTEGER NOT NULL DEFAULT 0,
+  invisible INTEGER NOT NULL DEFAULT 0,
+  last_seen_ms INTEGER NOT NULL DEFAULT 0
+);
 )sql"};
 }  // namespace
 

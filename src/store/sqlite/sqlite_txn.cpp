@@ -197,7 +197,10 @@ device_id sqlite_txn::insert_device(user_id u, const std::string& token_hash, st
 bool sqlite_txn::delete_device(device_id d) {
   auto& s = db_.prepare("DELETE FROM devices WHERE id = ?");
   s.bind(1, d).run();
-  return db_.changes() > 0;
+  bool gone = db_.changes() > 0;
+  // Its delivered positions go with it (the user's own stay).
+  db_.prepare("DELETE FROM device_delivered WHERE device_id = ?").bind(1, d).run();
+  return gone;
 }
 
 conv_id sqlite_txn::insert_conversation(conv_kind k, const std::string& title,

@@ -43,6 +43,13 @@ class sqlite_txn final : public write_txn {
   std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
                               std::int64_t cap) override;
   std::vector<search_hit> search_messages(user_id u, const search_query& q) override;
+  std::vector<receipt> list_receipts(conv_id c, seq_t root) override;
+  seq_t find_delivered(user_id u, conv_id c) override;
+  user_prefs find_prefs(user_id u) override;
+  std::vector<user_id> list_contacts(user_id u) override;
+  seq_t advance_delivered(device_id d, user_id u, conv_id c, seq_t seq) override;
+  void put_prefs(user_id u, bool private_receipts, bool invisible) override;
+  void set_last_seen(user_id u, std::int64_t ms) override;
   std::optional<upload_info> find_upload(const std::string& id) override;
   bool owns_upload(user_id u, const std::string& id) override;
   bool sees_upload(user_id u, const std::string& id) override;

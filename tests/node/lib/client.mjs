@@ -20,6 +20,8 @@ export async function withTimeout(promise, ms, what) {
   }
 }
 
+const STATE_NOTICES = new Set(['presence', 'receipts', 'typing']);
+
 // A waiting list of items with timeouts: push() delivers, take(n) waits for n.
 class Queue {
   constructor(name) {
@@ -74,6 +76,7 @@ export class WsClient {
     this.messages = 0; // WebSocket messages received
     this.events = new Queue('events'); // ev objects of {"ev":...} pushes
     this.notices = []; // {"notice":...} pushes
+    this.stateNotices = []; // presence, receipts and typing notices
     this.nullReplies = new Queue('replies with id null');
     this.problems = []; // protocol violations seen (unparseable frame, unmatched reply, ...)
     this.pending = new Map(); // id -> {resolve}
@@ -143,6 +146,12 @@ export class WsClient {
         f = JSON.parse(part);
       } catch (err) {
         this.problems.push(`unparseable frame ${JSON.stringify(part.slice(0, 200))}: ${err.message}`);
+        continue;
+      }
+      // Presence, receipts and typing are state notices, kept apart: the scenarios here
+      // are about events, replies and the other notices.
+      if (f && typeof f === 'object' && STATE_NOTICES.has(f.notice)) {
+        this.stateNotices.push(f);
         continue;
       }
       this.frames.push(f);

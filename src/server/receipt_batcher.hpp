@@ -1,0 +1,48 @@
+// Collects receipt changes (service_options::on_receipt) and sends them to the members of
+// each conversation as one notice per conversation per interval:
+// {"notice":"receipts","conv":C,"thread":T?,"delivered":{"<user>":seq},"read":{"<user>":seq}}.
+// A user's many acks within an interval cost one entry; a busy group costs one frame per
+// interval, encoded once and shared by every member. Read positions of users who keep
+// them private are left out (their own devices hear them as "read" notices).
+// Lock order: the mutex is a leaf.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "core/service.hpp"
+#include "server/hub.hpp"
+#include "store/store.hpp"
+
+namespace parley {
+
+class receipt_batcher : public std::enable_shared_from_this<receipt_batcher> {
+ public:
+  receipt_batcher(boost::asio::io_context& io, store& st, hub& h,
+                  std::chrono::milliseconds interval);
+  void start();
+  // Any thread.
+  void add(const receipt_change& c);
+
+ private:
+  struct pending {
+    std::map<user_id, seq_t> delivered, read;
+  };
+  void schedule();
+  void flush();
+
+  boost::asio::io_context& io_;
+  store& st_;
+  hub& hub_;
+  std::chrono::milliseconds interval_;
+  boost::asio::steady_timer timer_;
+  std::mutex mu_;
+  std::map<std::pair<conv_id, seq_t>, pending> pending_;  // by (conv, thread root)
+};
+
+}  // namespace parley
