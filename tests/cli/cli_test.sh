@@ -316,6 +316,32 @@ check "a stranger cannot: exit 1, not_found" test "$RC" = 1 -a -n "$(grep '^erro
 run "$ANN" upload "$T/does-not-exist"
 check "uploading a missing file: an error" test "$RC" != 0
 
+# --- receipts, typing, presence ---------------------------------------------------------
+run "$BOB" --json read "$RICH" "$ROOT"
+run "$ANN" receipts "$RICH"
+check "receipts lists positions" grep -q "^user#[0-9]* delivered [0-9]* read [0-9]" "$T/out"
+run "$BOB" settings --private-receipts on
+check "settings: private receipts on" grep -q "^private receipts: on, invisible: off" "$T/out"
+run "$ANN" receipts "$RICH"
+check "bob's reads are private now" grep -q "read (private)" "$T/out"
+run "$BOB" settings
+check "settings without options shows them" grep -q "^private receipts: on" "$T/out"
+# ann follows the group while bob types and comes online.
+"$CLI" --config "$ANN" tail "$RICH" --activity --for 4 >"$T/tail_state" 2>"$T/tail_state_err" </dev/null &
+TAIL_PID=$!
+BG_PIDS+=("$TAIL_PID")
+sleep 1.5
+run "$BOB" typing "$RICH"
+check "typing" grep -q "^typing (for 5 s)" "$T/out"
+run "$CAROL" typing "$RICH"
+check "typing where you are not a member: not_found" grep -q "^error: not_found:" "$T/err"
+wait "$TAIL_PID"
+check "tail --activity shows who is typing" grep -q "^#$RICH: .* is typing" "$T/tail_state"
+run "$ANN" presence
+check "presence lists the contacts" grep -q "^user#[0-9]* \(online\|away\|offline\)" "$T/out"
+run "$CAROL" presence
+check "a user without contacts sees nobody" test ! -s "$T/out"
+
 # --- logout ---------------------------------------------------------------------------
 run "$ANN" logout
 check "logout" test "$RC" = 0

@@ -427,3 +427,61 @@ TEST(SdkClient, AttachmentsUploadThroughTheOutboxAndDownloadResumably) {
             parley::errc::not_found);
   std::filesystem::remove_all(dir);
 }
+
+TEST(SdkClient, DeliveryReceiptsTypingAndPresenceBetweenTwoClients) {
+  server_process srv({"--set", "presence.flush_ms=100", "--set", "presence.receipts_flush_ms=50"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto dir = temp_dir();
+  auto ao = options(srv.port(), ann.token, dir + "/a.db");
+  auto bo = options(srv.port(), bob.token, dir + "/b.db");
+  bo.ack_interval = std::chrono::milliseconds(100);
+  blocking_client a(ao);
+  ASSERT_TRUE(a.wait_online(5s));
+  auto r = a.call("conv.create", {{"kind", "group"}, {"title", "t"}, {"members", {"bob"}}});
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto conv = r.value()["conversation"].as_object()["id"].as_int64();
+  blocking_client b(bo);
+  ASSERT_TRUE(b.wait_online(5s));
+  // ann sees bob come online.
+  EXPECT_TRUE(a.wait_for(
+      [&](blocking_client& c) {
+        for (const auto& p : c.presence_updates())
+          if (p.user == bob.id && p.state == "online") return true;
+        return false;
+      },
+      5s));
+  a.send(conv, "hello bob");  // seq 2
+  ASSERT_EQ(b.events(2, 10s).size(), 2u);
+  // bob's client acknowledges what it received on its own: ann hears it.
+  EXPECT_TRUE(a.wait_for(
+      [&](blocking_client& c) {
+        for (const auto& u : c.receipt_updates())
+          for (const auto& [user, seq] : u.delivered)
+            if (u.conv == conv && user == bob.id && seq >= 2) return true;
+        return false;
+      },
+      5s));
+  auto& bc = b.async();
+  ASSERT_TRUE(typed([&](auto done) { bc.typing(conv, true, done); }).ok());
+  EXPECT_TRUE(a.wait_for(
+      [&](blocking_client& c) {
+        for (const auto& t : c.typing_updates())
+          if (t.user == bob.id && t.typing && t.expires_ms == 5000) return true;
+        return false;
+      },
+      5s));
+  EXPECT_TRUE(b.typing_updates().empty()) << "never echoed to the typist";
+  auto rs = typed([&](auto done) { bc.receipts(conv, 0, done); });
+  ASSERT_TRUE(rs.ok());
+  bool found = false;
+  for (const auto& x : rs.value()["receipts"].as_array())
+    if (x.as_object().at("user").as_int64() == bob.id)
+      found = x.as_object().at("delivered").as_int64() >= 2;
+  EXPECT_TRUE(found);
+  auto st = typed([&](auto done) { bc.settings(true, std::nullopt, done); });
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st.value()["private_receipts"].as_bool());
+  EXPECT_FALSE(st.value()["invisible"].as_bool());
+  std::filesystem::remove_all(dir);
+}

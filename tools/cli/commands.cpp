@@ -643,6 +643,24 @@ int cmd_tail(const globals& g, const tail_args& args) {
            std::string(errc_name(f->err.code)) + ": " + escape_text(f->err.message));
     } else if (auto* af = std::get_if<auth_failed>(&*h)) {
       throw from_error(af->err);
+    } else if (auto* t = std::get_if<sdk::typing_update>(&*h)) {
+      if (!args.activity || (!only.empty() && !only.count(t->conv))) continue;
+      if (g.json)
+        print_json(
+            {{"notice", "typing"}, {"conv", t->conv}, {"user", t->user}, {"typing", t->typing}});
+      else
+        print_line("#" + std::to_string(t->conv) + ": " + n.name(t->user) +
+                   (t->typing ? " is typing" : " stopped typing"));
+    } else if (auto* p = std::get_if<sdk::presence_update>(&*h)) {
+      if (!args.activity) continue;
+      if (g.json) {
+        json::object o{{"notice", "presence"}, {"user", p->user}, {"state", p->state}};
+        if (p->last_seen) o["last_seen"] = p->last_seen;
+        print_json(o);
+      } else {
+        print_line(n.name(p->user) + " is " + escape_text(p->state) +
+                   (p->last_seen ? " (last seen " + format_time(p->last_seen) + ")" : ""));
+      }
     }
   }
   if (args.count > 0 && shown < args.count && !g_interrupted)
@@ -706,6 +724,67 @@ std::string render_message(const json::object& m) {
 }
 
 }  // namespace
+
+int cmd_typing(const globals& g, std::int64_t conv, bool stop) {
+  run_op(g, "typing", {{"conv", conv}, {"typing", !stop}});
+  if (!g.json) print_line(stop ? "stopped typing" : "typing (for 5 s)");
+  return exit_ok;
+}
+
+int cmd_receipts(const globals& g, std::int64_t conv, std::int64_t thread) {
+  json::object args{{"conv", conv}};
+  if (thread) args["thread"] = thread;
+  auto r = run_op(g, "receipts", std::move(args));
+  for (const auto& x : array_at(r, "receipts")) {
+    if (!x.is_object()) continue;
+    const auto& o = x.as_object();
+    if (g.json) {
+      print_json(o);
+      continue;
+    }
+    std::string line = "user#" + std::to_string(num(o, "user"));
+    if (o.contains("delivered")) line += " delivered " + std::to_string(num(o, "delivered"));
+    line += o.contains("read") ? " read " + std::to_string(num(o, "read")) : " read (private)";
+    print_line(line);
+  }
+  return exit_ok;
+}
+
+int cmd_presence(const globals& g) {
+  auto r = run_op(g, "presence.get", {});
+  for (const auto& x : array_at(r, "presence")) {
+    if (!x.is_object()) continue;
+    const auto& o = x.as_object();
+    if (g.json) {
+      print_json(o);
+      continue;
+    }
+    std::string line =
+        "user#" + std::to_string(num(o, "user")) + " " + escape_text(str(o, "state"));
+    if (num(o, "last_seen")) line += " (last seen " + format_time(num(o, "last_seen")) + ")";
+    print_line(line);
+  }
+  return exit_ok;
+}
+
+int cmd_settings(const globals& g, std::optional<bool> private_receipts,
+                 std::optional<bool> invisible) {
+  json::object args;
+  if (private_receipts) args["private_receipts"] = *private_receipts;
+  if (invisible) args["invisible"] = *invisible;
+  auto r = run_op(g, "settings", std::move(args));
+  if (g.json) {
+    print_json(r);
+  } else {
+    auto on = [&r](const char* k) {
+      auto v = r.if_contains(k);
+      return v && v->is_bool() && v->as_bool() ? "on" : "off";
+    };
+    print_line(std::string("private receipts: ") + on("private_receipts") +
+               ", invisible: " + on("invisible"));
+  }
+  return exit_ok;
+}
 
 int cmd_edit(const globals& g, std::int64_t conv, std::int64_t msg,
              const std::vector<std::string>& words) {

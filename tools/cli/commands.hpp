@@ -32,6 +32,7 @@ struct tail_args {
   std::vector<std::int64_t> convs;  // empty: all
   std::size_t count = 0;            // 0: unlimited
   double for_s = 0;                 // 0: until interrupted
+  bool activity = false;            // also who is typing and contacts' presence
 };
 
 int cmd_register(const globals& g, const login_args& a);
@@ -47,6 +48,12 @@ int cmd_send(const globals& g, std::int64_t conv, const std::vector<std::string>
 // Attachments (docs/protocol.md, "Attachments"): upload prints the upload's id; download
 // writes it to `out` (default: the id), continuing an interrupted download.
 int cmd_upload(const globals& g, const std::string& path);
+// Receipts, typing, presence and settings (docs/protocol.md).
+int cmd_typing(const globals& g, std::int64_t conv, bool stop);
+int cmd_receipts(const globals& g, std::int64_t conv, std::int64_t thread);
+int cmd_presence(const globals& g);
+int cmd_settings(const globals& g, std::optional<bool> private_receipts,
+                 std::optional<bool> invisible);
 int cmd_download(const globals& g, const std::string& id, const std::string& out);
 int cmd_history(const globals& g, const history_args& a);
 int cmd_tail(const globals& g, const tail_args& a);

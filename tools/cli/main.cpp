@@ -115,6 +115,25 @@ int main(int argc, char** argv) {
   send->add_option("--thread", in_thread, "Reply in the thread of the message with this seq")
       ->check(kPositive);
 
+  std::int64_t state_conv = 0, receipts_thread = 0;
+  bool typing_stop = false;
+  auto* typing = app.add_subcommand("typing", "Tell a conversation you are typing (for 5 s)");
+  typing->add_option("conv", state_conv, "Conversation id")->required()->check(kPositive);
+  typing->add_flag("--stop", typing_stop, "Stopped typing");
+  auto* receipts = app.add_subcommand("receipts", "Members' delivered and read positions");
+  receipts->add_option("conv", state_conv, "Conversation id")->required()->check(kPositive);
+  receipts->add_option("--thread", receipts_thread, "Read positions in this thread")
+      ->check(kPositive);
+  auto* presence = app.add_subcommand("presence", "Your contacts: online, away or offline");
+  std::string private_receipts, invisible;
+  auto* settings =
+      app.add_subcommand("settings", "Show or change private receipts and invisibility");
+  settings
+      ->add_option("--private-receipts", private_receipts, "on: others do not see what you read")
+      ->check(CLI::IsMember({"on", "off"}));
+  settings->add_option("--invisible", invisible, "on: you look offline to everyone else")
+      ->check(CLI::IsMember({"on", "off"}));
+
   std::string upload_path, download_id, download_out;
   auto* upload = app.add_subcommand("upload", "Upload a file; prints its id (to attach or share)");
   upload->add_option("file", upload_path, "The file")->required();
@@ -207,6 +226,7 @@ int main(int argc, char** argv) {
   tail->add_option("conv", tail_a.convs, "Conversation ids (default: all)")->check(kPositive);
   tail->add_option("--count", tail_a.count, "Exit after N events (exit 4 if --for ends first)");
   tail->add_option("--for", tail_a.for_s, "Exit after this many seconds")->check(kSeconds);
+  tail->add_flag("--activity", tail_a.activity, "Also show who is typing and contacts' presence");
 
   app.footer(kFooter);  // after the subcommands, which would inherit it
   try {
@@ -236,6 +256,15 @@ int main(int argc, char** argv) {
     }
     if (*send) return cmd_send(g, send_conv, send_words, reply_to, in_thread, send_files);
     if (*upload) return cmd_upload(g, upload_path);
+    if (*typing) return cmd_typing(g, state_conv, typing_stop);
+    if (*receipts) return cmd_receipts(g, state_conv, receipts_thread);
+    if (*presence) return cmd_presence(g);
+    if (*settings) {
+      auto flag = [](const std::string& v) {
+        return v.empty() ? std::optional<bool>() : std::optional<bool>(v == "on");
+      };
+      return cmd_settings(g, flag(private_receipts), flag(invisible));
+    }
     if (*download) return cmd_download(g, download_id, download_out);
     if (*edit) return cmd_edit(g, msg_conv, msg_seq, edit_words);
     if (*del) return cmd_delete(g, msg_conv, msg_seq);

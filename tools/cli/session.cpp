@@ -69,6 +69,8 @@ session::session(session_options o) : opt_(std::move(o)) {
     push(lost_history{conv, from, to});
   };
   h.on_auth_failed = [this](const error& e) { push(auth_failed{e}); };
+  h.on_typing = [this](const sdk::typing_update& t) { push(t); };
+  h.on_presence = [this](const sdk::presence_update& p) { push(p); };
   try {
     client_ = std::make_unique<sdk::client>(std::move(co), std::move(h));
   } catch (const std::exception& e) {

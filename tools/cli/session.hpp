@@ -52,8 +52,8 @@ struct send_failed {
 struct auth_failed {
   error err;
 };
-using happening =
-    std::variant<sdk::event, sdk::send_ack, send_failed, lost_history, sdk::state, auth_failed>;
+using happening = std::variant<sdk::event, sdk::send_ack, send_failed, lost_history, sdk::state,
+                               auth_failed, sdk::typing_update, sdk::presence_update>;
 
 class session {
  public:

@@ -28,6 +28,21 @@ client_handlers blocking_client::handlers() {
     notices_.push_back(n);
     cv_.notify_all();
   };
+  h.on_receipts = [this](const receipt_update& r) {
+    std::lock_guard lk(mu_);
+    receipts_.push_back(r);
+    cv_.notify_all();
+  };
+  h.on_typing = [this](const typing_update& t) {
+    std::lock_guard lk(mu_);
+    typing_.push_back(t);
+    cv_.notify_all();
+  };
+  h.on_presence = [this](const presence_update& p) {
+    std::lock_guard lk(mu_);
+    presence_.push_back(p);
+    cv_.notify_all();
+  };
   h.on_auth_failed = [this](const error& e) {
     std::lock_guard lk(mu_);
     auth_error_ = e;
@@ -108,6 +123,34 @@ std::vector<std::pair<std::string, error>> blocking_client::failures() {
 std::vector<boost::json::object> blocking_client::notices() {
   std::lock_guard lk(mu_);
   return notices_;
+}
+
+std::vector<receipt_update> blocking_client::receipt_updates() {
+  std::lock_guard lk(mu_);
+  return receipts_;
+}
+
+std::vector<typing_update> blocking_client::typing_updates() {
+  std::lock_guard lk(mu_);
+  return typing_;
+}
+
+std::vector<presence_update> blocking_client::presence_updates() {
+  std::lock_guard lk(mu_);
+  return presence_;
+}
+
+bool blocking_client::wait_for(const std::function<bool(blocking_client&)>& pred,
+                               std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred(*this)) return true;  // takes mu_ itself through the accessors
+    std::unique_lock lk(mu_);
+    if (cv_.wait_until(lk, deadline) == std::cv_status::timeout) {
+      lk.unlock();
+      return pred(*this);
+    }
+  }
 }
 
 }  // namespace parley::sdk

@@ -112,7 +112,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
     bool writing = false;
     bool dead = false;
   };
-  enum class call_kind { sync, send, user, fill };
+  enum class call_kind { sync, send, user, fill, ack };
   struct pending_call {
     call_kind kind;
     std::chrono::steady_clock::time_point deadline;
@@ -146,6 +146,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
   bool started = false;
   std::unordered_set<std::int64_t> filling;
   std::unordered_map<std::int64_t, std::int64_t> dirty;
+  std::unordered_map<std::int64_t, std::int64_t> to_ack;  // received, not yet acknowledged
+  std::chrono::steady_clock::time_point last_ack{};
 
   impl(client_options o, client_handlers hs)
       : opt(std::move(o)),
@@ -178,6 +180,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
       bool expired = false;
       for (auto& [id, c] : self->calls) expired = expired || c.deadline <= now;
       if (expired) self->drop("a request timed out");
+      self->send_acks(now);
       self->tick();
     });
   }
@@ -336,13 +339,74 @@ struct client::impl : std::enable_shared_from_this<impl> {
 
   void persist_positions() {
     if (dirty.empty()) return;
+    if (opt.ack_interval.count() > 0)
+      for (const auto& [c, s] : dirty) to_ack[c] = std::max(to_ack[c], s);
     std::lock_guard lk(mu);
     store.save_positions(dirty);
     dirty.clear();
   }
 
+  // Delivery receipts: what was received (and saved) since the last ack, one request.
+  void send_acks(std::chrono::steady_clock::time_point now) {
+    if (to_ack.empty() || !synced || !cur || now - last_ack < opt.ack_interval) return;
+    json::object pos;
+    for (const auto& [c, s] : to_ack) pos[std::to_string(c)] = s;
+    to_ack.clear();
+    last_ack = now;
+    request({{"op", "ack"}, {"positions", std::move(pos)}}, {call_kind::ack, {}, {}, 0, {}});
+  }
+
+  static std::vector<std::pair<std::int64_t, std::int64_t>> positions_of(const json::object& o,
+                                                                         const char* key) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    if (auto m = o.if_contains(key); m && m->is_object())
+      for (const auto& [k, v] : m->as_object())
+        if (v.is_int64()) out.emplace_back(std::stoll(std::string(k)), v.as_int64());
+    return out;
+  }
+
+  // receipts, typing and presence notices to their handlers.
+  bool on_state_notice(std::string_view kind, const json::object& o) {
+    auto num = [&o](const char* k) -> std::int64_t {
+      auto v = o.if_contains(k);
+      return v && v->is_int64() ? v->as_int64() : 0;
+    };
+    if (kind == "receipts") {
+      if (h.on_receipts)
+        h.on_receipts(
+            {num("conv"), num("thread"), positions_of(o, "delivered"), positions_of(o, "read")});
+      return true;
+    }
+    if (kind == "typing") {
+      auto t = o.if_contains("typing");
+      if (h.on_typing)
+        h.on_typing(
+            {num("conv"), num("user"), t && t->is_bool() && t->as_bool(), num("expires_ms")});
+      return true;
+    }
+    if (kind == "presence") {
+      if (!h.on_presence) return true;
+      auto one = [this](const json::object& p) {
+        auto st = p.if_contains("state");
+        auto ls = p.if_contains("last_seen");
+        h.on_presence({p.at("user").as_int64(),
+                       st && st->is_string() ? std::string(st->as_string()) : "",
+                       ls && ls->is_int64() ? ls->as_int64() : 0});
+      };
+      if (auto us = o.if_contains("users"); us && us->is_array()) {
+        for (const auto& p : us->as_array())
+          if (p.is_object()) one(p.as_object());
+      } else if (o.contains("user")) {
+        one(o);
+      }
+      return true;
+    }
+    return false;
+  }
+
   void on_notice(const json::object& o) {
     auto kind = o.at("notice").as_string();
+    if (on_state_notice(kind, o)) return;
     if (kind == "read" || kind == "follow" || kind == "mention") {
       if (h.on_notice) h.on_notice(o);
       return;
@@ -413,6 +477,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
         flush();
         break;
       }
+      case call_kind::ack:
+        break;  // a refused ack changes nothing; the next one carries the positions again
       case call_kind::fill:
         filling.erase(pc.conv);
         if (res && res->is_object()) {
@@ -598,6 +664,27 @@ json::object page_args(std::int64_t conv, const page& p) {
 }  // namespace
 void client::messages(std::int64_t conv, const page& p, reply_fn done) {
   call("messages", page_args(conv, p), std::move(done));
+}
+void client::typing(std::int64_t conv, bool on, reply_fn done) {
+  call("typing", {{"conv", conv}, {"typing", on}}, std::move(done));
+}
+void client::set_away(bool away, reply_fn done) {
+  call("presence", {{"state", away ? "away" : "active"}}, std::move(done));
+}
+void client::receipts(std::int64_t conv, std::int64_t thread, reply_fn done) {
+  json::object a{{"conv", conv}};
+  if (thread) a["thread"] = thread;
+  call("receipts", std::move(a), std::move(done));
+}
+void client::presence(reply_fn done) {
+  call("presence.get", {}, std::move(done));
+}
+void client::settings(std::optional<bool> private_receipts, std::optional<bool> invisible,
+                      reply_fn done) {
+  json::object a;
+  if (private_receipts) a["private_receipts"] = *private_receipts;
+  if (invisible) a["invisible"] = *invisible;
+  call("settings", std::move(a), std::move(done));
 }
 void client::thread(std::int64_t conv, std::int64_t root, const page& p, reply_fn done) {
   auto a = page_args(conv, p);

@@ -34,6 +34,13 @@ class blocking_client {
   std::vector<std::pair<std::string, error>> failures();
   // Notices about the user's own state (read positions, follows) received so far.
   std::vector<boost::json::object> notices();
+  // Receipts, typing and presence updates received so far.
+  std::vector<receipt_update> receipt_updates();
+  std::vector<typing_update> typing_updates();
+  std::vector<presence_update> presence_updates();
+  // Waits until `pred` holds for what was received (checked at every update).
+  bool wait_for(const std::function<bool(blocking_client&)>& pred,
+                std::chrono::milliseconds timeout);
   state current_state() const { return c_.current_state(); }
   client& async() { return c_; }
   void stop() { c_.stop(); }
@@ -46,6 +53,9 @@ class blocking_client {
   std::vector<send_ack> acks_;
   std::vector<std::pair<std::string, error>> failures_;
   std::vector<boost::json::object> notices_;
+  std::vector<receipt_update> receipts_;
+  std::vector<typing_update> typing_;
+  std::vector<presence_update> presence_;
   std::optional<error> auth_error_;
   client c_;
 };

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -50,6 +51,32 @@ struct client_options {
   // from the user's join (true) or start live at the current ends (false). Once any
   // position is stored, conversations without one are replayed from the join.
   bool replay_from_join = true;
+  // Received events are acknowledged to the server (op ack: delivery receipts) at most
+  // this often, cumulatively per conversation; 0 turns acknowledgements off.
+  std::chrono::milliseconds ack_interval{1000};
+};
+
+// Receipts of other members (docs/protocol.md, "Receipts"): positions by user id.
+struct receipt_update {
+  std::int64_t conv = 0;
+  std::int64_t thread = 0;                                             // 0: the timeline
+  std::vector<std::pair<std::int64_t, std::int64_t>> delivered, read;  // (user, seq)
+};
+
+// Someone started or stopped typing (docs/protocol.md, "Typing"). A start is over after
+// expires_ms unless another arrives.
+struct typing_update {
+  std::int64_t conv = 0;
+  std::int64_t user = 0;
+  bool typing = false;
+  std::int64_t expires_ms = 0;
+};
+
+// A contact's presence (docs/protocol.md, "Presence").
+struct presence_update {
+  std::int64_t user = 0;
+  std::string state;           // "online", "away" or "offline"
+  std::int64_t last_seen = 0;  // with offline, when known
 };
 
 struct send_ack {
@@ -100,6 +127,10 @@ struct client_handlers {
   // {"notice":"read",...} or {"notice":"follow",...}, or that someone mentioned the user,
   // {"notice":"mention",...} (docs/protocol.md, "Unread and mentions").
   std::function<void(const boost::json::object&)> on_notice;
+  // Receipts, typing and presence: live, and as current state after each (re)sync.
+  std::function<void(const receipt_update&)> on_receipts;
+  std::function<void(const typing_update&)> on_typing;
+  std::function<void(const presence_update&)> on_presence;
   // The token was rejected or revoked; the client stopped reconnecting.
   std::function<void(const error&)> on_auth_failed;
 };
@@ -129,6 +160,13 @@ class client {
   void messages(std::int64_t conv, const page& p, reply_fn done);
   void thread(std::int64_t conv, std::int64_t root, const page& p, reply_fn done);
   void search(const search_request& q, reply_fn done);
+  // Receipts, typing, presence and settings (docs/protocol.md).
+  void typing(std::int64_t conv, bool on, reply_fn done);
+  void set_away(bool away, reply_fn done);
+  void receipts(std::int64_t conv, std::int64_t thread, reply_fn done);
+  void presence(reply_fn done);  // the contacts' presence
+  // Each setting given is changed; the result has both.
+  void settings(std::optional<bool> private_receipts, std::optional<bool> invisible, reply_fn done);
   // Any other operation (docs/protocol.md); fails with errc::internal "offline" when not
   // online, or on timeout. `done` runs on the client's thread.
   void call(const std::string& op, boost::json::object args,
