@@ -149,6 +149,12 @@ WORKLOADS = [
              "each member has every message of its room.",
              ("rooms", "members"), "deliveries_per_s",
              ("rounds", "round_p50_ms", "round_p99_ms", "server_cpu_pct")),
+    Workload("w3_chatter", "Fan-out in rounds with receipts and typing",
+             "W3 rounds while every member also acknowledges what it received (delivery "
+             "receipts) every acks_ms and says it is typing every typing_ms; compare with "
+             "Parley's w3_rounds of the same rooms for the overhead. Parley only.",
+             ("rooms", "members", "acks_ms", "typing_ms"), "deliveries_per_s",
+             ("rounds", "round_p99_ms", "server_cpu_pct"), parley_only=True),
     Workload("w4_durable", "Durable sends",
              "Closed-loop sends that are acknowledged only once stored. Parley only: the "
              "peers do not persist messages.",

@@ -53,6 +53,9 @@ struct service_options {
   std::function<void(user_id, std::shared_ptr<const std::string>)> on_user_notice;
   // Called after a delivered or read position moved (the server batches them to members).
   std::function<void(const receipt_change&)> on_receipt;
+  // If set, acknowledged positions (op ack), once validated, go here to be stored in
+  // batches (the server's receipt batcher) instead of one write per ack.
+  std::function<void(device_id, user_id, conv_id, seq_t)> on_delivered;
   // Called after a user changed their preferences (invisible, private receipts).
   std::function<void(user_id, const user_prefs&)> on_prefs;
 };

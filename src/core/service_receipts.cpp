@@ -37,6 +37,28 @@ void service::op_ack(const device_session& me, const boost::json::object& a, rep
           make_error(errc::invalid, "positions maps conversation ids to seqs >= 1", "positions"));
     want.emplace_back(c, v.get_int64());
   }
+  if (opt_.on_delivered) {
+    // Validated on a reader; stored and announced by the batcher (no write per ack).
+    store_.read(
+        [this, me, want, done](read_txn& t) {
+          boost::json::object pos;
+          for (const auto& [c, seq] : want) {
+            auto m = require_reader(t, c, me.u.id);
+            if (!m) return done(m.err());
+            auto conv = t.find_conversation(c);
+            if (seq > m->left_seq.value_or(conv->last_seq))
+              return done(make_error(errc::invalid,
+                                     "conversation " + std::to_string(c) + " has no seq " +
+                                         std::to_string(seq) + " you can see",
+                                     "positions"));
+            pos[std::to_string(c)] = std::max(seq, t.find_delivered(me.u.id, c));
+          }
+          for (const auto& [c, seq] : want) opt_.on_delivered(me.device, me.u.id, c, seq);
+          done(boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
+        },
+        [done](const error& e) { done(e); });
+    return;
+  }
   auto moved = std::make_shared<std::vector<std::pair<conv_id, seq_t>>>();  // user-level
   auto now = std::make_shared<std::vector<std::pair<conv_id, seq_t>>>();    // the reply
   commit(

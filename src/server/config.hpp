@@ -55,7 +55,7 @@ struct server_config {
   // [presence]
   std::int64_t presence_flush_ms = 1000;
   std::int64_t presence_idle_s = 300;
-  std::int64_t receipts_flush_ms = 250;
+  std::int64_t receipts_flush_ms = 1000;
 };
 
 // One documented option. Exposed for `parley config` and the docs test.

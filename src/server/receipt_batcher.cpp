@@ -28,11 +28,36 @@ void receipt_batcher::add(const receipt_change& c) {
   if (c.read) p.read[c.user] = std::max(p.read[c.user], c.read);
 }
 
+void receipt_batcher::add_delivered(device_id d, user_id u, conv_id c, seq_t seq) {
+  std::lock_guard lk(mu_);
+  auto& e = delivered_[{d, c}];
+  e.first = u;
+  e.second = std::max(e.second, seq);
+}
+
 void receipt_batcher::flush() {
   std::map<std::pair<conv_id, seq_t>, pending> batch;
+  std::map<std::pair<device_id, conv_id>, std::pair<user_id, seq_t>> acks;
   {
     std::lock_guard lk(mu_);
     batch.swap(pending_);
+    acks.swap(delivered_);
+  }
+  if (!acks.empty()) {
+    auto moved = std::make_shared<std::vector<receipt_change>>();
+    st_.write(
+        [acks = std::move(acks), moved](write_txn& t) {
+          moved->clear();
+          for (const auto& [key, v] : acks)
+            if (auto s = t.advance_delivered(key.first, v.first, key.second, v.second))
+              moved->push_back({key.second, v.first, 0, s, 0});
+          return error{errc::ok, {}, {}, 0};
+        },
+        [self = shared_from_this(), moved](const error& e) {
+          if (e.code != errc::ok)
+            spdlog::warn("event=delivered_store_failed what=\"{}\"", e.message);
+          for (const auto& c : *moved) self->add(c);  // announced with the next flush
+        });
   }
   for (auto& [key, p] : batch) {
     auto [c, root] = key;

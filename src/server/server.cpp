@@ -105,6 +105,9 @@ struct server::impl {
         main_io, *st, h, *typing, std::chrono::milliseconds(ctx.cfg.presence_flush_ms),
         std::chrono::seconds(ctx.cfg.presence_idle_s));
     opt.on_receipt = [this](const receipt_change& c) { receipts->add(c); };
+    opt.on_delivered = [this](device_id d, user_id u, conv_id c, seq_t s) {
+      receipts->add_delivered(d, u, c, s);
+    };
     opt.on_prefs = [this](user_id u, const user_prefs& p) {
       presence->set_invisible(u, p.invisible);
     };

@@ -71,6 +71,8 @@ struct options : common_options {
   int setup_concurrency = 8;
   int connect_concurrency = 256;
   bool full_parse = false;
+  double acks_ms = 0;         // Parley: every member acknowledges what it received this often
+  double typing_ms = 0;       // Parley: every member says it is typing this often
   int inject_drop = 0;        // checker self-test: member 1 ignores every Nth event frame
   std::string workload_name;  // "w3_fanout", "w3_rounds" or as given by --workload-name
   enum class target_kind { parley, peer, socketio, nats } target = target_kind::parley;
@@ -104,6 +106,9 @@ send->delivery latency, the tool's and the server's CPU use, and the correctness
   --setup-concurrency C   parallel REST register/login requests                   [8]
   --connect-concurrency C WebSocket connects in flight during setup               [256]
   --server-pid PID        also report the server's CPU use during the measurement
+  --acks MS               Parley: every member sends delivery receipts (op ack) for what
+                          it received, every MS milliseconds                      [0: none]
+  --typing MS             Parley: every member sends a typing start every MS ms   [0: none]
   --full-parse            parse every frame with Boost.JSON (default: a fast path for
                           event frames in the server's layout, Boost.JSON for the rest)
   --json                  also print one JSON line with every number (last line)
@@ -164,6 +169,10 @@ options parse_options(int argc, char** argv) {
       o.connect_concurrency = ar.integer();
     else if (a == "--full-parse")
       o.full_parse = true;
+    else if (a == "--acks")
+      o.acks_ms = ar.number();
+    else if (a == "--typing")
+      o.typing_ms = ar.number();
     else if (a == "--workload-name")
       o.workload_name = ar.value();
     else if (a == "--target") {
@@ -269,6 +278,10 @@ struct conn {
   std::int64_t gaps = 0, gap_missing = 0, dups = 0, reordered = 0, skipped = 0;
   std::int64_t first_mismatch = 0, early_events = 0, seq_mismatch = 0, double_reply = 0;
   std::int64_t parse_errors = 0, unexpected_replies = 0, notices = 0, other_conv = 0, foreign = 0;
+  // --acks / --typing: requests with id "x", their errors, the next due times
+  std::int64_t chatter_sent = 0, chatter_errors = 0, acked_pos = 0;
+  std::int64_t next_ack_ns = 0, next_typing_ns = 0;
+  std::string first_chatter_error;
   std::string first_parse_error, first_unexpected;
   bool closed_unexpectedly = false;
   std::string close_info;
@@ -432,6 +445,13 @@ void on_frame(conn& c, std::string_view f, std::int64_t now) {
   }
   if (auto* id = o.if_contains("id")) {
     if (id->is_int64()) return on_ack(c, id->get_int64(), o, now);
+    if (id->is_string() && id->get_string() == "x") {  // --acks / --typing
+      if (!o.contains("result")) {
+        ++c.chatter_errors;
+        if (c.first_chatter_error.empty()) c.first_chatter_error = std::string(f.substr(0, 300));
+      }
+      return;
+    }
     if (id->is_string() && id->get_string() == c.setup_id) {
       c.setup_reply = std::move(o);
       return;
@@ -602,6 +622,49 @@ asio::awaitable<void> rate_ticker(worker& w) {
       }
     }
     t.expires_after(std::chrono::milliseconds(1));
+    co_await t.async_wait(use_awaitable);
+  }
+}
+
+// --acks / --typing: the receipts and typing traffic of a chat app, beside the messages.
+asio::awaitable<void> chatter_ticker(worker& w) {
+  asio::steady_timer t(w.io);
+  const auto acks_ns = static_cast<std::int64_t>(g->opt.acks_ms * 1e6);
+  const auto typing_ns = static_cast<std::int64_t>(g->opt.typing_ms * 1e6);
+  std::vector<conn*> mine;
+  std::mt19937_64 rng(static_cast<std::uint64_t>(now_ns()));
+  auto start = now_ns();
+  for (auto& c : g->conns)
+    if (c->w == &w) {
+      mine.push_back(c.get());
+      if (acks_ns)
+        c->next_ack_ns =
+            start + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(acks_ns));
+      if (typing_ns)
+        c->next_typing_ns =
+            start + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(typing_ns));
+    }
+  while (!g->stopping.load() && now_ns() < g->t_end.load()) {
+    auto now = now_ns();
+    for (auto* c : mine) {
+      if (acks_ns && now >= c->next_ack_ns) {
+        c->next_ack_ns += acks_ns;
+        auto pos = c->last_seq.get();
+        if (pos > c->acked_pos) {
+          c->acked_pos = pos;
+          ++c->chatter_sent;
+          send_request(*c, R"({"id":"x","op":"ack","positions":{")" +
+                               std::to_string(c->room->conv) + "\":" + std::to_string(pos) + "}}");
+        }
+      }
+      if (typing_ns && now >= c->next_typing_ns) {
+        c->next_typing_ns += typing_ns;
+        ++c->chatter_sent;
+        send_request(*c,
+                     R"({"id":"x","op":"typing","conv":)" + std::to_string(c->room->conv) + "}");
+      }
+    }
+    t.expires_after(std::chrono::milliseconds(10));
     co_await t.async_wait(use_awaitable);
   }
 }
@@ -836,6 +899,8 @@ asio::awaitable<void> measure(local_results& R, std::int64_t begin) {
         });
       }
   }
+  if (o.acks_ms > 0 || o.typing_ms > 0)
+    for (auto& w : g->workers) asio::co_spawn(w->io, chatter_ticker(*w), asio::detached);
   progress("sending: " + fmt1(o.warmup_s) + " s warm-up, then " + fmt1(o.duration_s) +
            " s measured");
 
@@ -915,18 +980,23 @@ asio::awaitable<void> measure(local_results& R, std::int64_t begin) {
 // Summaries: one JSON object per process, merged by the parent, printed by report().
 
 // How each field merges across processes.
-const char* kSumKeys[] = {
-    "acks_w",          "deliv_w",      "sent",         "total_acked",    "send_errors",
-    "dup_acks",        "unacked",      "lost_own",     "phantom_own",    "gaps",
-    "gap_missing",     "dups",         "reordered",    "skipped_excess", "first_mismatch",
-    "early",           "seq_mismatch", "double_reply", "parse_errors",   "unexpected",
-    "notices",         "other_conv",   "foreign",      "ours",           "events",
-    "behind",          "lost",         "extra",        "closed",         "sync_inconsistent",
-    "rounds_w",        "missed_sends", "conns",        "rooms",          "tool_cpu_s",
-    "tool_cpu_total_s"};
+const char* kSumKeys[] = {"acks_w",       "deliv_w",        "sent",
+                          "total_acked",  "send_errors",    "dup_acks",
+                          "unacked",      "lost_own",       "phantom_own",
+                          "gaps",         "gap_missing",    "dups",
+                          "reordered",    "skipped_excess", "first_mismatch",
+                          "early",        "seq_mismatch",   "double_reply",
+                          "parse_errors", "unexpected",     "notices",
+                          "other_conv",   "foreign",        "ours",
+                          "events",       "behind",         "lost",
+                          "extra",        "closed",         "sync_inconsistent",
+                          "rounds_w",     "missed_sends",   "conns",
+                          "rooms",        "tool_cpu_s",     "tool_cpu_total_s",
+                          "chatter_sent", "chatter_errors"};
 const char* kMaxKeys[] = {"setup_users_s", "setup_ws_s", "drain_s", "window_s"};
 const char* kHistKeys[] = {"ack_hist", "deliv_hist", "round_hist"};
-const char* kStrKeys[] = {"first_error", "first_unexpected", "first_parse", "first_close"};
+const char* kStrKeys[] = {"first_error", "first_unexpected", "first_parse", "first_close",
+                          "first_chatter_error"};
 
 json::object collect(const local_results& R) {
   histogram ack, deliv, round;
@@ -944,8 +1014,8 @@ json::object collect(const local_results& R) {
                skipped_excess = 0, first_mismatch = 0, early = 0, seq_mismatch = 0,
                double_reply = 0, parse_errors = 0, unexpected = 0, notices = 0, other_conv = 0,
                foreign = 0, ours = 0, events = 0, behind = 0, lost = 0, extra = 0, closed = 0,
-               rounds_w = 0;
-  std::string first_error, first_unexp, first_parse, first_close;
+               rounds_w = 0, chatter_sent = 0, chatter_errors = 0;
+  std::string first_error, first_unexp, first_parse, first_close, first_chatter;
   for (auto& rp : g->rooms) {
     auto& r = *rp;
     rounds_w += r.rounds_in_window;
@@ -980,6 +1050,9 @@ json::object collect(const local_results& R) {
       parse_errors += c->parse_errors;
       unexpected += c->unexpected_replies;
       notices += c->notices;
+      chatter_sent += c->chatter_sent;
+      chatter_errors += c->chatter_errors;
+      if (first_chatter.empty()) first_chatter = c->first_chatter_error;
       other_conv += c->other_conv;
       foreign += c->foreign;
       ours += c->ours;
@@ -1002,7 +1075,10 @@ json::object collect(const local_results& R) {
     for (double x : v) a.push_back(x);
     return a;
   };
-  return json::object{{"acks_w", acks_w},
+  return json::object{{"chatter_sent", chatter_sent},
+                      {"chatter_errors", chatter_errors},
+                      {"first_chatter_error", first_chatter},
+                      {"acks_w", acks_w},
                       {"deliv_w", deliv_w},
                       {"sent", sent},
                       {"total_acked", total_acked},
@@ -1118,7 +1194,7 @@ int report(const json::object& s, const outside_view& X) {
                             I("sync_inconsistent");
   bool drained = s.at("drained").as_bool();
   bool ok = violations == 0 && I("send_errors") == 0 && I("unacked") == 0 && I("closed") == 0 &&
-            drained && I("unexpected") == 0;
+            drained && I("unexpected") == 0 && I("chatter_errors") == 0;
   double window_real = X.window_real;
   double tool_cpu = D("tool_cpu_s");
   double tool_pct = 100.0 * tool_cpu / window_real;
@@ -1206,6 +1282,12 @@ int report(const json::object& s, const outside_view& X) {
     std::printf("other frames: notices %" PRId64 ", other conversations %" PRId64
                 ", foreign messages %" PRId64 "\n",
                 I("notices"), I("other_conv"), I("foreign"));
+  if (I("chatter_sent"))
+    std::printf(
+        "receipts and typing: %" PRId64
+        " requests (acks every %.0f ms, typing every %.0f ms), %" PRId64 " errors%s%s\n",
+        I("chatter_sent"), o.acks_ms, o.typing_ms, I("chatter_errors"),
+        S("first_chatter_error").empty() ? "" : ", first: ", S("first_chatter_error").c_str());
   if (!S("first_error").empty()) std::printf("first send error: %s\n", S("first_error").c_str());
   if (I("unexpected"))
     std::printf("unexpected replies: %" PRId64 ", first: %s\n", I("unexpected"),
@@ -1230,6 +1312,9 @@ int report(const json::object& s, const outside_view& X) {
                    {"warmup_s", o.warmup_s},
                    {"threads", o.threads},
                    {"text_bytes", o.text_bytes},
+                   {"acks_ms", o.acks_ms},
+                   {"typing_ms", o.typing_ms},
+                   {"chatter_sent", I("chatter_sent")},
                    {"acked_sends", I("acks_w")},
                    {"sends_per_s", sends_ps},
                    {"delivered_events", I("deliv_w")},
