@@ -290,3 +290,55 @@ TEST(Presence, AKilledClientGoesOfflineWithinTheHeartbeatTimeout) {
   ASSERT_TRUE(off) << "silent peer dropped after the heartbeat timeout";
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 500ms);
 }
+
+TEST(Presence, AnIdleDeviceBecomesAwayAndARequestMakesItOnlineAgain) {
+  server_process srv({"--set", "presence.flush_ms=100", "--set", "presence.idle_s=1"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {"bob"});
+  auto b = connect_live(srv.port(), bob.token);
+  auto about_bob = [&](const std::string& state) {
+    return [&, state](const json::object& o) {
+      return o.contains("user") && o.at("user").as_int64() == bob.id &&
+             o.at("state").as_string() == state;
+    };
+  };
+  ASSERT_TRUE(await_notice(*a, "presence", about_bob("online")));
+  // ann keeps her own connection busy; bob's only pings (heartbeats) do not count.
+  EXPECT_TRUE(await_notice(*a, "presence", about_bob("away"), 4s)) << "idle for presence.idle_s";
+  b->call({{"op", "ping"}});
+  EXPECT_FALSE(await_notice(*a, "presence", about_bob("online"), 500ms))
+      << "a ping is not activity";
+  send_text(*b, conv, "back", "I'm back");
+  EXPECT_TRUE(await_notice(*a, "presence", about_bob("online")));
+}
+
+TEST(Receipts, ThreadReadPositionsReachTheOtherMembers) {
+  server_process srv(fast_presence());
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {"bob"});
+  auto root = send_text(*a, conv, "r", "root")["seq"].as_int64();
+  auto reply = a->call({{"op", "send"},
+                        {"conv", conv},
+                        {"client_msg_id", "t1"},
+                        {"text", "in thread"},
+                        {"thread", root}})["seq"]
+                   .as_int64();
+  auto b = connect_live(srv.port(), bob.token);
+  b->call({{"op", "read"}, {"conv", conv}, {"seq", reply}, {"thread", root}});
+  auto n = await_notice(*a, "receipts", [&](const json::object& o) {
+    return o.contains("thread") && o.at("thread").as_int64() == root &&
+           at(o, "read", bob.id) == reply;
+  });
+  EXPECT_TRUE(n);
+  auto rs = a->call({{"op", "receipts"}, {"conv", conv}, {"thread", root}});
+  bool found = false;
+  for (const auto& x : rs["receipts"].as_array())
+    if (x.as_object().at("user").as_int64() == bob.id) {
+      found = x.as_object().at("read").as_int64() == reply && !x.as_object().contains("delivered");
+    }
+  EXPECT_TRUE(found);
+}
