@@ -47,21 +47,12 @@ asio::awaitable<bool> reply_error(http_stream& stream, unsigned version, bool ke
 
 std::string query_param(std::string_view target, std::string_view key) {
   auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  auto qs = target.substr(q + 1);
-  std::size_t i = 0;
-  while (i <= qs.size()) {
-    auto j = qs.find('&', i);
-    if (j == std::string_view::npos) j = qs.size();
-    auto kv = qs.substr(i, j - i);
-    auto eq = kv.find('=');
-    std::string k, v;
-    if (eq != std::string_view::npos && url_decode(kv.substr(0, eq), k) && k == key &&
-        url_decode(kv.substr(eq + 1), v))
-      return v;
-    i = j + 1;
-  }
-  return {};
+  std::string out;
+  if (q != std::string_view::npos)
+    for_each_query_param(target.substr(q + 1), [&](std::string k, std::string v, bool ok) {
+      if (ok && k == key && out.empty()) out = std::move(v);
+    });
+  return out;
 }
 
 asio::awaitable<bool> upload(server_context& ctx, asio::thread_pool& blocking, http_stream& stream,

@@ -1,6 +1,7 @@
 #include "transport/rest_routes.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 namespace parley {
@@ -77,6 +78,24 @@ bool hexval(char c, int& v) {
 
 }  // namespace
 
+void for_each_query_param(std::string_view qs,
+                          const std::function<void(std::string, std::string, bool)>& fn) {
+  std::size_t i = 0;
+  while (i <= qs.size()) {
+    auto j = qs.find('&', i);
+    if (j == std::string_view::npos) j = qs.size();
+    auto kv = qs.substr(i, j - i);
+    if (!kv.empty()) {
+      auto eq = kv.find('=');
+      std::string k, v;
+      bool ok = url_decode(kv.substr(0, eq), k) &&
+                (eq == std::string_view::npos || url_decode(kv.substr(eq + 1), v));
+      fn(std::move(k), std::move(v), ok);
+    }
+    i = j + 1;
+  }
+}
+
 bool url_decode(std::string_view in, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -118,22 +137,12 @@ route_status match_route(std::string_view method, std::string_view target, route
     path_matched = true;
     if (method != r.method) continue;
     if (q != std::string_view::npos) {
-      auto qs = target.substr(q + 1);
-      std::size_t i = 0;
-      while (i <= qs.size()) {
-        auto j = qs.find('&', i);
-        if (j == std::string_view::npos) j = qs.size();
-        auto kv = qs.substr(i, j - i);
-        if (!kv.empty()) {
-          auto eq = kv.find('=');
-          std::string k, v;
-          if (!url_decode(kv.substr(0, eq), k)) return route_status::not_found;
-          if (eq != std::string_view::npos && !url_decode(kv.substr(eq + 1), v))
-            return route_status::not_found;
-          if (!args.contains(k)) args[k] = v;  // path parameters win
-        }
-        i = j + 1;
-      }
+      bool malformed = false;
+      for_each_query_param(target.substr(q + 1), [&](std::string k, std::string v, bool ok) {
+        if (!ok) malformed = true;
+        if (ok && !args.contains(k)) args[k] = v;  // path parameters win
+      });
+      if (malformed) return route_status::not_found;
     }
     out.op = r.op;
     out.args = std::move(args);

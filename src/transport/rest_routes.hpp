@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,11 @@ struct route_match {
 enum class route_status { ok, not_found, method_not_allowed };
 
 route_status match_route(std::string_view method, std::string_view target, route_match& out);
+
+// Calls fn(key, value, well_formed) for each parameter of a query string (the part after
+// '?'), percent-decoded, in order.
+void for_each_query_param(std::string_view query,
+                          const std::function<void(std::string, std::string, bool)>& fn);
 
 // Percent-decodes a query string component ('+' is a space). Returns false if malformed.
 bool url_decode(std::string_view in, std::string& out);

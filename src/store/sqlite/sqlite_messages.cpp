@@ -299,14 +299,7 @@ std::vector<seq_t> sqlite_txn::delete_message(conv_id c, seq_t seq, std::int64_t
       .run();
   db_.prepare("DELETE FROM reactions WHERE conv_id = ? AND seq = ?").bind(1, c).bind(2, seq).run();
   auto m = find_message(c, seq);
-  if (m) {
-    for (auto u : m->mentions)
-      db_.prepare("DELETE FROM mentions WHERE user_id = ? AND conv_id = ? AND seq = ?")
-          .bind(1, u)
-          .bind(2, c)
-          .bind(3, seq)
-          .run();
-  }
+  if (m) delete_mentions(c, seq, m->mentions);
   // Its terms stay in the search index (as deleted) until a merge purges them.
   if (m && m->text.size() > 0)
     db_.prepare(
@@ -439,15 +432,20 @@ bool sqlite_txn::compact_search_index(std::size_t pages) {
   return db_.total_changes() - before >= 2;
 }
 
-void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) {
-  auto m = find_message(c, seq);
-  if (!m) return;
-  for (auto u : m->mentions)
+void sqlite_txn::delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) {
+  // By the mentioned users: the primary key starts with the user.
+  for (auto u : users)
     db_.prepare("DELETE FROM mentions WHERE user_id = ? AND conv_id = ? AND seq = ?")
         .bind(1, u)
         .bind(2, c)
         .bind(3, seq)
         .run();
+}
+
+void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) {
+  auto m = find_message(c, seq);
+  if (!m) return;
+  delete_mentions(c, seq, m->mentions);
   for (auto u : users)
     db_.prepare(
            "INSERT OR IGNORE INTO mentions(user_id, conv_id, seq, thread_root) VALUES (?,?,?,?)")

@@ -97,6 +97,8 @@ class sqlite_txn final : public write_txn {
   // Detaches the uploads of messages [from_seq, to_seq] of c, touching them at ms
   // (sqlite_uploads.cpp).
   void detach_uploads(conv_id c, seq_t from_seq, seq_t to_seq, std::int64_t ms);
+  // Removes the mention rows of message seq for `users` (sqlite_messages.cpp).
+  void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
   db& db_;
 };
