@@ -165,3 +165,38 @@ TEST(Rest, RichMessageRoutes) {
   EXPECT_EQ(http(p, "DELETE", msg, "", bob.token).status, 403);
   EXPECT_EQ(http(p, "DELETE", msg, "", ann.token).status, 200);
 }
+
+TEST(Rest, ReceiptsTypingPresenceAndSettingsRoutes) {
+  server_process srv;
+  auto p = srv.port();
+  auto ann = register_and_login(p, "ann");
+  auto bob = register_and_login(p, "bob");
+  auto conv = http(p, "POST", "/v1/conversations",
+                   j({{"kind", "group"}, {"title", "t"}, {"members", {"bob"}}}), ann.token)
+                  .json()
+                  .as_object()["conversation"]
+                  .as_object()["id"]
+                  .as_int64();
+  auto base = "/v1/conversations/" + std::to_string(conv);
+  auto ack = http(p, "POST", "/v1/ack", j({{"positions", since(conv, 1)}}), bob.token);
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  EXPECT_EQ(ack.json().as_object()["positions"].as_object()[std::to_string(conv)].as_int64(), 1);
+  EXPECT_EQ(http(p, "POST", "/v1/ack", j({{"positions", since(conv, 9)}}), bob.token).status, 400);
+  auto rs = http(p, "GET", base + "/receipts", "", ann.token);
+  ASSERT_EQ(rs.status, 200) << rs.body;
+  EXPECT_EQ(rs.json().as_object()["receipts"].as_array().size(), 2u);
+  EXPECT_EQ(http(p, "POST", base + "/typing", j({{"typing", true}}), bob.token).status, 200);
+  auto eve = register_and_login(p, "eve");
+  EXPECT_EQ(http(p, "POST", base + "/typing", j({}), eve.token).status, 404);
+  auto pr = http(p, "GET", "/v1/presence", "", ann.token);
+  ASSERT_EQ(pr.status, 200) << pr.body;
+  auto list = pr.json().as_object()["presence"].as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object()["user"].as_int64(), bob.id);
+  EXPECT_EQ(list[0].as_object()["state"].as_string(), "offline");  // no connection, only REST
+  auto st = http(p, "PATCH", "/v1/settings", j({{"invisible", true}}), bob.token);
+  ASSERT_EQ(st.status, 200) << st.body;
+  EXPECT_TRUE(
+      http(p, "GET", "/v1/settings", "", bob.token).json().as_object()["invisible"].as_bool());
+  EXPECT_EQ(http(p, "PATCH", "/v1/settings", j({{"invisible", "yes"}}), bob.token).status, 400);
+}

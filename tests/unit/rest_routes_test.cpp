@@ -86,6 +86,12 @@ TEST(RestRoutes, EveryDocumentedRoute) {
        {{"conv", "12"}, {"thread", "3"}}},
       {"POST", "/v1/conversations/12/read", "read", true, {{"conv", "12"}}},
       {"GET", "/v1/threads", "threads", false, {}},
+      {"POST", "/v1/ack", "ack", true, {}},
+      {"GET", "/v1/conversations/12/receipts", "receipts", false, {{"conv", "12"}}},
+      {"POST", "/v1/conversations/12/typing", "typing", true, {{"conv", "12"}}},
+      {"GET", "/v1/presence", "presence.get", false, {}},
+      {"GET", "/v1/settings", "settings", false, {}},
+      {"PATCH", "/v1/settings", "settings", true, {}},
   };
   for (const auto& w : table) {
     SCOPED_TRACE(std::string(w.method) + " " + w.target);
