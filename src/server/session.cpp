@@ -323,7 +323,7 @@ void session::after_round(std::uint32_t gen, bool more) {
     reply(*sync_reply_id_,
           boost::json::serialize(boost::json::object{{"positions", std::move(pos)}}));
     sync_reply_id_.reset();
-    send_current_state();
+    if (send_state_) send_current_state();
   }
 }
 
@@ -349,6 +349,36 @@ bool session::on_event(const committed_event_ptr& ce) {
 
 void session::close(std::uint16_t code, const std::string& reason) {
   if (sink_) sink_->close(code, reason);
+}
+
+std::string session::cursor_token() const {
+  std::string out;
+  for (const auto& [c, s] : cursors_) {
+    if (!out.empty()) out += '-';
+    out += std::to_string(c) + "." + std::to_string(s);
+  }
+  return out;
+}
+
+bool session::parse_cursor_token(std::string_view token, boost::json::object& since) {
+  since.clear();
+  while (!token.empty()) {
+    auto dash = token.find('-');
+    auto part = token.substr(0, dash);
+    auto dot = part.find('.');
+    if (dot == std::string_view::npos) return false;
+    conv_id c = 0;
+    seq_t s = 0;
+    auto [p1, e1] = std::from_chars(part.data(), part.data() + dot, c);
+    auto [p2, e2] = std::from_chars(part.data() + dot + 1, part.data() + part.size(), s);
+    if (e1 != std::errc() || e2 != std::errc() || p1 != part.data() + dot ||
+        p2 != part.data() + part.size() || c <= 0 || s < 0)
+      return false;
+    since[std::to_string(c)] = s;
+    if (dash == std::string_view::npos) break;
+    token.remove_prefix(dash + 1);
+  }
+  return true;
 }
 
 void session::send_current_state() {

@@ -40,6 +40,14 @@ class session : public std::enable_shared_from_this<session> {
   bool on_event(const committed_event_ptr& ce);
   // A notice for this user's devices (read positions, follows): sent as it is.
   void on_notice(std::shared_ptr<const std::string> frame) { send_frame(std::move(frame)); }
+  // The positions delivered so far as a resume token: "conv.seq-conv.seq-..." (ascending
+  // conversations; empty before the first sync). What an SSE event id or a long-poll
+  // cursor carries; parse_cursor_token turns it back into sync's `since`.
+  std::string cursor_token() const;
+  static bool parse_cursor_token(std::string_view token, boost::json::object& since);
+  // Whether a completed sync is followed by the current receipts, typing and presence
+  // (default true; a long poll asks for them only when its client says so).
+  void send_state_after_sync(bool on) { send_state_ = on; }
   // Closes the connection (logout, shutdown).
   void close(std::uint16_t code, const std::string& reason);
   // The transport is gone: release everything.
@@ -86,6 +94,7 @@ class session : public std::enable_shared_from_this<session> {
   bool dirty_ = false;  // live events arrived while catching up
   bool round_running_ = false;
   bool live_only_start_ = false;  // sync without `since`: start at the current positions
+  bool send_state_ = true;
 };
 
 }  // namespace parley

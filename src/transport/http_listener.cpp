@@ -17,6 +17,7 @@
 #include "server/live_ops.hpp"
 #include "transport/http_common.hpp"
 #include "transport/http_files.hpp"
+#include "transport/http_live.hpp"
 #include "transport/rest_routes.hpp"
 #include "transport/ws_connection.hpp"
 
@@ -146,6 +147,11 @@ struct http_listener::impl {
         if (http_files::is_files_target(t)) {
           stream.expires_never();
           if (!co_await http_files::serve(ctx, files_pool, stream, buf, hp)) break;
+          continue;
+        }
+        if (http_live::is_live_target(t)) {
+          stream.expires_never();
+          if (!co_await http_live::serve(ctx, stream, buf, hp)) break;
           continue;
         }
       }
