@@ -3,6 +3,7 @@
 # CBOR with the same fields, and either one with permessage-deflate (context takeover).
 # Frames are modelled on the server's layout (docs/protocol.md, "Event object") with
 # time-ordered ids, random client_msg_ids and 3-14 word texts. Usage: python3 bench/payload_size.py
+import json, zlib, random, struct, os
 random.seed(1)
 words = "the a to and of in is it you that we for on with this be are have can meeting deploy plan today tomorrow lunch review ok thanks sure sounds good".split()
 def cbor(o):
