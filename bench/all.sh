@@ -11,7 +11,7 @@
 #   --runs R           repetitions of every configuration (default 3)
 #   --servers LIST     from parley,bun,ws,socketio,nats (default all five; nats-server is
 #                      a ceiling for raw fan-out and runs the W3 workloads only)
-#   --workloads LIST   from w1,w2,w3r,w3c,w3f,w4,w5,w6,w7,w8 (default all)
+#   --workloads LIST   from w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8 (default all)
 #   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
 #   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
 #   --no-pin           do not pin (default: the server on CPU 0, the load generator on CPU 1)
@@ -27,7 +27,7 @@ root=$(cd "$here/.." && pwd)
 quick=0
 runs=3
 servers="parley,bun,ws,socketio,nats"
-workloads="w1,w2,w3r,w3c,w3f,w4,w5,w6,w7,w8"
+workloads="w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8"
 out=""
 results=""
 pin=1
@@ -188,6 +188,9 @@ if ((quick)); then
   want w2 && case_run w2_rtt $all_servers "" '{}' -- rtt --pairs 5 --rates 200,400 --duration 0.5 --warmup 0.2
   want w3r && case_run w3_rounds $w3_servers "" '{}' -- fanout --rooms 2 --members 5 --rounds --duration 0.7 --warmup 0.2 --procs 2
   want w3c && case_run w3_chatter parley "" '{}' -- fanout --workload-name w3_chatter --rooms 2 --members 5 --rounds --duration 0.7 --warmup 0.2 --acks 200 --typing 300
+  want w3t && for t in ws sse poll; do
+    case_run w3_transports parley "" '{}' -- transports --transport $t --rooms 2 --members 5 --duration 0.7 --warmup 0.2
+  done
   want w3f && case_run w3_fanout $w3_servers "" '{}' -- fanout --rooms 2 --members 10 --senders 2 --rate 500 --duration 0.7 --warmup 0.2
   want w4 && for m in full normal; do
     case_run w4_durable parley "--set store.synchronous=$m" "{\"sync_mode\":\"$m\"}" -- fanout --workload-name w4_durable --rooms 4 --members 2 --senders 2 --window 16 --duration 0.7 --warmup 0.2
@@ -210,6 +213,12 @@ else
     # (the SDK's default) and types all the time (a start every 3 s): a worst case.
     case_run w3_chatter parley "" '{}' -- fanout --workload-name w3_chatter --rooms 100 --members 10 --rounds --duration 3 --warmup 1 --acks 1000 --typing 3000
     case_run w3_chatter parley "" '{}' -- fanout --workload-name w3_chatter --rooms 10 --members 100 --rounds --duration 3 --warmup 1 --acks 1000 --typing 3000
+  fi
+  if want w3t; then
+    for t in ws sse poll; do
+      case_run w3_transports parley "" '{}' -- transports --transport $t --rooms 10 --members 10 --duration 3 --warmup 1
+      case_run w3_transports parley "" '{}' -- transports --transport $t --rooms 10 --members 100 --duration 3 --warmup 1
+    done
   fi
   if want w3f; then
     # Publish rates stepped so deliveries/s (rate x members) run 50k, 200k, 800k.

@@ -155,6 +155,12 @@ WORKLOADS = [
              "Parley's w3_rounds of the same rooms for the overhead. Parley only.",
              ("rooms", "members", "acks_ms", "typing_ms"), "deliveries_per_s",
              ("rounds", "round_p99_ms", "server_cpu_pct"), parley_only=True),
+    Workload("w3_transports", "Fan-out received over each transport",
+             "Each room's owner sends closed loop over a WebSocket; every member receives "
+             "over WebSocket, Server-Sent Events or long polling. Compare the transports "
+             "of the same rooms. Parley only.",
+             ("transport", "rooms", "members"), "deliveries_per_s",
+             ("server_cpu_pct",), parley_only=True),
     Workload("w4_durable", "Durable sends",
              "Closed-loop sends that are acknowledged only once stored. Parley only: the "
              "peers do not persist messages.",

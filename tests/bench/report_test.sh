@@ -98,7 +98,7 @@ ok "failed runs listed and excluded from medians (ws w3_rounds median 125,000)"
 
 # w7 was not run
 has "$md" 'w7_history was not run' || fail "w7_history section does not say not run"
-has "$md" 'Not run: w3_chatter, w7_history, w8_search.' || fail "Ratios does not list w7_history (and w8_search) as not run"
+has "$md" 'Not run: w3_chatter, w3_transports, w7_history, w8_search.' || fail "Ratios does not list w7_history (and w8_search) as not run"
 ok "w7_history reported as not run"
 
 # plots

@@ -5,6 +5,7 @@
 //   parley-bench storm ...      W5 authenticated connections per second
 //   parley-bench resume ...     W6 many clients reconnecting at once, each behind
 //   parley-bench history ...    W7 history pages from hot and cold conversations
+//   parley-bench transports ... W3 received over WebSocket, SSE or long polling
 //   parley-bench search ...     W8 full-text search over many stored messages
 #include <cstdio>
 #include <cstring>
@@ -20,10 +21,12 @@ int main(int argc, char** argv) {
   if (w == "storm") return bench::storm_main(argc, argv);
   if (w == "resume") return bench::resume_main(argc, argv);
   if (w == "history") return bench::history_main(argc, argv);
+  if (w == "transports") return bench::transports_main(argc, argv);
   if (w == "search") return bench::search_main(argc, argv);
   std::fprintf(
       stderr,
-      "parley-bench: unknown workload %s (fanout, idle, rtt, storm, resume, history, search)\n",
+      "parley-bench: unknown workload %s (fanout, idle, rtt, storm, resume, history, search, "
+      "transports)\n",
       w.c_str());
   return 2;
 }

@@ -10,5 +10,7 @@ int resume_main(int argc, char** argv);   // W6 resume storm (resume.cpp)
 int history_main(int argc, char** argv);  // W7 history reads (history.cpp)
 int rtt_main(int argc, char** argv);      // W2 one-to-one round trip (rtt.cpp)
 int search_main(int argc, char** argv);   // W8 full-text search (search.cpp)
+int transports_main(int argc,
+                    char** argv);  // W3 over WebSocket, SSE, long polling (transports.cpp)
 
 }  // namespace bench
