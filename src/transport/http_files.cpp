@@ -45,16 +45,6 @@ asio::awaitable<bool> reply_error(http_stream& stream, unsigned version, bool ke
   co_return !ec && keep_alive;
 }
 
-std::string query_param(std::string_view target, std::string_view key) {
-  auto q = target.find('?');
-  std::string out;
-  if (q != std::string_view::npos)
-    for_each_query_param(target.substr(q + 1), [&](std::string k, std::string v, bool ok) {
-      if (ok && k == key && out.empty()) out = std::move(v);
-    });
-  return out;
-}
-
 asio::awaitable<bool> upload(server_context& ctx, asio::thread_pool& blocking, http_stream& stream,
                              beast::flat_buffer& buf, header_parser& hp, const device_session& me) {
   auto& req = hp.get();
@@ -159,7 +149,7 @@ asio::awaitable<bool> download(server_context& ctx, http_stream& stream, header_
   res.set(http::field::cache_control, "private, max-age=31536000, immutable");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Content-Security-Policy", "default-src 'none'; sandbox");
-  std::string name = query_param(req.target(), "name");
+  std::string name = query_value(req.target(), "name");
   if (!name.empty() && !check_file_name(name, "name")) name.clear();
   res.set(http::field::content_disposition, content_disposition(inline_type(u->type), name));
   res.keep_alive(ka);

@@ -28,16 +28,6 @@ bool is_sync_reply(const std::string& f) {
   return f.compare(0, kSyncFrame.size(), kSyncFrame) == 0;
 }
 
-std::string query_value(std::string_view target, std::string_view key) {
-  auto q = target.find('?');
-  std::string out;
-  if (q != std::string_view::npos)
-    for_each_query_param(target.substr(q + 1), [&](std::string k, std::string v, bool ok) {
-      if (ok && k == key && out.empty()) out = std::move(v);
-    });
-  return out;
-}
-
 // The sync request that starts delivery from a cursor (empty: live from now).
 result<std::string> sync_request(const std::string& cursor) {
   if (cursor.empty()) return std::string(kSyncRequestStart) + "}";

@@ -96,6 +96,16 @@ void for_each_query_param(std::string_view qs,
   }
 }
 
+std::string query_value(std::string_view target, std::string_view key) {
+  auto q = target.find('?');
+  std::string out;
+  if (q != std::string_view::npos)
+    for_each_query_param(target.substr(q + 1), [&](std::string k, std::string v, bool ok) {
+      if (ok && k == key && out.empty()) out = std::move(v);
+    });
+  return out;
+}
+
 bool url_decode(std::string_view in, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < in.size(); ++i) {

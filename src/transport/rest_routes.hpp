@@ -26,6 +26,9 @@ route_status match_route(std::string_view method, std::string_view target, route
 void for_each_query_param(std::string_view query,
                           const std::function<void(std::string, std::string, bool)>& fn);
 
+// The first well-formed value of `key` in the target's query string, or "".
+std::string query_value(std::string_view target, std::string_view key);
+
 // Percent-decodes a query string component ('+' is a space). Returns false if malformed.
 bool url_decode(std::string_view in, std::string& out);
 

@@ -262,3 +262,17 @@ TEST(ContentDisposition, NamesAreQuotedSafelyAndPercentEncoded) {
 
 }  // namespace
 }  // namespace parley
+
+namespace parley {
+namespace {
+
+TEST(QueryValue, FirstWellFormedValueDecoded) {
+  EXPECT_EQ(query_value("/v1/poll?cursor=12.5-13.4&timeout_ms=10", "cursor"), "12.5-13.4");
+  EXPECT_EQ(query_value("/v1/uploads/x?name=r%C3%A9d+cat.png", "name"), "réd cat.png");
+  EXPECT_EQ(query_value("/v1/poll?a=%zz&a=2", "a"), "2");  // the malformed one is skipped
+  EXPECT_EQ(query_value("/v1/poll", "cursor"), "");
+  EXPECT_EQ(query_value("/v1/poll?cursor", "cursor"), "");
+}
+
+}  // namespace
+}  // namespace parley
