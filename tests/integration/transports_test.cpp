@@ -4,8 +4,8 @@
 // transport; the other user ("ann") stays on a WebSocket.
 #include <gtest/gtest.h>
 
-#include <boost/json/serialize.hpp>
 #include <atomic>
+#include <boost/json/serialize.hpp>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -31,6 +31,11 @@ class transport_client {
   virtual std::optional<json::object> next(std::chrono::milliseconds timeout) = 0;
   // Drops the connection (or stops polling) and comes back from the last position seen.
   virtual void reconnect() = 0;
+  // A request as sent, returning the whole reply ({"result"} or {"error"}).
+  virtual json::object request(json::object req) = 0;
+  // Waits for the server to end the stream; the close code (4003 after a logout), or for
+  // polling the HTTP status of the next poll.
+  virtual int wait_end(std::chrono::milliseconds timeout) = 0;
 
   std::vector<json::object> events(std::size_t n, std::chrono::milliseconds timeout = 10s) {
     std::vector<json::object> out;
@@ -71,6 +76,8 @@ class ws_transport final : public transport_client {
     open();
   }
   json::object call(json::object req) override { return result_of(c_->request(std::move(req))); }
+  json::object request(json::object req) override { return c_->request(std::move(req)); }
+  int wait_end(std::chrono::milliseconds timeout) override { return c_->wait_closed(timeout); }
   std::optional<json::object> next(std::chrono::milliseconds timeout) override {
     auto f = c_->next_push(timeout);
     if (f && f->contains("ev")) {
@@ -109,6 +116,18 @@ class sse_transport final : public transport_client {
   json::object call(json::object req) override {
     return result_of(rpc(port_, token_, std::move(req)));
   }
+  json::object request(json::object req) override { return rpc(port_, token_, std::move(req)); }
+  int wait_end(std::chrono::milliseconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return -1;
+      auto m = s_->next(left);
+      if (!m) return -1;
+      if (m->event == "close") return static_cast<int>(json::parse(m->data).at("code").as_int64());
+    }
+  }
   std::optional<json::object> next(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -139,6 +158,10 @@ class poll_transport final : public transport_client {
       : port_(port), token_(std::move(token)), cursor_(std::move(cursor)) {}
   json::object call(json::object req) override {
     return result_of(rpc(port_, token_, std::move(req)));
+  }
+  json::object request(json::object req) override { return rpc(port_, token_, std::move(req)); }
+  int wait_end(std::chrono::milliseconds) override {
+    return http(port_, "GET", "/v1/poll?timeout_ms=0&cursor=" + cursor_, "", token_).status;
   }
   std::optional<json::object> next(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -268,6 +291,40 @@ TEST_P(Transports, ReceiptsAndTypingTravelBothWays) {
   keep_typing.join();
   ASSERT_TRUE(t) << "bob hears ann typing";
   EXPECT_EQ(t->at("user").as_int64(), ann.id);
+}
+
+TEST_P(Transports, ErrorsAreTypedAndNothingIsWritten) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {"bob"});
+  auto b = open(srv.port(), bob.token, std::to_string(conv) + ".0");
+  ASSERT_EQ(b->events(1).size(), 1u);
+  auto r = b->request(
+      {{"id", "e1"}, {"op", "send"}, {"conv", conv}, {"client_msg_id", "k"}, {"text", ""}});
+  if (GetParam() != kind::websocket)  // (the WebSocket test client numbers its own requests)
+    EXPECT_EQ(r["id"].as_string(), "e1");
+  EXPECT_EQ(r["error"].as_object()["code"].as_string(), "invalid");
+  EXPECT_EQ(r["error"].as_object()["field"].as_string(), "text");
+  r = b->request(
+      {{"id", "e2"}, {"op", "send"}, {"conv", 4242}, {"client_msg_id", "k"}, {"text", "x"}});
+  EXPECT_EQ(r["error"].as_object()["code"].as_string(), "not_found");
+  r = b->request({{"id", "e3"}, {"op", "no.such.op"}});
+  EXPECT_EQ(r["error"].as_object()["code"].as_string(), "invalid");
+  EXPECT_TRUE(b->events(1, 300ms).empty()) << "nothing was written";
+}
+
+TEST_P(Transports, LogoutEndsTheStream) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  auto a = connect_live(srv.port(), ann.token);
+  auto conv = create_group(*a, "g", {});
+  auto b = open(srv.port(), ann.token, std::to_string(conv) + ".0");
+  ASSERT_EQ(b->events(1).size(), 1u);
+  ASSERT_EQ(http(srv.port(), "POST", "/v1/logout", "", ann.token).status, 200);
+  auto end = b->wait_end(5s);
+  EXPECT_EQ(end, GetParam() == kind::poll ? 401 : 4003);
 }
 
 INSTANTIATE_TEST_SUITE_P(Each, Transports,
