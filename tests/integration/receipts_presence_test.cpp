@@ -342,3 +342,35 @@ TEST(Receipts, ThreadReadPositionsReachTheOtherMembers) {
     }
   EXPECT_TRUE(found);
 }
+
+TEST(Presence, AReconnectStormAnnouncesNothing) {
+  server_process srv({"--set", "presence.flush_ms=2000"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto a = connect_live(srv.port(), ann.token);
+  std::vector<std::string> handles;
+  std::vector<account> users;
+  for (int i = 0; i < 40; ++i) {
+    users.push_back(register_and_login(srv.port(), "user" + std::to_string(i)));
+    handles.push_back(users.back().handle);
+  }
+  create_group(*a, "many", handles);
+  std::vector<std::unique_ptr<ws_client>> cs;
+  for (auto& u : users) cs.push_back(connect_live(srv.port(), u.token));
+  // Wait until all 40 were announced online once.
+  int online = 0;
+  while (online < 40 && await_notice(
+                            *a, "presence",
+                            [&](const json::object& o) {
+                              return o.contains("user") && o.at("state").as_string() == "online";
+                            },
+                            5s))
+    ++online;
+  ASSERT_EQ(online, 40);
+  // Everyone drops and comes back at once, within one flush interval.
+  for (auto& c : cs) c->close();
+  cs.clear();
+  for (auto& u : users) cs.push_back(connect_live(srv.port(), u.token));
+  EXPECT_FALSE(await_notice(
+      *a, "presence", [&](const json::object& o) { return o.contains("user"); }, 4500ms))
+      << "no presence notice for a storm of reconnects";
+}
