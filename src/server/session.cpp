@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <chrono>
 
 #include "core/codec.hpp"
 #include "server/hub.hpp"
@@ -135,8 +136,20 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
     return reply(id_text, e);
   }
   if (op == "auth") return do_auth(std::move(id_text), args);
-  if (auth_ && ctx_.presence && shows_activity(op))
-    ctx_.presence->activity(auth_->u.id, auth_->device);
+  if (auth_ && ctx_.presence) {
+    // Presence needs to hear of activity, not of every request: at most once a second (its
+    // idle time is at least that), so a busy connection does not take its lock per frame.
+    // After a presence change the next activity is reported at once.
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count();
+    if (op == "presence") {
+      activity_reported_ms_ = 0;
+    } else if (shows_activity(op) && now - activity_reported_ms_ >= 1000) {
+      activity_reported_ms_ = now;
+      ctx_.presence->activity(auth_->u.id, auth_->device);
+    }
+  }
   if (op == "sync") return do_sync(std::move(id_text), args);
   ++inflight_;
   caller who{auth_};

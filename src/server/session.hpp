@@ -95,6 +95,7 @@ class session : public std::enable_shared_from_this<session> {
   bool round_running_ = false;
   bool live_only_start_ = false;  // sync without `since`: start at the current positions
   bool send_state_ = true;
+  std::int64_t activity_reported_ms_ = 0;  // steady clock, last presence activity report
 };
 
 }  // namespace parley

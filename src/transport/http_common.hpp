@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "server/context.hpp"
+#include "server/metrics.hpp"
 
 namespace parley::http_common {
 
@@ -78,12 +79,44 @@ std::optional<std::string> bearer_token(const Request& req) {
   return std::string();
 }
 
+// 405 with the error body every transport uses.
+inline response method_not_allowed(unsigned version, bool keep_alive) {
+  auto res = error_response(version, keep_alive,
+                            make_error(errc::invalid, "method not allowed here", "method"));
+  res.result(http::status::method_not_allowed);
+  return res;
+}
+
+// Writes a response; returns whether the connection may serve another request.
+inline asio::awaitable<bool> write_response(http_stream& stream, response res) {
+  auto [ec, n] = co_await http::async_write(stream, res, tuple_awaitable);
+  co_return !ec && res.keep_alive();
+}
+
+inline asio::awaitable<bool> reply_error(http_stream& stream, unsigned version, bool keep_alive,
+                                         const error& e) {
+  co_return co_await write_response(stream, error_response(version, keep_alive, e));
+}
+
 // Resolves a bearer token through the service.
 inline asio::awaitable<result<device_session>> authenticate(server_context& ctx,
                                                             std::string token) {
   auto start = [&ctx, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
   auto op = await_callback<result<device_session>>(start);
   co_return co_await std::move(op);
+}
+
+// The device of a request that needs a login: unauthenticated with `missing` as the
+// message without an Authorization header; a rejected token is counted in the metrics.
+template <class Request>
+asio::awaitable<result<device_session>> authenticate_request(server_context& ctx,
+                                                             const Request& req,
+                                                             std::string missing) {
+  auto tok = bearer_token(req);
+  if (!tok) co_return make_error(errc::unauthenticated, missing);
+  auto who = co_await authenticate(ctx, *tok);
+  if (!who) ctx.m->count_error(who.err().code);
+  co_return who;
 }
 
 }  // namespace parley::http_common

@@ -36,15 +36,6 @@ asio::awaitable<T> on_pool(asio::thread_pool& pool, Fn fn) {
   co_return co_await std::move(op);
 }
 
-// Replies with an error; the connection stays usable only if the request's body was
-// consumed (or it had none).
-asio::awaitable<bool> reply_error(http_stream& stream, unsigned version, bool keep_alive,
-                                  const error& e) {
-  auto res = error_response(version, keep_alive, e);
-  auto [ec, n] = co_await http::async_write(stream, res, tuple_awaitable);
-  co_return !ec && keep_alive;
-}
-
 asio::awaitable<bool> upload(server_context& ctx, asio::thread_pool& blocking, http_stream& stream,
                              beast::flat_buffer& buf, header_parser& hp, const device_session& me) {
   auto& req = hp.get();
@@ -230,31 +221,16 @@ asio::awaitable<bool> serve(server_context& ctx, asio::thread_pool& blocking, ht
       co_return co_await reply_error(stream, ver, !has_body && req.keep_alive(),
                                      make_error(errc::not_found, "no such upload", "id"));
   }
-  if (is_upload && req.method() != http::verb::post) {
-    auto res =
-        error_response(ver, false, make_error(errc::invalid, "method not allowed here", "method"));
-    res.result(http::status::method_not_allowed);
-    co_await http::async_write(stream, res, tuple_awaitable);
-    co_return false;
-  }
-  if (!is_upload && req.method() != http::verb::get && req.method() != http::verb::head) {
-    auto res =
-        error_response(ver, false, make_error(errc::invalid, "method not allowed here", "method"));
-    res.result(http::status::method_not_allowed);
-    co_await http::async_write(stream, res, tuple_awaitable);
+  bool allowed = is_upload ? req.method() == http::verb::post
+                           : req.method() == http::verb::get || req.method() == http::verb::head;
+  if (!allowed) {
+    co_await write_response(stream, method_not_allowed(ver, false));
     co_return false;
   }
   // Both need a login; an upload is refused before a byte of its body is read.
-  auto tok = bearer_token(req);
-  if (!tok)
-    co_return co_await reply_error(
-        stream, ver, !has_body && req.keep_alive(),
-        make_error(errc::unauthenticated, "uploads and downloads need Authorization: Bearer"));
-  auto who = co_await authenticate(ctx, *tok);
-  if (!who) {
-    ctx.m->count_error(who.err().code);
-    co_return co_await reply_error(stream, ver, !has_body && req.keep_alive(), who.err());
-  }
+  auto who =
+      co_await authenticate_request(ctx, req, "uploads and downloads need Authorization: Bearer");
+  if (!who) co_return co_await reply_error(stream, ver, !has_body && req.keep_alive(), who.err());
   if (is_upload) co_return co_await upload(ctx, blocking, stream, buf, hp, *who);
   if (has_body)
     co_return co_await reply_error(stream, ver, false,

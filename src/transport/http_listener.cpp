@@ -88,12 +88,7 @@ struct http_listener::impl {
     auto st = match_route(method, target, m);
     if (st == route_status::not_found)
       co_return error_response(ver, ka, make_error(errc::not_found, "no such endpoint", "path"));
-    if (st == route_status::method_not_allowed) {
-      auto res =
-          error_response(ver, ka, make_error(errc::invalid, "method not allowed here", "method"));
-      res.result(http::status::method_not_allowed);
-      co_return res;
-    }
+    if (st == route_status::method_not_allowed) co_return method_not_allowed(ver, ka);
     if (m.takes_body && !req.body().empty()) {
       boost::json::parse_options po;
       po.max_depth = 32;
@@ -110,9 +105,7 @@ struct http_listener::impl {
       // Named locals, not temporaries, in co_await expressions: GCC 12 destroys
       // temporaries captured there twice.
       std::string token = *tok;
-      auto start = [this, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
-      auto op = await_callback<result<device_session>>(start);
-      auto r = co_await std::move(op);
+      auto r = co_await authenticate(ctx, token);
       if (!r) {
         ctx.m->count_error(r.err().code);
         co_return error_response(ver, ka, r.err());
@@ -185,9 +178,7 @@ struct http_listener::impl {
         std::optional<device_session> auth;
         if (auto tok = bearer_token(req)) {
           std::string token = *tok;
-          auto start = [this, &token](auto done) { ctx.svc->authenticate(token, std::move(done)); };
-          auto op = await_callback<result<device_session>>(start);
-          auto r = co_await std::move(op);
+          auto r = co_await authenticate(ctx, token);
           if (!r) {
             auto res = error_response(req.version(), false, r.err());
             co_await http::async_write(stream, res, tuple_awaitable);

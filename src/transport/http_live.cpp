@@ -37,11 +37,6 @@ result<std::string> sync_request(const std::string& cursor) {
   return std::string(kSyncRequestStart) + ",\"since\":" + boost::json::serialize(since) + "}";
 }
 
-asio::awaitable<bool> write_response(http_stream& stream, response res) {
-  auto [ec, n] = co_await http::async_write(stream, res, tuple_awaitable);
-  co_return !ec && res.keep_alive();
-}
-
 // ---------------------------------------------------------------------------------------
 // Long polling
 
@@ -345,27 +340,14 @@ asio::awaitable<bool> serve(server_context& ctx, http_stream& stream, beast::fla
   ctx.m->http_requests_total.fetch_add(1, std::memory_order_relaxed);
   auto want = path == "/v1/rpc" ? http::verb::post : http::verb::get;
   if (req.method() != want) {
-    auto res =
-        error_response(ver, false, make_error(errc::invalid, "method not allowed here", "method"));
-    res.result(http::status::method_not_allowed);
-    co_await http::async_write(stream, res, tuple_awaitable);
+    co_await write_response(stream, method_not_allowed(ver, false));
     co_return false;
   }
   if (want == http::verb::get && has_body)
     co_return co_await write_response(
         stream, error_response(ver, false, make_error(errc::invalid, "a GET has no body", "body")));
-  auto tok = bearer_token(req);
-  if (!tok)
-    co_return co_await write_response(
-        stream,
-        error_response(ver, !has_body && req.keep_alive(),
-                       make_error(errc::unauthenticated, "this needs Authorization: Bearer")));
-  auto who = co_await authenticate(ctx, *tok);
-  if (!who) {
-    ctx.m->count_error(who.err().code);
-    co_return co_await write_response(
-        stream, error_response(ver, !has_body && req.keep_alive(), who.err()));
-  }
+  auto who = co_await authenticate_request(ctx, req, "this needs Authorization: Bearer");
+  if (!who) co_return co_await reply_error(stream, ver, !has_body && req.keep_alive(), who.err());
   if (path == "/v1/rpc") co_return co_await rpc(ctx, stream, buf, hp, *who);
   stream.expires_never();
   if (path == "/v1/poll") co_return co_await poll(ctx, stream, hp, *who);
