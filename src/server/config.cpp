@@ -94,6 +94,14 @@ const std::vector<option_def>& defs() {
        "The server pings after half of this much silence and closes a peer silent for all of it."},
       {"websocket", "shutdown_grace_ms", &server_config::shutdown_grace_ms,
        "On SIGTERM, time given to connections to flush before the process exits."},
+      {"websocket", "permessage_deflate", &server_config::permessage_deflate,
+       "\"on\": accept a client's permessage-deflate offer, without context takeover either "
+       "way (no compression state per connection); \"off\": never compress."},
+      {"websocket", "deflate_min_bytes", &server_config::deflate_min_bytes,
+       "With permessage-deflate, server messages smaller than this go out uncompressed (a "
+       "single small event shrinks little and costs CPU)."},
+      {"websocket", "deflate_level", &server_config::deflate_level,
+       "zlib compression level of server messages, 1 (fastest) to 9 (smallest)."},
       {"presence", "flush_ms", &server_config::presence_flush_ms,
        "Presence changes are announced this often (milliseconds), only if a user's state "
        "differs from the one last announced: a reconnect within it announces nothing."},
@@ -274,6 +282,10 @@ result<unit> validate(const server_config& c) {
   if (c.receipts_flush_ms < 10 || c.receipts_flush_ms > 60000)
     return bad("presence.receipts_flush_ms must be 10..60000");
   if (c.presence_idle_s < 1) return bad("presence.idle_s must be at least 1");
+  if (c.permessage_deflate != "on" && c.permessage_deflate != "off")
+    return bad("websocket.permessage_deflate must be \"on\" or \"off\"");
+  if (c.deflate_level < 1 || c.deflate_level > 9)
+    return bad("websocket.deflate_level must be 1..9");
   if (c.heartbeat_timeout_ms < 200)
     return bad("websocket.heartbeat_timeout_ms must be at least 200");
   return unit{};

@@ -52,6 +52,9 @@ struct server_config {
   std::int64_t auth_timeout_ms = 10000;
   std::int64_t heartbeat_timeout_ms = 30000;
   std::int64_t shutdown_grace_ms = 2000;
+  std::string permessage_deflate = "on";
+  std::int64_t deflate_min_bytes = 256;
+  std::int64_t deflate_level = 1;
   // [presence]
   std::int64_t presence_flush_ms = 1000;
   std::int64_t presence_idle_s = 300;

@@ -60,6 +60,13 @@ std::string metrics::render() const {
   counter("parley_slow_consumer_closes_total",
           "Connections closed because their outbound queue overflowed.",
           slow_consumer_closes_total.load());
+  counter("parley_ws_deflated_total", "WebSocket messages sent compressed (permessage-deflate).",
+          ws_deflated_total.load());
+  counter("parley_ws_deflate_reused_total",
+          "Of those, messages whose compression was done once for an earlier connection.",
+          ws_deflate_reused_total.load());
+  counter("parley_ws_inflated_total", "Compressed WebSocket messages received.",
+          ws_inflated_total.load());
   counter("parley_commit_writes_total", "Writes carried by committed transactions.",
           commit_writes_.load());
   o << "# HELP parley_errors_total Error replies by code.\n# TYPE parley_errors_total counter\n";

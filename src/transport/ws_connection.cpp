@@ -18,8 +18,10 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <span>
 
 #include "server/session.hpp"
+#include "transport/ws_deflate.hpp"
 
 namespace parley {
 
@@ -145,13 +147,18 @@ class capture_stream {
   std::string* out_;
 };
 
-// The upgrade response for `req`; `rejected` is set when it is not a 101.
+// The upgrade response for `req`; `rejected` is set when it is not a 101. A 101 announces
+// `extensions` (Sec-WebSocket-Extensions) unless it is empty.
 std::string upgrade_response(asio::io_context::executor_type ex,
-                             const http::request<http::string_body>& req, error_code& rejected) {
+                             const http::request<http::string_body>& req,
+                             const std::string& extensions, error_code& rejected) {
   std::string out;
   websocket::stream<capture_stream> hs(ex, &out);
-  hs.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
+  hs.set_option(websocket::stream_base::decorator([&extensions](websocket::response_type& res) {
+    res.set(http::field::server, "parley");
+    if (res.result() == http::status::switching_protocols && !extensions.empty())
+      res.set(http::field::sec_websocket_extensions, extensions);
+  }));
   hs.accept(req, rejected);
   return out;
 }
@@ -218,6 +225,9 @@ class ws_service : public asio::execution_context::service {
     if (ctx_) return;
     ctx_ = &ctx;
     reg_ = &reg;
+    deflate_.enabled = ctx.cfg.permessage_deflate == "on";
+    deflate_.min_bytes = static_cast<std::size_t>(ctx.cfg.deflate_min_bytes);
+    deflate_.level = static_cast<int>(ctx.cfg.deflate_level);
     auto ms = [](std::int64_t v) {
       return std::chrono::milliseconds(std::max<std::int64_t>(v, 1));
     };
@@ -232,6 +242,19 @@ class ws_service : public asio::execution_context::service {
     if (!scratch_) scratch_ = std::make_unique<std::uint8_t[]>(kScratchBytes);
     return scratch_.get();
   }
+
+  // permessage-deflate: the settings, and the thread's compressor and decompressor (made
+  // when first used). inflated() is where an inflated message is handed to its session.
+  const deflate_settings& deflate() const { return deflate_; }
+  ws_deflater& deflater() {
+    if (!deflater_) deflater_ = std::make_unique<ws_deflater>();
+    return *deflater_;
+  }
+  ws_inflater& inflater() {
+    if (!inflater_) inflater_ = std::make_unique<ws_inflater>();
+    return *inflater_;
+  }
+  std::string& inflated() { return inflated_; }
 
   // Adds a socket to the epoll set; its events go to c until unwatch().
   error_code watch(int fd, ws_connection* c);
@@ -266,6 +289,10 @@ class ws_service : public asio::execution_context::service {
   clock_type::time_point armed_ = clock_type::time_point::max();
   std::uint64_t gen_ = 0;
   std::unique_ptr<std::uint8_t[]> scratch_;
+  deflate_settings deflate_;
+  std::unique_ptr<ws_deflater> deflater_;
+  std::unique_ptr<ws_inflater> inflater_;
+  std::string inflated_;
   descriptor_type epoll_;  // the epoll set, once a connection needed it
   std::vector<std::shared_ptr<ws_connection>> batch_;
   bool down_ = false;
@@ -287,7 +314,8 @@ struct in_state {
   bool in_frame = false;  // header read, payload pending
   bool in_msg = false;    // a data message started and its final frame is not complete
   bool msg_text = false;
-  bool keep = false;  // payload is gathered in msg
+  bool compressed = false;  // permessage-deflate: msg gathers the compressed payload
+  bool keep = false;        // payload is gathered in msg
   std::uint8_t hdr[14];
   std::uint8_t ctl[125];
 
@@ -349,7 +377,10 @@ class ws_connection final : public session, public frame_sink {
     if (auto ec = svc_.watch(fd_, this)) return finish(ec);
     auto& o = out();
     error_code rejected;
-    o.joined = upgrade_response(executor(), req, rejected);
+    std::string extensions;
+    auto pmd = negotiate_deflate(req, svc_.deflate(), extensions);
+    if (pmd.on) deflate_bits_ = static_cast<std::uint8_t>(pmd.server_window_bits);
+    o.joined = upgrade_response(executor(), req, extensions, rejected);
     o.rejected = static_cast<bool>(rejected);
     o.auth = std::move(auth);
     o.early = std::move(early);
@@ -557,7 +588,12 @@ class ws_connection final : public session, public frame_sink {
       } else {
         bool entire = r.fin && k == r.remain && r.msg_size == 0;
         r.msg_size += k;
-        if (!closing_) {
+        if (!closing_ && r.compressed) {  // kept whole; checked once inflated
+          if (entire)
+            whole = std::string_view(reinterpret_cast<const char*>(p), k);
+          else
+            r.msg.append(reinterpret_cast<const char*>(p), k);
+        } else if (!closing_) {
           if (r.msg_text && !r.utf8.write(p, k)) {
             fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
             return;
@@ -587,11 +623,13 @@ class ws_connection final : public session, public frame_sink {
     const bool fin = (b0 & 0x80) != 0, rsv = (b0 & 0x70) != 0;
     const std::uint8_t op = b0 & 0x0f, len7 = b1 & 0x7f;
     const auto protocol = websocket::close_code::protocol_error;
+    // RSV1 marks the first frame of a compressed message, once permessage-deflate is agreed.
+    const bool rsv1 = (b0 & 0x70) == 0x40 && deflate_bits_ != 0;
     switch (op) {
       case op_text:
       case op_binary:
         if (r.in_msg) return fail(protocol, websocket::error::bad_data_frame);
-        if (rsv) return fail(protocol, websocket::error::bad_reserved_bits);
+        if (rsv && !rsv1) return fail(protocol, websocket::error::bad_reserved_bits);
         break;
       case op_cont:
         if (!r.in_msg) return fail(protocol, websocket::error::bad_continuation);
@@ -627,14 +665,16 @@ class ws_connection final : public session, public frame_sink {
         r.in_msg = true;
         r.msg_size = 0;
         r.msg_text = op == op_text;
-        r.keep = r.msg_text;
+        r.compressed = rsv1;
+        r.keep = r.msg_text || r.compressed;
         r.utf8 = utf8_validator();
         r.msg.clear();
       }
       auto hard = static_cast<std::uint64_t>(svc_.ctx().cfg.max_frame_hard_bytes);
       if (hard > 0 && (len > hard || r.msg_size > hard - len))
         return fail(websocket::close_code::too_big, websocket::error::message_too_big);
-      if (r.keep && r.msg_size + len > static_cast<std::uint64_t>(svc_.ctx().cfg.max_frame_bytes)) {
+      if (r.keep && !r.compressed &&
+          r.msg_size + len > static_cast<std::uint64_t>(svc_.ctx().cfg.max_frame_bytes)) {
         r.keep = false;  // rejected as too large once complete; no need to keep it
         std::string().swap(r.msg);
       }
@@ -656,6 +696,13 @@ class ws_connection final : public session, public frame_sink {
     auto size = r.msg_size;
     r.msg_size = 0;
     if (closing_) return true;  // nothing is delivered once the connection is closing
+    if (r.compressed) {
+      r.compressed = false;
+      std::string_view payload = whole.empty() ? std::string_view(r.msg) : whole;
+      bool ok = inflated_message(r.msg_text, payload);
+      r.msg.clear();
+      return ok;
+    }
     if (r.msg_text && !r.utf8.finish())
       return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
     if (size > static_cast<std::uint64_t>(svc_.ctx().cfg.max_frame_bytes)) {
@@ -668,6 +715,34 @@ class ws_connection final : public session, public frame_sink {
       on_frame(r.msg);
       r.msg.clear();
     }
+    return st_ != state::done;
+  }
+
+  // A compressed message is complete: inflate it (at most max_frame_hard_bytes come out,
+  // else 1009), check it as received text is checked, and hand it to the session.
+  bool inflated_message(bool text, std::string_view payload) {
+    const auto& cfg = svc_.ctx().cfg;
+    svc_.ctx().m->ws_inflated_total.fetch_add(1, std::memory_order_relaxed);
+    auto& out = svc_.inflated();
+    std::size_t size = 0;
+    auto res =
+        svc_.inflater().inflate(payload, static_cast<std::size_t>(cfg.max_frame_bytes),
+                                static_cast<std::size_t>(cfg.max_frame_hard_bytes), out, size);
+    if (res == ws_inflater::result::too_big)
+      return fail(websocket::close_code::too_big, websocket::error::message_too_big);
+    if (res == ws_inflater::result::bad_data)
+      return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
+    if (size > static_cast<std::size_t>(cfg.max_frame_bytes)) {
+      reject_oversize(size);
+    } else if (!text) {
+      on_frame(std::string_view{});  // answered as invalid JSON
+    } else {
+      utf8_validator v;
+      if (!v.write(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()) || !v.finish())
+        return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
+      on_frame(out);
+    }
+    if (out.capacity() > kBatchBytes * 2) out = std::string();
     return st_ != state::done;
   }
 
@@ -786,23 +861,42 @@ class ws_connection final : public session, public frame_sink {
       return begin_write(o, o.ctl, 2, nullptr, 0, write_kind::control, 0);
     }
     if (o.head == o.q.size()) return release_out();
-    std::size_t bytes = o.q[o.head]->size();
-    o.lone = std::move(o.q[o.head++]);
-    const char* data = o.lone->data();
-    std::size_t size = o.lone->size();
-    if (o.head < o.q.size()) {
+    const std::size_t first = o.head;
+    std::size_t bytes = o.q[o.head++]->size();
+    while (o.head < o.q.size() && bytes + o.q[o.head]->size() <= kBatchBytes)
+      bytes += o.q[o.head++]->size();
+    std::span<std::shared_ptr<const std::string>> frames(o.q.data() + first, o.head - first);
+    const char* data = frames[0]->data();
+    std::size_t size = frames[0]->size();
+    if (frames.size() > 1) {
       o.joined.clear();
-      o.joined.append(*o.lone);
-      while (o.head < o.q.size() && bytes + o.q[o.head]->size() <= kBatchBytes) {
+      o.joined.append(*frames[0]);
+      for (std::size_t i = 1; i < frames.size(); ++i) {
         o.joined += '\n';
-        o.joined.append(*o.q[o.head]);
-        bytes += o.q[o.head]->size();
-        o.q[o.head++].reset();
+        o.joined.append(*frames[i]);
       }
-      o.lone.reset();
       data = o.joined.data();
       size = o.joined.size();
     }
+    std::uint8_t b0 = 0x80 | op_text;
+    const auto& pmd = svc_.deflate();
+    if (deflate_bits_ != 0 && size >= pmd.min_bytes) {
+      auto& d = svc_.deflater();
+      const auto reused = d.reused_total();
+      auto z = d.compress(frames, {data, size}, deflate_bits_, pmd.level);
+      if (z) {
+        auto& m = *svc_.ctx().m;
+        m.ws_deflated_total.fetch_add(1, std::memory_order_relaxed);
+        if (d.reused_total() != reused)
+          m.ws_deflate_reused_total.fetch_add(1, std::memory_order_relaxed);
+        o.lone = std::move(z);  // held until written, like a lone frame
+        data = o.lone->data();
+        size = o.lone->size();
+        b0 |= 0x40;  // RSV1: compressed
+      }
+    }
+    if (!(b0 & 0x40) && frames.size() == 1) o.lone = frames[0];
+    for (auto& f : frames) f.reset();
     if (o.head == o.q.size()) {
       o.q.clear();
       o.head = 0;
@@ -810,7 +904,7 @@ class ws_connection final : public session, public frame_sink {
       o.q.erase(o.q.begin(), o.q.begin() + static_cast<std::ptrdiff_t>(o.head));
       o.head = 0;
     }
-    std::size_t hl = frame_header(o.hdr, 0x80 | op_text, size);
+    std::size_t hl = frame_header(o.hdr, b0, size);
     begin_write(o, o.hdr, hl, data, size, write_kind::data, bytes);
   }
 
@@ -941,6 +1035,7 @@ class ws_connection final : public session, public frame_sink {
   std::unique_ptr<timer_type> auth_timer_;  // only until authenticated
   int fd_;
   std::uint8_t list_ = ws_service::none;
+  std::uint8_t deflate_bits_ = 0;  // permessage-deflate agreed: the server's window bits; 0: off
   state st_ = state::handshake;
   bool read_posted_ : 1 = false;   // a read turn is posted
   bool write_posted_ : 1 = false;  // a write start is posted

@@ -108,12 +108,17 @@ TEST(Receipts, DeliveredAndReadReachTheMembersMonotonicallyAndPrivatelyWhenAsked
   EXPECT_FALSE(await_notice(
       *a, "receipts", [&](const json::object& o) { return at(o, "read", bob.id) >= 0; }, 600ms));
   auto seen_by_ann = a->call({{"op", "receipts"}, {"conv", conv}});
-  for (const auto& x : seen_by_ann["receipts"].as_array())
-    if (x.as_object().at("user").as_int64() == bob.id) EXPECT_FALSE(x.as_object().contains("read"));
+  for (const auto& x : seen_by_ann["receipts"].as_array()) {
+    if (x.as_object().at("user").as_int64() == bob.id) {
+      EXPECT_FALSE(x.as_object().contains("read"));
+    }
+  }
   auto seen_by_bob = b2->call({{"op", "receipts"}, {"conv", conv}});
-  for (const auto& x : seen_by_bob["receipts"].as_array())
-    if (x.as_object().at("user").as_int64() == bob.id)
+  for (const auto& x : seen_by_bob["receipts"].as_array()) {
+    if (x.as_object().at("user").as_int64() == bob.id) {
       EXPECT_EQ(x.as_object().at("read").as_int64(), 4);
+    }
+  }
 }
 
 TEST(Receipts, ComeBackOnResume) {

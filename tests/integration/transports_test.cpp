@@ -1,4 +1,5 @@
-// The same scenarios over each transport (WebSocket, Server-Sent Events, long polling):
+// The same scenarios over each transport (WebSocket, WebSocket with permessage-deflate,
+// Server-Sent Events, long polling):
 // chat exactly once and in order, resume after a disconnect without gap or duplicate,
 // idempotent retries, and receipts and typing. The client under test ("bob") uses the
 // transport; the other user ("ann") stays on a WebSocket.
@@ -19,7 +20,7 @@ namespace json = boost::json;
 
 namespace {
 
-enum class kind { websocket, sse, poll };
+enum class kind { websocket, websocket_deflate, sse, poll };
 
 // One client over one transport: requests, pushed frames, and resuming where it was.
 class transport_client {
@@ -71,8 +72,8 @@ json::object result_of(const json::object& reply) {
 
 class ws_transport final : public transport_client {
  public:
-  ws_transport(std::uint16_t port, std::string token, std::string cursor)
-      : port_(port), token_(std::move(token)), cursor_(std::move(cursor)) {
+  ws_transport(std::uint16_t port, std::string token, std::string cursor, bool deflate)
+      : port_(port), token_(std::move(token)), cursor_(std::move(cursor)), deflate_(deflate) {
     open();
   }
   json::object call(json::object req) override { return result_of(c_->request(std::move(req))); }
@@ -94,7 +95,9 @@ class ws_transport final : public transport_client {
 
  private:
   void open() {
-    c_ = std::make_unique<ws_client>(port_, token_);
+    c_ = std::make_unique<ws_client>(port_, token_, deflate_);
+    if (deflate_ && c_->extensions().find("permessage-deflate") == std::string::npos)
+      throw std::runtime_error("permessage-deflate was not agreed");
     c_->keep_state_notices();
     json::object since;
     auto dot = cursor_.find('.');
@@ -103,6 +106,7 @@ class ws_transport final : public transport_client {
   }
   std::uint16_t port_;
   std::string token_, cursor_;  // one conversation's position is enough here
+  bool deflate_;
   std::unique_ptr<ws_client> c_;
 };
 
@@ -199,7 +203,9 @@ class Transports : public ::testing::TestWithParam<kind> {
                                          const std::string& cursor) {
     switch (GetParam()) {
       case kind::websocket:
-        return std::make_unique<ws_transport>(port, token, cursor);
+      case kind::websocket_deflate:
+        return std::make_unique<ws_transport>(port, token, cursor,
+                                              GetParam() == kind::websocket_deflate);
       case kind::sse:
         return std::make_unique<sse_transport>(port, token, cursor);
       case kind::poll:
@@ -303,8 +309,9 @@ TEST_P(Transports, ErrorsAreTypedAndNothingIsWritten) {
   ASSERT_EQ(b->events(1).size(), 1u);
   auto r = b->request(
       {{"id", "e1"}, {"op", "send"}, {"conv", conv}, {"client_msg_id", "k"}, {"text", ""}});
-  if (GetParam() != kind::websocket)  // (the WebSocket test client numbers its own requests)
-    EXPECT_EQ(r["id"].as_string(), "e1");
+  if (GetParam() == kind::sse || GetParam() == kind::poll) {
+    EXPECT_EQ(r["id"].as_string(), "e1");  // (the WebSocket test client numbers its requests)
+  }
   EXPECT_EQ(r["error"].as_object()["code"].as_string(), "invalid");
   EXPECT_EQ(r["error"].as_object()["field"].as_string(), "text");
   r = b->request(
@@ -328,11 +335,13 @@ TEST_P(Transports, LogoutEndsTheStream) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Each, Transports,
-                         ::testing::Values(kind::websocket, kind::sse, kind::poll),
+                         ::testing::Values(kind::websocket, kind::websocket_deflate, kind::sse,
+                                           kind::poll),
                          [](const ::testing::TestParamInfo<kind>& i) {
-                           return i.param == kind::websocket ? "WebSocket"
-                                  : i.param == kind::sse     ? "SSE"
-                                                             : "LongPolling";
+                           return i.param == kind::websocket           ? "WebSocket"
+                                  : i.param == kind::websocket_deflate ? "WebSocketDeflate"
+                                  : i.param == kind::sse               ? "SSE"
+                                                                       : "LongPolling";
                          });
 
 }  // namespace

@@ -300,9 +300,9 @@ TEST(SdkClient, RichMessagesThroughTheOutboxAndTypedOperations) {
   auto conv = r.value()["conversation"].as_object()["id"].as_int64();
   ASSERT_EQ(b.events(1, 10s).size(), 1u);  // conversation.created
 
-  a.send(conv, "root @bob");                                    // 2
-  a.send(conv, "in the thread", {.reply_to = 0, .thread = 2});  // 3
-  a.send(conv, "quoting", {.reply_to = 2, .thread = 0});        // 4
+  a.send(conv, "root @bob");                                                       // 2
+  a.send(conv, "in the thread", {.reply_to = 0, .thread = 2, .attachments = {}});  // 3
+  a.send(conv, "quoting", {.reply_to = 2, .thread = 0, .attachments = {}});        // 4
   ASSERT_TRUE(a.wait_outbox_empty(10s));
   auto evs = b.events(3, 10s);
   ASSERT_EQ(evs.size(), 3u);

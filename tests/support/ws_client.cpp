@@ -77,6 +77,7 @@ http_reply http_raw(std::uint16_t port, const std::string& method, const std::st
 struct ws_client::impl {
   asio::io_context io;
   websocket::stream<beast::tcp_stream> ws{io};
+  std::string extensions;
   beast::flat_buffer buf;
   std::deque<boost::json::object> frames;  // parsed, not yet consumed
   std::int64_t next_id = 1;
@@ -130,7 +131,7 @@ struct ws_client::impl {
   }
 };
 
-ws_client::ws_client(std::uint16_t port, const std::string& token)
+ws_client::ws_client(std::uint16_t port, const std::string& token, bool deflate)
     : impl_(std::make_unique<impl>()) {
   auto& s = beast::get_lowest_layer(impl_->ws);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
@@ -140,7 +141,14 @@ ws_client::ws_client(std::uint16_t port, const std::string& token)
     }));
   }
   impl_->ws.read_message_max(64 * 1024 * 1024);
-  impl_->ws.handshake("127.0.0.1:" + std::to_string(port), "/v1/ws");
+  if (deflate) {
+    websocket::permessage_deflate pmd;
+    pmd.client_enable = true;
+    impl_->ws.set_option(pmd);
+  }
+  websocket::response_type res;
+  impl_->ws.handshake(res, "127.0.0.1:" + std::to_string(port), "/v1/ws");
+  impl_->extensions = std::string(res[http_ns::field::sec_websocket_extensions]);
   impl_->open = true;
 }
 
@@ -257,6 +265,10 @@ int ws_client::wait_closed(std::chrono::milliseconds timeout) {
   } catch (const std::runtime_error&) {
     return impl_->close_code;
   }
+}
+
+std::string ws_client::extensions() const {
+  return impl_->extensions;
 }
 
 bool ws_client::is_open() const {

@@ -37,7 +37,8 @@ http_reply http_raw(std::uint16_t port, const std::string& method, const std::st
 class ws_client {
  public:
   // Connects to ws://127.0.0.1:port/v1/ws, sending "Authorization: Bearer token" if given.
-  explicit ws_client(std::uint16_t port, const std::string& token = {});
+  // With `deflate`, offers permessage-deflate and compresses what it sends if agreed.
+  explicit ws_client(std::uint16_t port, const std::string& token = {}, bool deflate = false);
   ~ws_client();
   ws_client(const ws_client&) = delete;
   ws_client& operator=(const ws_client&) = delete;
@@ -64,6 +65,8 @@ class ws_client {
   // without a close frame).
   int wait_closed(std::chrono::milliseconds timeout = 10s);
   bool is_open() const;
+  // The Sec-WebSocket-Extensions the server's 101 response agreed on ("" if none).
+  std::string extensions() const;
   void close();
 
  private:

@@ -71,6 +71,7 @@ struct options : common_options {
   int setup_concurrency = 8;
   int connect_concurrency = 256;
   bool full_parse = false;
+  bool deflate = false;       // Parley: clients offer permessage-deflate
   double acks_ms = 0;         // Parley: every member acknowledges what it received this often
   double typing_ms = 0;       // Parley: every member says it is typing this often
   int inject_drop = 0;        // checker self-test: member 1 ignores every Nth event frame
@@ -109,6 +110,8 @@ send->delivery latency, the tool's and the server's CPU use, and the correctness
   --acks MS               Parley: every member sends delivery receipts (op ack) for what
                           it received, every MS milliseconds                      [0: none]
   --typing MS             Parley: every member sends a typing start every MS ms   [0: none]
+  --deflate               Parley: clients offer permessage-deflate and inflate what the
+                          server compresses (websocket.deflate_min_bytes and up)
   --full-parse            parse every frame with Boost.JSON (default: a fast path for
                           event frames in the server's layout, Boost.JSON for the rest)
   --json                  also print one JSON line with every number (last line)
@@ -169,6 +172,8 @@ options parse_options(int argc, char** argv) {
       o.connect_concurrency = ar.integer();
     else if (a == "--full-parse")
       o.full_parse = true;
+    else if (a == "--deflate")
+      o.deflate = true;
     else if (a == "--acks")
       o.acks_ms = ar.number();
     else if (a == "--typing")
@@ -712,7 +717,10 @@ asio::awaitable<void> connect_auth(conn& c) {
   c.ws = std::make_unique<ws_stream>(c.w->io.get_executor());
   std::string path = "/v1/ws";  // (named: GCC 12 mis-compiles temporaries inside co_await)
   std::string source = g->opt.ep.source_for(static_cast<std::size_t>(c.idx));
+  if (g->opt.deflate) c.ws->offer_deflate();
   co_await c.ws->connect(g->opt.ep.host, g->opt.ep.port, path, source);
+  if (g->opt.deflate && !c.ws->deflate())
+    throw std::runtime_error("the server did not agree to permessage-deflate");
   json::object req;
   req["op"] = "auth";
   req["token"] = c.token;
@@ -1214,8 +1222,9 @@ int report(const json::object& s, const outside_view& X) {
           : std::to_string(o.senders) + " senders per room x window " + std::to_string(o.window);
   std::printf(
       "parley-bench fanout: %d room(s) x %d members, %s, %.1f s measured after %.1f s warm-up, "
-      "%d process(es) x %d thread(s), %d-byte texts\n",
-      o.rooms, o.members, mode.c_str(), o.duration_s, o.warmup_s, o.procs, o.threads, o.text_bytes);
+      "%d process(es) x %d thread(s), %d-byte texts%s\n",
+      o.rooms, o.members, mode.c_str(), o.duration_s, o.warmup_s, o.procs, o.threads, o.text_bytes,
+      o.deflate ? ", permessage-deflate" : "");
   std::printf("setup: target %s; users in %.2f s; %" PRId64 " WebSockets ready in %.2f s\n", target,
               D("setup_users_s"), I("conns"), D("setup_ws_s"));
   std::printf("acked sends:      %10" PRId64
@@ -1314,6 +1323,7 @@ int report(const json::object& s, const outside_view& X) {
                    {"text_bytes", o.text_bytes},
                    {"acks_ms", o.acks_ms},
                    {"typing_ms", o.typing_ms},
+                   {"deflate", o.deflate},
                    {"chatter_sent", I("chatter_sent")},
                    {"acked_sends", I("acks_w")},
                    {"sends_per_s", sends_ps},

@@ -33,6 +33,9 @@ class ws_stream {
   ws_stream(const ws_stream&) = delete;
   ws_stream& operator=(const ws_stream&) = delete;
 
+  // Offer permessage-deflate in the next connect(); deflate() says whether it was agreed.
+  void offer_deflate();
+  bool deflate() const;
   // TCP connect (TCP_NODELAY) and WebSocket handshake to ws://host:port<target>. A
   // non-empty `source` binds the local end to that address first (port chosen by the kernel).
   asio::awaitable<void> connect(std::string host, std::uint16_t port, std::string target,

@@ -5,13 +5,18 @@
 // writes whatever is queued in one write. Client frames carry the mask bit with a zero
 // masking key (any key is valid to a server; a zero key leaves the payload as it is, so
 // nothing is copied to mask it). Pings are answered; fragmented messages are reassembled.
+// On request it offers permessage-deflate and inflates compressed messages (each on its own:
+// the server never uses context takeover); it always sends uncompressed.
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/zlib/inflate_stream.hpp>
 #include <boost/system/system_error.hpp>
+#include <cctype>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -57,6 +62,34 @@ std::string random_key() {
   throw boost::system::system_error(asio::error::connection_aborted, what);
 }
 
+// Inflates one permessage-deflate message (no context takeover) into out.
+void inflate_message(std::string_view in, std::string& out) {
+  namespace zlib = boost::beast::zlib;
+  thread_local zlib::inflate_stream z;
+  z.reset(15);
+  static constexpr char tail[4] = {0, 0, '\xff', '\xff'};
+  out.clear();
+  for (std::string_view part : {in, std::string_view(tail, 4)}) {
+    zlib::z_params zs;
+    zs.next_in = part.data();
+    zs.avail_in = part.size();
+    for (;;) {
+      std::size_t have = out.size();
+      out.resize(have + std::max<std::size_t>(4096, part.size() * 4));
+      zs.next_out = out.data() + have;
+      zs.avail_out = out.size() - have;
+      zs.total_out = 0;
+      boost::system::error_code ec;
+      z.write(zs, zlib::Flush::sync, ec);
+      out.resize(have + zs.total_out);
+      if (ec == zlib::error::end_of_stream) return;
+      if (ec && ec != zlib::error::need_buffers) fail("bad deflate data: " + ec.message());
+      if (out.size() > kMaxMessage) fail("an inflated message over 64 MiB");
+      if (zs.avail_in == 0 && zs.avail_out > 0) break;
+    }
+  }
+}
+
 }  // namespace
 
 struct ws_stream::impl : std::enable_shared_from_this<impl> {
@@ -66,6 +99,9 @@ struct ws_stream::impl : std::enable_shared_from_this<impl> {
   std::size_t consumed = 0;        // bytes of the message returned last, dropped on next read
   std::string frag;                // a fragmented message being reassembled
   bool in_frag = false;
+  bool offer_deflate = false, deflate = false;  // permessage-deflate offered, agreed
+  bool frag_compressed = false;
+  std::string inflated;  // the last compressed message, inflated
   std::string wq, wbuf;  // queued frames; the batch being written
   bool writing = false, dead = false, close_sent = false, closed = false;
   bool reading = false;  // a read() is in progress (close() must not read then)
@@ -125,6 +161,13 @@ struct ws_stream::impl : std::enable_shared_from_this<impl> {
 
 ws_stream::ws_stream(asio::any_io_executor ex) : impl_(std::make_shared<impl>(std::move(ex))) {}
 
+void ws_stream::offer_deflate() {
+  impl_->offer_deflate = true;
+}
+bool ws_stream::deflate() const {
+  return impl_->deflate;
+}
+
 ws_stream::~ws_stream() {
   if (impl_) abort();
 }
@@ -155,7 +198,11 @@ asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, s
   std::string req =
       "GET " + target + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + random_key() +
-      "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+      "\r\nSec-WebSocket-Version: 13\r\n" +
+      (self->offer_deflate
+           ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+           : "") +
+      "\r\n";
   co_await asio::async_write(s, asio::buffer(req), use_awaitable);
   self->rbuf.resize(kInitialBuffer);
   std::size_t end_of_headers = std::string_view::npos;
@@ -170,6 +217,10 @@ asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, s
   if (!status.starts_with("HTTP/1.1 101"))
     fail("handshake: " + std::string(status) + " for " + target);
   timer->cancel();
+  std::string headers(self->rbuf.data(), end_of_headers);
+  for (auto& ch : headers) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  self->deflate =
+      headers.find("\r\nsec-websocket-extensions: permessage-deflate") != std::string::npos;
   self->rpos = end_of_headers + 4;  // frames the server sent at once stay in the buffer
 }
 
@@ -229,16 +280,25 @@ asio::awaitable<std::string_view> ws_stream::read() {
           r.closed = true;
           throw boost::system::system_error(asio::error::eof, "WebSocket closed by the server");
         }
+        const bool rsv1 = (p[0] & 0x40) != 0;
+        if (rsv1 && (!r.deflate || opcode == 0x0)) fail("RSV1 where it was not agreed");
         if (opcode == 0x0 || !fin || r.in_frag) {  // fragmented message
-          if (opcode != 0x0) r.frag.clear();
+          if (opcode != 0x0) {
+            r.frag.clear();
+            r.frag_compressed = rsv1;
+          }
           r.frag.append(payload);
           r.in_frag = !fin;
           r.rpos += frame;
-          if (fin) co_return std::string_view(r.frag);
-          continue;
+          if (!fin) continue;
+          if (!r.frag_compressed) co_return std::string_view(r.frag);
+          inflate_message(r.frag, r.inflated);
+          co_return std::string_view(r.inflated);
         }
         r.consumed = frame;
-        co_return std::string_view(payload);  // valid until the next read()
+        if (!rsv1) co_return std::string_view(payload);  // valid until the next read()
+        inflate_message(payload, r.inflated);
+        co_return std::string_view(r.inflated);
       }
       if (avail >= hdr) {
         co_await r.fill(hdr + static_cast<std::size_t>(len) - avail);

@@ -101,11 +101,17 @@ export class WsClient {
   }
 
   // Connects to the server's /v1/ws, with `Authorization: Bearer <token>` if token is given.
-  static async connect(srvOrUrl, { token, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  // With `deflate`, permessage-deflate is offered and every message sent is compressed.
+  static async connect(srvOrUrl, { token, deflate = false, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     const url = typeof srvOrUrl === 'string' ? srvOrUrl : srvOrUrl.wsUrl;
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    const perMessageDeflate = deflate ? { threshold: 0 } : false;
+    const ws = new WebSocket(url, { headers, perMessageDeflate });
     const client = new WsClient(ws, url);
+    client.upgradeHeaders = {};
+    ws.once('upgrade', (res) => {
+      client.upgradeHeaders = res.headers;
+    });
     await withTimeout(
       new Promise((resolve, reject) => {
         ws.once('open', resolve);
@@ -123,8 +129,8 @@ export class WsClient {
 
   // Connects, authenticates (header, or an `auth` first frame when via === 'frame') and,
   // unless sync === false, starts delivery with `sync` (since as given; none = live only).
-  static async open(srv, token, { via = 'header', sync = true, since } = {}) {
-    const c = await WsClient.connect(srv, via === 'header' ? { token } : {});
+  static async open(srv, token, { via = 'header', sync = true, since, deflate = false } = {}) {
+    const c = await WsClient.connect(srv, via === 'header' ? { token, deflate } : { deflate });
     if (via !== 'header') await c.call('auth', { token });
     if (sync) await c.call('sync', since === undefined ? {} : { since });
     return c;
