@@ -28,9 +28,11 @@ bool is_sync_reply(const std::string& f) {
   return f.compare(0, kSyncFrame.size(), kSyncFrame) == 0;
 }
 
-// The sync request that starts delivery from a cursor (empty: live from now).
+// The sync request that starts delivery from a cursor (empty: live from now; "all": every
+// conversation from the join, as `since: {}`).
 result<std::string> sync_request(const std::string& cursor) {
   if (cursor.empty()) return std::string(kSyncRequestStart) + "}";
+  if (cursor == "all") return std::string(kSyncRequestStart) + ",\"since\":{}}";
   boost::json::object since;
   if (!session::parse_cursor_token(cursor, since))
     return make_error(errc::invalid, "the cursor is not one the server gave", "cursor");

@@ -342,6 +342,19 @@ check "presence lists the contacts" grep -q "^user#[0-9]* \(online\|away\|offlin
 run "$CAROL" presence
 check "a user without contacts sees nobody" test ! -s "$T/out"
 
+# --- the same over Server-Sent Events and long polling ----------------------------------
+run "$BOB" tail --for 0.5
+run "$ANN" --transport sse send "$GROUP" over-sse
+check "send --transport sse" test "$RC" = 0
+run "$BOB" --transport poll --json tail "$GROUP" --count 1 --for 10
+check "tail --transport poll gets it" test "$(json_eval '[e["data"]["text"] for e in lines]')" = "['over-sse']"
+run "$ANN" --transport poll send "$GROUP" over-poll
+run "$BOB" --transport sse --json tail "$GROUP" --count 1 --for 10
+check "tail --transport sse resumes where polling stopped" \
+  test "$(json_eval '[e["data"]["text"] for e in lines]')" = "['over-poll']"
+run "$BOB" tail --for 0.5
+check "nothing twice after switching transports" test ! -s "$T/out"
+
 # --- logout ---------------------------------------------------------------------------
 run "$ANN" logout
 check "logout" test "$RC" = 0

@@ -94,6 +94,11 @@ TEST(LongPoll, ReturnsAtOnceOrWaitsAndResumesFromTheCursor) {
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0]["seq"].as_int64(), 5);
   EXPECT_EQ(http(srv.port(), "GET", "/v1/poll?cursor=1.x", "", bob.token).status, 400);
+  // "all": every conversation from the join, as sync's `since: {}`; empty: from now on.
+  auto all = events_of(poll_once(srv.port(), bob.token, "all", 2000));
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0]["type"].as_string(), "conversation.created");
+  EXPECT_TRUE(events_of(poll_once(srv.port(), bob.token, "", 200)).empty());
   // state=1 (a client's first poll): the current presence and receipts come along.
   auto r =
       http(srv.port(), "GET",

@@ -37,10 +37,11 @@ failure from_error(const error& e);
 
 // Options shared by every subcommand.
 struct globals {
-  std::string server;       // --server, empty: from the config file, else 127.0.0.1:8080
-  std::string config_path;  // --config, empty: $PARLEY_CLI_CONFIG, else the XDG default
-  bool json = false;        // --json: JSON lines on stdout
-  double timeout_s = 10;    // --timeout: waiting for the server
+  std::string server;              // --server, empty: from the config file, else 127.0.0.1:8080
+  std::string config_path;         // --config, empty: $PARLEY_CLI_CONFIG, else the XDG default
+  bool json = false;               // --json: JSON lines on stdout
+  double timeout_s = 10;           // --timeout: waiting for the server
+  std::string transport = "auto";  // --transport: auto, websocket, sse or poll
   std::chrono::milliseconds timeout() const {
     return std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   }

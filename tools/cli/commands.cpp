@@ -69,6 +69,12 @@ session_options options(const globals& g, const account& a, const std::string& s
   o.token = a.cred.token;
   o.store_path = store;
   o.timeout = g.timeout();
+  if (g.transport == "websocket")
+    o.transports = {sdk::transport::websocket};
+  else if (g.transport == "sse")
+    o.transports = {sdk::transport::sse};
+  else if (g.transport == "poll")
+    o.transports = {sdk::transport::long_polling};
   return o;
 }
 

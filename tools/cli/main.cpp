@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "Print JSON lines (one object per line) instead of text");
   app.add_option("--timeout", g.timeout_s, "Seconds to wait for the server (default 10)")
       ->check(kSeconds);
+  app.add_option("--transport", g.transport,
+                 "auto (WebSocket, falling back to SSE, then long polling), websocket, sse or "
+                 "poll (default auto)")
+      ->check(CLI::IsMember({"auto", "websocket", "sse", "poll"}))
+      ->envname("PARLEY_TRANSPORT");
 
   login_args reg_args;
   std::string reg_password;

@@ -50,6 +50,7 @@ session::session(session_options o) : opt_(std::move(o)) {
   co.backoff.base = std::chrono::milliseconds(250);
   co.backoff.cap = opt_.follow ? std::chrono::milliseconds(10000) : std::chrono::milliseconds(2000);
   co.replay_from_join = opt_.replay_from_join;
+  co.transports = opt_.transports;
 
   sdk::client_handlers h;
   h.on_event = [this](const sdk::event& e) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "cli.hpp"
 #include "config.hpp"
@@ -34,6 +35,8 @@ struct session_options {
   std::string token;
   std::string store_path = ":memory:";  // the account's store for send and tail
   std::chrono::milliseconds timeout{10000};
+  std::vector<sdk::transport> transports{sdk::transport::websocket, sdk::transport::sse,
+                                         sdk::transport::long_polling};
   bool follow = false;  // tail: runs for long, reconnects with a longer backoff cap
   bool rewind = true;   // rewind unshown positions when stopping (see above)
   // Conversations without a stored position: replay from the join (the SDK's option;

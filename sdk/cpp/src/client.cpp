@@ -1,13 +1,8 @@
 #include "parley/sdk/client.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <deque>
@@ -16,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "link.hpp"
 #include "parley/sdk/local_store.hpp"
 #include "parley/sdk/sequencer.hpp"
 #include "wire_error.hpp"
@@ -23,10 +19,8 @@
 namespace parley::sdk {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
 
 const char* to_string(state s) {
   switch (s) {
@@ -40,6 +34,18 @@ const char* to_string(state s) {
       return "backing_off";
   }
   return "offline";
+}
+
+const char* to_string(transport t) {
+  switch (t) {
+    case transport::websocket:
+      return "websocket";
+    case transport::sse:
+      return "sse";
+    case transport::long_polling:
+      return "long_polling";
+  }
+  return "websocket";
 }
 
 namespace {
@@ -104,15 +110,7 @@ bool permanent(errc c) {
 }  // namespace
 
 struct client::impl : std::enable_shared_from_this<impl> {
-  struct conn {
-    explicit conn(asio::io_context& io) : ws(io) {}
-    websocket::stream<beast::tcp_stream> ws;
-    beast::flat_buffer buf;
-    std::deque<std::string> wq;
-    bool writing = false;
-    bool dead = false;
-  };
-  enum class call_kind { sync, send, user, fill, ack };
+  enum class call_kind { send, user, fill, ack };
   struct pending_call {
     call_kind kind;
     std::chrono::steady_clock::time_point deadline;
@@ -128,6 +126,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
   std::thread thread;
   asio::steady_timer retry_timer{io};
   asio::steady_timer tick_timer{io};
+  asio::steady_timer upgrade_timer{io};  // back to the first transport after a while
   backoff bo;
   sequencer seqr;
 
@@ -135,9 +134,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
   local_store store;
   std::deque<outbox_entry> outbox;  // mirror of the store's outbox, oldest first
   std::atomic<state> st{state::offline};
+  std::atomic<transport> tr;
 
   // Connection state: only on the I/O thread.
-  std::shared_ptr<conn> cur;
+  std::shared_ptr<detail::link> cur;
+  std::size_t tidx = 0;     // index in opt.transports of the transport in use
+  int transport_fails = 0;  // attempts in a row on it that reached the server and failed
   std::int64_t next_id = 1;
   std::unordered_map<std::int64_t, pending_call> calls;
   std::size_t sent_upto = 0;  // outbox entries transmitted on this connection
@@ -154,6 +156,8 @@ struct client::impl : std::enable_shared_from_this<impl> {
         h(std::move(hs)),
         bo(opt.backoff),
         store(opt.store_path.empty() ? ":memory:" : opt.store_path) {
+    if (opt.transports.empty()) opt.transports.push_back(transport::websocket);
+    tr = opt.transports[0];
     for (auto& e : store.pending()) outbox.push_back(std::move(e));
     for (const auto& [c, s] : store.positions()) seqr.set_position(c, s);
   }
@@ -173,7 +177,7 @@ struct client::impl : std::enable_shared_from_this<impl> {
 
   void tick() {
     tick_timer.expires_after(std::chrono::milliseconds(200));
-    tick_timer.async_wait([w = weak_from_this()](beast::error_code ec) {
+    tick_timer.async_wait([w = weak_from_this()](error_code ec) {
       auto self = w.lock();
       if (ec || !self || self->stopped) return;
       auto now = std::chrono::steady_clock::now();
@@ -188,60 +192,97 @@ struct client::impl : std::enable_shared_from_this<impl> {
   void connect() {
     if (stopped) return;
     set_state(state::connecting);
-    auto c = std::make_shared<conn>(io);
-    cur = c;
-    auto resolver = std::make_shared<tcp::resolver>(io);
-    beast::get_lowest_layer(c->ws).expires_after(opt.handshake_timeout);
-    resolver->async_resolve(opt.host, std::to_string(opt.port),
-                            [self = shared_from_this(), c, resolver](
-                                beast::error_code ec, tcp::resolver::results_type r) {
-                              if (c != self->cur) return;
-                              if (ec) return self->drop("resolve: " + ec.message());
-                              beast::get_lowest_layer(c->ws).async_connect(
-                                  r, [self, c](beast::error_code ec, const tcp::endpoint&) {
-                                    if (c != self->cur) return;
-                                    if (ec) return self->drop("connect: " + ec.message());
-                                    self->handshake(c);
-                                  });
-                            });
+    const transport t = opt.transports[tidx];
+    tr = t;
+    std::weak_ptr<impl> w = weak_from_this();
+    auto holder = std::make_shared<std::weak_ptr<detail::link>>();
+    detail::link_events ev;
+    // Each handler acts only while its link is the current one.
+    ev.message = [w, holder](std::string_view text) {
+      auto self = w.lock();
+      if (!self || self->cur != holder->lock()) return;
+      self->on_link_message(text);
+    };
+    ev.synced = [w, holder] {
+      auto self = w.lock();
+      if (!self || self->cur != holder->lock()) return;
+      self->on_synced();
+    };
+    ev.closed = [w, holder](detail::link_closed c) {
+      auto self = w.lock();
+      if (!self || self->cur != holder->lock()) return;
+      self->on_link_closed(std::move(c));
+    };
+    std::shared_ptr<detail::link> l;
+    switch (t) {
+      case transport::websocket:
+        l = detail::make_ws_link(io, opt, std::move(ev));
+        break;
+      case transport::sse:
+        l = detail::make_sse_link(io, opt, std::move(ev));
+        break;
+      case transport::long_polling:
+        l = detail::make_poll_link(io, opt, std::move(ev));
+        break;
+    }
+    *holder = l;
+    cur = l;
+    l->start(since());
   }
 
-  void handshake(const std::shared_ptr<conn>& c) {
-    beast::error_code nd;
-    beast::get_lowest_layer(c->ws).socket().set_option(tcp::no_delay(true), nd);
-    c->ws.set_option(
-        websocket::stream_base::decorator([tok = opt.token](websocket::request_type& r) {
-          r.set(beast::http::field::authorization, "Bearer " + tok);
-          r.set(beast::http::field::user_agent, "parley-sdk-cpp");
-        }));
-    c->ws.read_message_max(64 * 1024 * 1024);
-    auto res = std::make_shared<websocket::response_type>();
-    c->ws.async_handshake(
-        *res, opt.host + ":" + std::to_string(opt.port), "/v1/ws",
-        [self = shared_from_this(), c, res](beast::error_code ec) {
-          if (c != self->cur) return;
-          if (ec) {
-            if (res->result() == beast::http::status::unauthorized)
-              return self->auth_failed(make_error(errc::unauthenticated, "the token was rejected"));
-            return self->drop("handshake: " + ec.message());
-          }
-          beast::get_lowest_layer(c->ws).expires_never();
-          websocket::stream_base::timeout t;
-          t.handshake_timeout = self->opt.handshake_timeout;
-          t.idle_timeout = self->opt.heartbeat_timeout;
-          t.keep_alive_pings = true;
-          c->ws.set_option(t);
-          self->read(c);
-          self->send_sync();
-        });
+  // Where delivery starts: the stored positions (conversations without one replay from the
+  // join), or from now on for a first start without replay_from_join.
+  std::optional<json::object> since() const {
+    json::object s;
+    for (const auto& [conv, seq] : seqr.positions()) s[std::to_string(conv)] = seq;
+    if (!opt.replay_from_join && s.empty()) return std::nullopt;
+    return s;
   }
 
-  void send_sync() {
-    json::object since;
-    for (const auto& [conv, s] : seqr.positions()) since[std::to_string(conv)] = s;
-    json::object req{{"op", "sync"}};
-    if (opt.replay_from_join || !since.empty()) req["since"] = std::move(since);
-    request(std::move(req), {call_kind::sync, {}, {}, 0, {}});
+  void on_link_message(std::string_view text) {
+    progress();
+    try {
+      on_message(text);
+    } catch (const std::exception& e) {
+      // A malformed frame, a local storage failure or a throwing handler: start over
+      // from the stored positions rather than lose or repeat events.
+      drop(std::string("processing failed: ") + e.what());
+    }
+  }
+
+  void on_synced() {
+    synced = true;
+    transport_fails = 0;
+    bo.on_connected();
+    set_state(state::online);
+    if (h.on_transport) h.on_transport(opt.transports[tidx]);
+    if (tidx > 0) {
+      // On a fallback: try the preferred transport again after a while.
+      upgrade_timer.expires_after(opt.transport_retry);
+      upgrade_timer.async_wait([w = weak_from_this(), l = cur](error_code ec) {
+        auto self = w.lock();
+        if (ec || !self || self->stopped || self->cur != l) return;
+        self->tidx = 0;
+        self->transport_fails = 0;
+        self->reconnect_now("trying the preferred transport again");
+      });
+    }
+    flush();
+    fill_gaps();
+  }
+
+  void on_link_closed(detail::link_closed c) {
+    if (c.auth)
+      return auth_failed(make_error(errc::unauthenticated, c.code == 4003
+                                                               ? "logged out: the token was revoked"
+                                                               : "the token was rejected"));
+    if (!c.synced && c.reached && ++transport_fails >= opt.fallback_after &&
+        tidx + 1 < opt.transports.size()) {
+      ++tidx;  // this transport does not get through: the next one, at once
+      transport_fails = 0;
+      return reconnect_now(c.why);
+    }
+    drop(c.why);
   }
 
   std::int64_t request(json::object req, pending_call pc) {
@@ -254,67 +295,23 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void write(std::string frame) {
-    auto c = cur;
-    if (!c || c->dead) return;
-    c->wq.push_back(std::move(frame));
-    write_next(c);
+    if (cur) cur->request(std::move(frame));
   }
 
-  void write_next(const std::shared_ptr<conn>& c) {
-    if (c->writing || c->wq.empty() || c->dead) return;
-    c->writing = true;
-    c->ws.text(true);
-    c->ws.async_write(asio::buffer(c->wq.front()),
-                      [self = shared_from_this(), c](beast::error_code ec, std::size_t) {
-                        c->writing = false;
-                        if (!c->wq.empty()) c->wq.pop_front();
-                        if (c != self->cur) return;
-                        if (ec) return self->drop("write: " + ec.message());
-                        self->write_next(c);
-                      });
-  }
-
-  void read(const std::shared_ptr<conn>& c) {
-    c->ws.async_read(c->buf, [self = shared_from_this(), c](beast::error_code ec, std::size_t n) {
-      if (c != self->cur) return;
-      if (ec) {
-        if (ec == websocket::error::closed && c->ws.reason().code == 4003)
-          return self->auth_failed(
-              make_error(errc::unauthenticated, "logged out: the token was revoked"));
-        if (ec == websocket::error::closed)
-          return self->drop(
-              "closed by the server: " + std::to_string(c->ws.reason().code) + " " +
-              std::string(c->ws.reason().reason.data(), c->ws.reason().reason.size()));
-        return self->drop("read: " + ec.message());
-      }
-      std::string text = beast::buffers_to_string(c->buf.data());
-      c->buf.consume(n);
-      self->progress();
-      try {
-        self->on_message(text);
-      } catch (const std::exception& e) {
-        // A malformed frame, a local storage failure or a throwing handler: start over
-        // from the stored positions rather than lose or repeat events.
-        return self->drop(std::string("processing failed: ") + e.what());
-      }
-      if (c == self->cur) self->read(c);
-    });
-  }
-
-  // Data arrived: a sync that is still replaying is making progress, not stuck.
+  // Data arrived: requests still waiting are not stuck behind a dead connection (a long
+  // replay may come before their replies).
   void progress() {
     auto deadline = std::chrono::steady_clock::now() + opt.request_timeout;
-    for (auto& [id, c] : calls)
-      if (c.kind == call_kind::sync) c.deadline = deadline;
+    for (auto& [id, c] : calls) c.deadline = std::max(c.deadline, deadline);
   }
 
-  void on_message(const std::string& text) {
+  void on_message(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size()) {
       auto j = text.find('\n', i);
       if (j == std::string::npos) j = text.size();
       boost::system::error_code ec;
-      auto v = json::parse(std::string_view(text).substr(i, j - i), ec);
+      auto v = json::parse(text.substr(i, j - i), ec);
       i = j + 1;
       if (ec || !v.is_object()) continue;
       auto& o = v.as_object();
@@ -448,14 +445,6 @@ struct client::impl : std::enable_shared_from_this<impl> {
     auto* res = o.if_contains("result");
     auto err = o.if_contains("error");
     switch (pc.kind) {
-      case call_kind::sync:
-        if (!res) return drop("sync failed");
-        synced = true;
-        bo.on_connected();
-        set_state(state::online);
-        flush();
-        fill_gaps();
-        break;
       case call_kind::send: {
         if (res && res->is_object()) {
           auto& r = res->as_object();
@@ -537,17 +526,15 @@ struct client::impl : std::enable_shared_from_this<impl> {
   }
 
   void close_current() {
+    upgrade_timer.cancel();
     if (!cur) return;
     auto c = std::move(cur);
     cur.reset();
-    c->dead = true;
-    beast::error_code ec;
-    beast::get_lowest_layer(c->ws).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(c->ws).socket().close(ec);
+    c->close();
   }
 
-  // The connection failed or was lost: forget per-connection state, back off, retry.
-  void drop(const std::string& /*why*/) {
+  // Forgets the connection's state: requests in flight fail, the outbox is resent.
+  void reset_connection() {
     close_current();
     synced = false;
     filling.clear();
@@ -556,11 +543,25 @@ struct client::impl : std::enable_shared_from_this<impl> {
       sent_upto = 0;
     }
     fail_calls();
+  }
+
+  // The connection failed or was lost: forget per-connection state, back off, retry.
+  void drop(const std::string& /*why*/) {
+    reset_connection();
     if (stopped) return set_state(state::offline);
     set_state(state::backing_off);
     retry_timer.expires_after(bo.next_delay());
-    retry_timer.async_wait([w = weak_from_this()](beast::error_code ec) {
+    retry_timer.async_wait([w = weak_from_this()](error_code ec) {
       if (auto self = w.lock(); self && !ec) self->connect();
+    });
+  }
+
+  // A transport switch: connect again at once, from the positions saved so far.
+  void reconnect_now(const std::string& /*why*/) {
+    reset_connection();
+    if (stopped) return set_state(state::offline);
+    asio::post(io, [w = weak_from_this()] {
+      if (auto self = w.lock(); self && !self->stopped && !self->cur) self->connect();
     });
   }
 
@@ -703,6 +704,10 @@ void client::search(const search_request& q, reply_fn done) {
 
 state client::current_state() const {
   return impl_->st.load();
+}
+
+transport client::current_transport() const {
+  return impl_->tr.load();
 }
 
 std::size_t client::outbox_size() const {

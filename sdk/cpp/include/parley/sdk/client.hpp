@@ -1,6 +1,11 @@
 // Parley's C++ client SDK: one connection to a Parley server with everything a chat
 // application needs from the transport.
 //
+// - Transports: WebSocket, else Server-Sent Events, else long polling, on its own: when
+//   attempts that reach the server fail on one transport (a proxy refusing the upgrade, a
+//   stream that never starts), it moves to the next, and tries the first again later.
+//   Positions, outbox and inbox are the client's, so nothing is lost or repeated across a
+//   switch.
 // - Lifecycle: connects (with a handshake timeout), authenticates with a token, syncs,
 //   keeps the connection checked with pings (dead connections are closed after
 //   heartbeat_timeout) and reconnects on any failure with exponential backoff and full
@@ -27,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "parley/sdk/backoff.hpp"
@@ -36,6 +42,9 @@ namespace parley::sdk {
 
 enum class state { offline, connecting, online, backing_off };
 const char* to_string(state s);
+
+enum class transport { websocket, sse, long_polling };
+const char* to_string(transport t);
 
 struct client_options {
   std::string host = "127.0.0.1";
@@ -54,6 +63,13 @@ struct client_options {
   // Received events are acknowledged to the server (op ack: delivery receipts) at most
   // this often, cumulatively per conversation; 0 turns acknowledgements off.
   std::chrono::milliseconds ack_interval{1000};
+  // Transports in order of preference. After `fallback_after` attempts in a row that
+  // reached the server (or a proxy) but did not get delivery going, the client moves to
+  // the next one; failures to connect at all (the server is down) do not count. Online
+  // on a later transport for `transport_retry`, it reconnects to try the first again.
+  std::vector<transport> transports{transport::websocket, transport::sse, transport::long_polling};
+  int fallback_after = 2;
+  std::chrono::milliseconds transport_retry{std::chrono::minutes(5)};
 };
 
 // Receipts of other members (docs/protocol.md, "Receipts"): positions by user id.
@@ -116,6 +132,8 @@ using reply_fn = std::function<void(result<boost::json::object>)>;
 struct client_handlers {
   std::function<void(const event&)> on_event;
   std::function<void(state)> on_state;
+  // The transport of a connection that just went online.
+  std::function<void(transport)> on_transport;
   std::function<void(const send_ack&)> on_ack;
   // The server rejected a send for good (invalid, forbidden, not_found, too_large,
   // conflict); it left the outbox.
@@ -173,6 +191,8 @@ class client {
             std::function<void(result<boost::json::object>)> done);
 
   state current_state() const;
+  // The transport of the current (or last) connection.
+  transport current_transport() const;
   std::size_t outbox_size() const;
   // Last seq delivered and saved for conv (saved after each received batch).
   std::int64_t position(std::int64_t conv) const;
