@@ -1,8 +1,11 @@
 #include "transport/http_live.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
+#include <cerrno>
 #include <charconv>
 #include <deque>
 
@@ -39,6 +42,23 @@ result<std::string> sync_request(const std::string& cursor) {
   return std::string(kSyncRequestStart) + ",\"since\":" + boost::json::serialize(since) + "}";
 }
 
+// Watches the client's side of a connection the server only writes to (an event stream, a
+// waiting poll) and calls `gone` once the client closed it, so that its session ends now
+// and not when a write fails much later (the client would count as online meanwhile).
+// Bytes from the client (a pipelined request) end the watch without a call.
+template <class F>
+void watch_peer(http_stream& stream, F gone) {
+  auto& sock = stream.socket();
+  const int fd = sock.native_handle();
+  sock.async_wait(tcp::socket::wait_read,
+                  [fd, gone = std::move(gone)](boost::system::error_code ec) {
+                    if (ec == asio::error::operation_aborted) return;  // the connection ended first
+                    char c;
+                    const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+                    if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) gone();
+                  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Long polling
 
@@ -70,9 +90,14 @@ class poll_sink final : public frame_sink {
     close_reason = std::move(reason);
     wake_.cancel();
   }
+  // The client closed the connection: nobody is waiting for the answer.
+  void peer_gone() {
+    gone = true;
+    wake_.cancel();
+  }
 
   std::vector<std::shared_ptr<const std::string>> frames;
-  bool synced = false, closed = false;
+  bool synced = false, closed = false, gone = false;
   std::optional<std::string> sync_error;
   std::uint16_t close_code = 0;
   std::string close_reason;
@@ -110,10 +135,14 @@ asio::awaitable<bool> poll(server_context& ctx, http_stream& stream, header_pars
   s->send_state_after_sync(query_value(target, "state") == "1");
   s->set_auth(me);
   s->on_frame(*sync);
+  watch_peer(stream, [w = std::weak_ptr<poll_sink>(sink)] {
+    if (auto p = w.lock()) p->peer_gone();
+  });
   auto [ec] = co_await wake.async_wait(asio::as_tuple(use_awaitable));
   (void)ec;  // fired (timeout) or cancelled (something to send): either way, answer
   auto cursor = s->cursor_token();
   s->on_closed();
+  if (sink->gone) co_return false;
   if (sink->sync_error) {
     auto v = boost::json::parse(*sink->sync_error);
     const auto& e = v.as_object().at("error").as_object();
@@ -181,6 +210,12 @@ class sse_sink final : public frame_sink {
     done = true;
     wake_.cancel();
   }
+  // The client closed the connection: the stream ends now.
+  void peer_gone() {
+    queue.clear();
+    done = true;
+    wake_.cancel();
+  }
   // The writer took `n` bytes off the queue.
   void written(std::size_t n) {
     bytes_ -= std::min(bytes_, n);
@@ -236,6 +271,9 @@ asio::awaitable<bool> sse(server_context& ctx, http_stream& stream, header_parse
       std::chrono::milliseconds(std::max<std::int64_t>(ctx.cfg.heartbeat_timeout_ms / 2, 100));
   // "retry": how long a browser waits before reconnecting.
   sink->queue.push_front("retry: 1000\n\n");
+  watch_peer(stream, [w = std::weak_ptr<sse_sink>(sink)] {
+    if (auto p = w.lock()) p->peer_gone();
+  });
   for (;;) {
     while (!sink->queue.empty()) {
       // Everything queued goes out in one write.

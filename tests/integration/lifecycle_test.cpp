@@ -9,17 +9,6 @@
 
 using namespace parley::test;
 
-namespace {
-bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
-}  // namespace
-
 TEST(Lifecycle, UnauthenticatedSocketIsClosedAfterTimeout) {
   server_process srv({"--set", "websocket.auth_timeout_ms=300"});
   ws_client c(srv.port());

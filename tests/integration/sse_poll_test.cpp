@@ -159,3 +159,63 @@ TEST(Transports, AClientSwitchingBetweenWebSocketSseAndPollingMissesNothing) {
   for (std::size_t i = 0; i < seen.size(); ++i)
     EXPECT_EQ(seen[i], static_cast<std::int64_t>(i + 1)) << "each event once, in order";
 }
+
+// A client that drops a waiting poll is gone at once: its session ends, and its contacts
+// hear it go offline at the next presence flush, not when the poll would have timed out.
+TEST(LongPoll, ADroppedWaitingPollEndsItsSessionAtOnce) {
+  server_process srv({"--set", "presence.flush_ms=100"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto a = connect_live(srv.port(), ann.token);
+  a->keep_state_notices();
+  auto conv = create_group(*a, "g", {"bob"});
+  auto presence = [&](const std::string& state, std::chrono::milliseconds within) {
+    auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      auto f = a->next_push(100ms);
+      if (!f) continue;
+      auto* n = f->if_contains("notice");
+      if (!n || n->as_string() != "presence") continue;
+      json::array one{*f};  // a change names one user; the state after sync lists them
+      const auto* us = f->if_contains("users");
+      for (const auto& u : us ? us->as_array() : one)
+        if (u.as_object().at("user").as_int64() == bob.id &&
+            u.as_object().at("state").as_string() == state)
+          return true;
+    }
+    return false;
+  };
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(srv.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /v1/poll?timeout_ms=30000&cursor=" + std::to_string(conv) +
+                    ".1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + bob.token + "\r\n\r\n";
+  // Poll on one keep-alive connection until a poll is left waiting (a notice, such as
+  // ann's presence, may answer the first ones at once).
+  bool waiting = false;
+  for (int i = 0; i < 10 && !waiting; ++i) {
+    ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 500) == 0) {
+      waiting = true;
+      break;
+    }
+    char buf[65536];
+    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);  // the answer (small: one read)
+  }
+  ASSERT_TRUE(waiting);
+  ASSERT_TRUE(eventually([&] {
+    auto r = rpc(srv.port(), ann.token, {{"id", 1}, {"op", "presence.get"}});
+    for (const auto& u : r["result"].as_object()["presence"].as_array())
+      if (u.as_object().at("user").as_int64() == bob.id)
+        return u.as_object().at("state").as_string() == "online";
+    return false;
+  })) << "bob is online while his poll waits";
+  while (a->next_push(200ms)) {
+  }
+  ::close(fd);
+  EXPECT_TRUE(presence("offline", 2s)) << "and offline once he dropped it, not after 30 s";
+}

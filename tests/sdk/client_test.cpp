@@ -17,6 +17,7 @@
 #include "chat_helpers.hpp"
 #include "parley/sdk/blocking_client.hpp"
 #include "parley/sdk/files.hpp"
+#include "sdk_helpers.hpp"
 #include "server_process.hpp"
 
 using namespace parley::test;
@@ -24,22 +25,6 @@ using parley::sdk::blocking_client;
 using parley::sdk::client_options;
 
 namespace {
-
-std::string temp_dir() {
-  char tmpl[] = "/tmp/parley-sdk-XXXXXX";
-  return mkdtemp(tmpl);
-}
-
-client_options options(std::uint16_t port, const std::string& token, const std::string& store) {
-  client_options o;
-  o.port = port;
-  o.token = token;
-  o.store_path = store;
-  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(400),
-               std::chrono::seconds(5)};
-  o.heartbeat_timeout = std::chrono::seconds(5);
-  return o;
-}
 
 std::vector<boost::json::object> full_history(std::uint16_t port, const std::string& token,
                                               std::int64_t conv) {

@@ -14,6 +14,7 @@
 #include "chat_helpers.hpp"
 #include "http_proxy.hpp"
 #include "parley/sdk/blocking_client.hpp"
+#include "sdk_helpers.hpp"
 #include "server_process.hpp"
 
 using namespace parley::test;
@@ -22,26 +23,6 @@ using parley::sdk::client_options;
 using parley::sdk::transport;
 
 namespace {
-
-std::string temp_dir() {
-  char tmpl[] = "/tmp/parley-sdk-XXXXXX";
-  return mkdtemp(tmpl);
-}
-
-client_options options(std::uint16_t port, const std::string& token, const std::string& store,
-                       std::vector<transport> ts = {transport::websocket, transport::sse,
-                                                    transport::long_polling}) {
-  client_options o;
-  o.port = port;
-  o.token = token;
-  o.store_path = store;
-  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(400),
-               std::chrono::seconds(5)};
-  o.heartbeat_timeout = std::chrono::seconds(5);
-  o.handshake_timeout = std::chrono::seconds(2);
-  o.transports = std::move(ts);
-  return o;
-}
 
 // The texts with `prefix`, as numbers, in the order given.
 std::vector<int> numbered(const std::vector<parley::sdk::event>& evs, const std::string& prefix) {

@@ -4,12 +4,26 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "ws_client.hpp"
 
 namespace parley::test {
+
+// Whether `pred` holds within `timeout` (checked every 20 ms).
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 struct account {
   std::string handle;
