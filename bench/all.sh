@@ -14,6 +14,9 @@
 #   --workloads LIST   from w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8 (default all)
 #   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
 #   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
+#   --update RUN_DIR   run only the chosen workloads again and rewrite the report from
+#                      RUN_DIR (an earlier full run) with these workloads' results replaced
+#                      (the report names both runs)
 #   --no-pin           do not pin (default: the server on CPU 0, the load generator on CPU 1)
 #   --parley PATH      Parley binary (default build/parley)
 #   --bench PATH       parley-bench binary (default build/parley-bench)
@@ -30,6 +33,7 @@ servers="parley,bun,ws,socketio,nats"
 workloads="w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8"
 out=""
 results=""
+update=""
 pin=1
 parley="$root/build/parley"
 bench="$root/build/parley-bench"
@@ -43,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
+    --update) update=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
     --parley) parley=$2; shift 2 ;;
     --bench) bench=$2; shift 2 ;;
@@ -52,6 +57,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$bench" ]] || { echo "all.sh: parley-bench not found at $bench (use --bench)" >&2; exit 2; }
 [[ -x "$parley" ]] || { echo "all.sh: parley not found at $parley (use --parley)" >&2; exit 2; }
+[[ -z "$update" || -f "$update/results.jsonl" ]] || { echo "all.sh: --update $update: no results.jsonl there" >&2; exit 2; }
 IFS=, read -ra server_list <<<"$servers"
 for s in "${server_list[@]}"; do
   case "$s" in
@@ -277,7 +283,11 @@ jq -n \
       + (if $saturated != "" then ["Generator-limited runs (the load generator above 90% of its core, so these measure the generator as much as the server): " + $saturated] else [] end))}' \
   >"$out/meta.json"
 
-/usr/bin/python3 "$here/report.py" "$out" --out "$results" >&2
+if [[ -n "$update" ]]; then
+  /usr/bin/python3 "$here/report.py" "$update" --rerun "$out" --out "$results" >&2
+else
+  /usr/bin/python3 "$here/report.py" "$out" --out "$results" >&2
+fi
 echo "all.sh: report $results; JSON lines and logs in $out" >&2
 if ((failures > 0)); then
   echo "all.sh: $failures run(s) failed" >&2

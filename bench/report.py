@@ -563,9 +563,11 @@ def plot_rtt(plt, data: WorkloadData, path: Path) -> bool:
 
 class Report:
     def __init__(self, meta: dict, records: list[dict], run_dir: Path, out: Path,
-                 plots_dir: Path, plt, no_plot_reason: str | None):
+                 plots_dir: Path, plt, no_plot_reason: str | None,
+                 reruns: list[tuple[Path, dict, list[str]]] | None = None):
         self.meta = meta
         self.run_dir = run_dir
+        self.reruns = reruns or []
         self.out = out
         self.plots_dir = plots_dir
         self.plt = plt
@@ -625,6 +627,20 @@ class Report:
         out += (["```", str(command), "```", ""] if command else ["Not recorded.", ""])
 
         pinning = m.get("pinning")
+        if self.reruns:
+            out += ["### Workloads from later runs", "",
+                    "These workloads were run again after the run above; their figures "
+                    "here come from that later run alone (it replaces the run above for "
+                    "them), on the same machine.", ""]
+            rows = []
+            for run_dir, rmeta, names in self.reruns:
+                rows.append([", ".join(names), str(rmeta.get("started", "not recorded")),
+                             f"`{rmeta['commit']}`" if rmeta.get("commit") else "not recorded",
+                             f"`{rmeta['command']}`" if rmeta.get("command") else "not recorded",
+                             f"`{run_dir}`"])
+            out += [table(["Workloads", "Started", "Commit", "Command", "Run directory"], rows),
+                    ""]
+
         out += ["### CPU pinning", "",
                 str(pinning) if pinning else "Not recorded (the server and the load "
                 "generator may have shared CPUs).", ""]
@@ -847,6 +863,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Markdown file to write (default: bench/RESULTS.md)")
     ap.add_argument("--plots-dir", type=Path, default=None,
                     help="where the PNG files go (default: plots/ next to --out)")
+    ap.add_argument("--rerun", metavar="RUN_DIR", type=Path, action="append", default=[],
+                    help="a later run of some workloads: its results replace RUN_DIR's for "
+                         "the workloads it has (repeatable; the report names each run)")
     ap.add_argument("--require-plots", action="store_true",
                     help="fail (exit 1) if matplotlib is not available")
     args = ap.parse_args(argv)
@@ -857,6 +876,14 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{args.run_dir}: not a directory")
         meta = load_meta(args.run_dir)
         records = load_results(args.run_dir)
+        reruns = []
+        for extra in args.rerun:
+            if not extra.is_dir():
+                raise InputError(f"{extra}: not a directory")
+            extra_records = load_results(extra)
+            names = sorted({str(r["workload"]) for r in extra_records})
+            records = [r for r in records if r["workload"] not in names] + extra_records
+            reruns.append((extra, load_meta(extra), names))
     except InputError as e:
         print(f"report.py: error: {e}", file=sys.stderr)
         return 2
@@ -875,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report.py: warning: results.jsonl line {rec['_line']}: unknown "
                   f"workload {rec['workload']!r}, ignored", file=sys.stderr)
 
-    report = Report(meta, records, args.run_dir, args.out, plots_dir, plt, reason)
+    report = Report(meta, records, args.run_dir, args.out, plots_dir, plt, reason, reruns)
     text = report.render()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

@@ -101,6 +101,22 @@ has "$md" 'w7_history was not run' || fail "w7_history section does not say not 
 has "$md" 'Not run: w3_chatter, w3_transports, w7_history, w8_search.' || fail "Ratios does not list w7_history (and w8_search) as not run"
 ok "w7_history reported as not run"
 
+# --rerun: a later run's workloads replace the main run's, and the report names that run
+mkdir -p "$tmp/rerun"
+cat >"$tmp/rerun/results.jsonl" <<'JSONL'
+{"workload": "w4_durable", "server": "parley", "run": 1, "ok": true, "sync_mode": "full", "senders": 10, "window": 32, "sends_per_s": 9100, "ack_p50_ms": 10.0, "ack_p99_ms": 60.0, "tool_cpu_pct": 40.0}
+{"workload": "w4_durable", "server": "parley", "run": 2, "ok": true, "sync_mode": "full", "senders": 10, "window": 32, "sends_per_s": 9300, "ack_p50_ms": 10.0, "ack_p99_ms": 60.0, "tool_cpu_pct": 40.0}
+JSONL
+echo '{"command": "bench/all.sh --workloads w4 --update X", "started": "2026-12-01-000000", "commit": "abc1234"}' >"$tmp/rerun/meta.json"
+"$PYTHON" "$report" "$fixture" --rerun "$tmp/rerun" --out "$tmp/rerun/RESULTS.md" --plots-dir "$tmp/rerun/plots" \
+    >/dev/null 2>"$tmp/rerun.err" || { cat "$tmp/rerun.err" >&2; fail "report.py --rerun exited $?"; }
+row "$tmp/rerun/RESULTS.md" '| w4_durable | sync=full, 10 senders, window 32 |' '| 9,200 |' \
+    || fail "--rerun: w4_durable median of the later run (9,200) not found"
+has "$tmp/rerun/RESULTS.md" '2,187' && fail "--rerun: the main run's w4_durable figure is still there"
+row "$tmp/rerun/RESULTS.md" '| w4_durable |' '`abc1234`' || fail "--rerun: the later run is not named"
+row "$tmp/rerun/RESULTS.md" '| w3_rounds |' '482,400' || fail "--rerun: the main run's other workloads are gone"
+ok "--rerun: a later run's workload replaces the main run's and is named (w4 9,200)"
+
 # plots
 if "$PYTHON" -c 'import matplotlib' 2>/dev/null; then
     for name in w2_rtt w3_fanout_10x100 w3_fanout_100x10; do
