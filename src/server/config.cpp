@@ -29,6 +29,12 @@ const std::vector<option_def>& defs() {
        "I/O threads, one io_context each; 0 = one per CPU the process may run on (its affinity "
        "mask)."},
       {"server", "log_level", &server_config::log_level, "trace, debug, info, warn, error or off."},
+      {"server", "allowed_origins", &server_config::allowed_origins,
+       "Web origins whose pages may use the server from a browser (WebSocket, SSE, REST; "
+       "checked against the Origin header): \"\" = only the server's own origin, \"*\" = "
+       "any, or a comma-separated list such as \"https://chat.example.com\". Requests "
+       "from other origins get 403; requests without an Origin header are not browsers' and "
+       "are not affected."},
       {"store", "synchronous", &server_config::synchronous,
        "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per "
        "commit (survives a process crash only)."},

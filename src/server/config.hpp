@@ -19,6 +19,7 @@ struct server_config {
   std::string data_dir = "./data";
   std::int64_t threads = 0;
   std::string log_level = "info";
+  std::string allowed_origins;
   // [store]
   std::string synchronous = "full";
   std::int64_t readers = 2;

@@ -30,9 +30,20 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 using response = http::response<http::string_body>;
 
+// CORS: a request that got this far came from an allowed origin (or from no browser; see
+// origin.hpp), and credentials are bearer tokens, never cookies, so any origin may read the
+// response.
+template <class Response>
+void allow_cross_origin(Response& res) {
+  res.set(http::field::access_control_allow_origin, "*");
+  res.set(http::field::access_control_expose_headers,
+          "Retry-After, Content-Disposition, Content-Range, ETag");
+}
+
 inline response json_response(unsigned version, bool keep_alive, int status, std::string body) {
   response res{static_cast<http::status>(status), version};
   res.set(http::field::server, "parley");
+  allow_cross_origin(res);
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   res.keep_alive(keep_alive);

@@ -133,6 +133,7 @@ asio::awaitable<bool> download(server_context& ctx, http_stream& stream, header_
 
   http::response<http::empty_body> res{http::status::ok, ver};
   res.set(http::field::server, "parley");
+  allow_cross_origin(res);
   res.set(http::field::content_type, u->type);
   res.set(http::field::etag, etag);
   res.set(http::field::accept_ranges, "bytes");

@@ -18,6 +18,7 @@
 #include "transport/http_common.hpp"
 #include "transport/http_files.hpp"
 #include "transport/http_live.hpp"
+#include "transport/origin.hpp"
 #include "transport/rest_routes.hpp"
 #include "transport/ws_connection.hpp"
 
@@ -135,6 +136,36 @@ struct http_listener::impl {
       stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
       auto [hec, hn] = co_await http::async_read_header(stream, buf, hp, tuple_awaitable);
       if (hec) break;
+      {
+        // A browser page of another origin may not use the server (cross-site WebSocket
+        // hijacking, cross-site requests) unless server.allowed_origins says so.
+        const auto& h = hp.get();
+        auto sv = [](auto v) { return std::string_view(v.data(), v.size()); };
+        auto origin = sv(h[http::field::origin]);
+        if (!origin_allowed(ctx.cfg.allowed_origins, origin, sv(h[http::field::host]))) {
+          spdlog::info("event=origin_refused origin=\"{}\"", origin.substr(0, 200));
+          co_await write_response(stream,
+                                  error_response(h.version(), false,
+                                                 make_error(errc::forbidden,
+                                                            "this origin may not use the server "
+                                                            "(server.allowed_origins)",
+                                                            "origin")));
+          break;
+        }
+        if (h.method() == http::verb::options) {  // a CORS preflight
+          if (hp.chunked() || hp.content_length().value_or(0) > 0) break;
+          http::response<http::string_body> res{http::status::no_content, h.version()};
+          res.set(http::field::server, "parley");
+          allow_cross_origin(res);
+          res.set(http::field::access_control_allow_methods, "GET, HEAD, POST, PUT, PATCH, DELETE");
+          res.set(http::field::access_control_allow_headers,
+                  "Authorization, Content-Type, Range, If-None-Match, Last-Event-ID");
+          res.set(http::field::access_control_max_age, "600");
+          res.keep_alive(h.keep_alive());
+          if (!co_await write_response(stream, std::move(res))) break;
+          continue;
+        }
+      }
       {
         std::string_view t(hp.get().target().data(), hp.get().target().size());
         if (http_files::is_files_target(t)) {

@@ -250,6 +250,7 @@ asio::awaitable<bool> sse(server_context& ctx, http_stream& stream, header_parse
 
   http::response<http::empty_body> head{http::status::ok, ver};
   head.set(http::field::server, "parley");
+  allow_cross_origin(head);
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-store");
   head.set("X-Accel-Buffering", "no");
