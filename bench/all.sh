@@ -21,7 +21,8 @@
 #   --parley PATH      Parley binary (default build/parley)
 #   --bench PATH       parley-bench binary (default build/parley-bench)
 # Every server starts on port 0 from a fresh state; Parley with
-# `--set auth.password_cost=minimum` and a new data directory, everything else default
+# `--set auth.password_cost=minimum --set rate.enabled=off` and a new data directory,
+# everything else default
 # (so store.synchronous=full, except where W4 sets normal). Peers: bench/peers/README.md.
 set -euo pipefail
 
@@ -108,7 +109,7 @@ start_server() {
     parley)
       tmp=$(mktemp -d)
       "${pin_server[@]}" "$parley" serve --port 0 --data-dir "$tmp/data" \
-        --set auth.password_cost=minimum "$@" >"$log.server.out" 2>"$log.server.err" &
+        --set auth.password_cost=minimum --set rate.enabled=off "$@" >"$log.server.out" 2>"$log.server.err" &
       pattern='s/^parley listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p'
       target=parley ;;
     bun) (cd "$root" && exec "${pin_server[@]}" bench/peers/node_modules/.bin/bun bench/peers/bun/server.js 0) \

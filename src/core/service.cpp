@@ -1,6 +1,7 @@
 #include "core/service.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <chrono>
 
 #include "core/args.hpp"
@@ -90,8 +91,48 @@ void service::authenticate(const std::string& token,
       [done](const error& e) { done(e); });
 }
 
+std::int64_t service::rate_take(rate_class c, std::string_view key) {
+  return opt_.limiter ? opt_.limiter->take(c, key) : 0;
+}
+
+std::optional<error> service::over_limit(const caller& who, std::string_view op,
+                                         const boost::json::object& a) {
+  if (!opt_.limiter) return std::nullopt;
+  auto refuse = [](std::int64_t ms, std::string what) {
+    auto e = make_error(errc::rate_limited, std::move(what));
+    e.retry_after_ms = ms;
+    return e;
+  };
+  if (op == "register" || op == "login") {
+    if (!who.address.empty())
+      if (auto ms = opt_.limiter->take(rate_class::auth_address, who.address))
+        return refuse(ms, "too many logins and registrations from this address");
+    if (op == "login") {
+      auto h = a.find("handle");
+      if (h != a.end() && h->value().is_string()) {
+        std::string handle(std::string_view(h->value().get_string()).substr(0, 64));
+        for (auto& ch : handle)
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (auto ms = opt_.limiter->take(rate_class::login_account, handle))
+          return refuse(ms, "too many login attempts for this account");
+      }
+    }
+    return std::nullopt;
+  }
+  if (!who.auth) return std::nullopt;
+  const auto uid = std::to_string(who.auth->u.id);
+  if (op == "send" || op == "edit" || op == "delete" || op == "react" || op == "unreact") {
+    if (auto ms = opt_.limiter->take(rate_class::write, uid)) return refuse(ms, "sending too fast");
+  } else if (op == "search") {
+    if (auto ms = opt_.limiter->take(rate_class::search, uid))
+      return refuse(ms, "searching too fast");
+  }
+  return std::nullopt;
+}
+
 void service::call(const caller& who, std::string_view op, const boost::json::object& a,
                    reply done) {
+  if (auto e = over_limit(who, op, a)) return done(std::move(*e));
   if (op == "register") return op_register(a, std::move(done));
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));

@@ -17,6 +17,7 @@
 #include "core/crypto.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
+#include "core/rate_limiter.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -42,6 +43,8 @@ struct service_options {
   std::size_t max_reactions_per_user = 20;  // distinct emoji one user may put on one message
   std::size_t max_mentions = 50;            // @handles resolved per message
   std::size_t max_attachments = 10;         // uploads one message may carry
+  // Rate limits per user, account and address (null: none).
+  std::shared_ptr<rate_limiter> limiter;
   // Runs CPU-heavy work (password hashing) off the I/O threads.
   std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
   // Called after a device logged out, so the server can close its connections.
@@ -63,6 +66,7 @@ struct service_options {
 // Who is calling: set once the connection or request is authenticated.
 struct caller {
   std::optional<device_session> auth;
+  std::string address;  // the client's IP address, where the transport knows it
 };
 
 class service {
@@ -94,6 +98,9 @@ class service {
                         std::function<void(std::vector<std::string>)> done);
 
   const service_options& options() const { return opt_; }
+  // Takes a token of `c` for `key` from the rate limiter: 0, or the milliseconds to wait
+  // (for limits applied outside call(): typing, uploads).
+  std::int64_t rate_take(rate_class c, std::string_view key);
   store& storage() { return store_; }
 
   // Records the events a write makes so they can be published after commit.
@@ -115,6 +122,9 @@ class service {
 
  private:
   using write_body = std::function<error(write_txn&, emitter&)>;
+  // The rate limit an operation is over, if any (docs/security.md, "Rate limits").
+  std::optional<error> over_limit(const caller& who, std::string_view op,
+                                  const boost::json::object& a);
   // Runs body in a write transaction; on commit publishes what it emitted, then replies
   // with make_reply().
   void commit(write_body body, std::function<std::string()> make_reply, reply done);

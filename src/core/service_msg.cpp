@@ -177,8 +177,11 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
         }
         return kOk;
       },
-      [this, ack] {
+      [this, ack, uid = me.u.id] {
         if (opt_.on_send_ack) opt_.on_send_ack(ack->duplicate);
+        // A retry answered with its original acknowledgement wrote nothing.
+        if (ack->duplicate && opt_.limiter)
+          opt_.limiter->refund(rate_class::write, std::to_string(uid));
         // The mentioned users' devices hear of it at once (the count is in conv.list).
         notify_mentions(ack->mentioned, ack->ev.conv, ack->ev.seq, ack->ev.sender, ack->thread);
         return ack->render();

@@ -108,6 +108,36 @@ const std::vector<option_def>& defs() {
        "single small event shrinks little and costs CPU)."},
       {"websocket", "deflate_level", &server_config::deflate_level,
        "zlib compression level of server messages, 1 (fastest) to 9 (smallest)."},
+      {"rate", "enabled", &server_config::rate_enabled,
+       "\"on\": the limits below apply (rate_limited with retry_after_ms; HTTP 429 with "
+       "Retry-After); \"off\": none (benchmarks). Each limit is a token bucket: a burst, "
+       "then a steady rate."},
+      {"rate", "connection_per_s", &server_config::rate_connection_per_s,
+       "Requests one WebSocket connection may make per second, of any kind."},
+      {"rate", "connection_burst", &server_config::rate_connection_burst, "... and at once."},
+      {"rate", "write_per_s", &server_config::rate_write_per_s,
+       "Messages one user may send, edit, delete or react with per second (a retried send "
+       "answered with its original acknowledgement costs nothing)."},
+      {"rate", "write_burst", &server_config::rate_write_burst,
+       "... and at once (a client flushing its offline outbox)."},
+      {"rate", "typing_per_s", &server_config::rate_typing_per_s,
+       "Typing starts and stops of one user per second."},
+      {"rate", "typing_burst", &server_config::rate_typing_burst, "... and at once."},
+      {"rate", "search_per_s", &server_config::rate_search_per_s,
+       "Searches of one user per second."},
+      {"rate", "search_burst", &server_config::rate_search_burst, "... and at once."},
+      {"rate", "upload_per_min", &server_config::rate_upload_per_min,
+       "Uploads of one user per minute."},
+      {"rate", "upload_burst", &server_config::rate_upload_burst, "... and at once."},
+      {"rate", "login_per_min", &server_config::rate_login_per_min,
+       "Login attempts for one account per minute, from anywhere (password guessing)."},
+      {"rate", "login_burst", &server_config::rate_login_burst, "... and at once."},
+      {"rate", "auth_address_per_min", &server_config::rate_auth_address_per_min,
+       "Logins and registrations from one IP address per minute."},
+      {"rate", "auth_address_burst", &server_config::rate_auth_address_burst, "... and at once."},
+      {"rate", "abuse_refusals", &server_config::rate_abuse_refusals,
+       "A WebSocket that gets this many rate_limited replies within 10 s is closed with 4005 "
+       "(it keeps going regardless); 0: never."},
       {"presence", "flush_ms", &server_config::presence_flush_ms,
        "Presence changes are announced this often (milliseconds), only if a user's state "
        "differs from the one last announced: a reconnect within it announces nothing."},
@@ -288,6 +318,16 @@ result<unit> validate(const server_config& c) {
   if (c.receipts_flush_ms < 10 || c.receipts_flush_ms > 60000)
     return bad("presence.receipts_flush_ms must be 10..60000");
   if (c.presence_idle_s < 1) return bad("presence.idle_s must be at least 1");
+  if (c.rate_enabled != "on" && c.rate_enabled != "off")
+    return bad("rate.enabled must be \"on\" or \"off\"");
+  for (auto v :
+       {c.rate_connection_per_s, c.rate_write_per_s, c.rate_typing_per_s, c.rate_search_per_s,
+        c.rate_upload_per_min, c.rate_login_per_min, c.rate_auth_address_per_min})
+    if (v < 1) return bad("rate: every rate must be at least 1 (use rate.enabled = \"off\")");
+  for (auto v :
+       {c.rate_connection_burst, c.rate_write_burst, c.rate_typing_burst, c.rate_search_burst,
+        c.rate_upload_burst, c.rate_login_burst, c.rate_auth_address_burst})
+    if (v < 1) return bad("rate: every burst must be at least 1");
   if (c.permessage_deflate != "on" && c.permessage_deflate != "off")
     return bad("websocket.permessage_deflate must be \"on\" or \"off\"");
   if (c.deflate_level < 1 || c.deflate_level > 9)

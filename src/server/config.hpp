@@ -56,6 +56,23 @@ struct server_config {
   std::string permessage_deflate = "on";
   std::int64_t deflate_min_bytes = 256;
   std::int64_t deflate_level = 1;
+  // [rate]
+  std::string rate_enabled = "on";
+  std::int64_t rate_connection_per_s = 100;
+  std::int64_t rate_connection_burst = 500;
+  std::int64_t rate_write_per_s = 20;
+  std::int64_t rate_write_burst = 300;
+  std::int64_t rate_typing_per_s = 5;
+  std::int64_t rate_typing_burst = 20;
+  std::int64_t rate_search_per_s = 5;
+  std::int64_t rate_search_burst = 20;
+  std::int64_t rate_upload_per_min = 60;
+  std::int64_t rate_upload_burst = 20;
+  std::int64_t rate_login_per_min = 10;
+  std::int64_t rate_login_burst = 10;
+  std::int64_t rate_auth_address_per_min = 60;
+  std::int64_t rate_auth_address_burst = 60;
+  std::int64_t rate_abuse_refusals = 100;
   // [presence]
   std::int64_t presence_flush_ms = 1000;
   std::int64_t presence_idle_s = 300;

@@ -21,6 +21,7 @@ constexpr std::uint16_t auth_timeout = 4001;   // not authenticated in time
 constexpr std::uint16_t slow_consumer = 4002;  // outbound queue overflow; resume to recover
 constexpr std::uint16_t logged_out = 4003;     // the device's token was revoked
 constexpr std::uint16_t internal = 4004;       // the server could not serve this session
+constexpr std::uint16_t rate_limited = 4005;   // kept sending after many rate_limited replies
 }  // namespace close_code
 
 class frame_sink {
@@ -30,6 +31,9 @@ class frame_sink {
   // Calls f (on the executor) once the queue holds at most a low watermark of bytes.
   virtual void when_drained(std::function<void()> f) = 0;
   virtual void close(std::uint16_t code, std::string reason) = 0;
+  // The client's IP address, if the transport knows it ("" otherwise); asked rarely
+  // (logins), so a transport may look it up each time.
+  virtual std::string peer_address() const { return {}; }
 };
 
 }  // namespace parley

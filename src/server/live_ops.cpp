@@ -27,6 +27,11 @@ bool call_live_op(server_context& ctx, const caller& who, std::string_view op,
         return done(make_error(errc::invalid, "typing is true or false", "typing")), true;
       on = v->as_bool();
     }
+    if (auto ms = ctx.svc->rate_take(rate_class::typing, std::to_string(me.u.id))) {
+      auto e = make_error(errc::rate_limited, "typing too often");
+      e.retry_after_ms = ms;
+      return done(std::move(e)), true;
+    }
     ctx.typing->set(me.u.id, *c, on, std::move(done));
     return true;
   }

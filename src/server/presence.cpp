@@ -38,6 +38,7 @@ void presence_tracker::connected(user_id u, device_id d) {
     auto& s = users_[u];
     auto& ds = s.devices[d];
     ++ds.connections;
+    s.left = false;
     ds.away = false;
     ds.active_ms = now_ms();
     s.dirty = true;
@@ -61,18 +62,14 @@ void presence_tracker::load_prefs(user_id u) {
 }
 
 void presence_tracker::disconnected(user_id u, device_id d) {
-  bool gone = false;
-  {
-    std::lock_guard lk(mu_);
-    auto it = users_.find(u);
-    if (it == users_.end()) return;
-    auto dit = it->second.devices.find(d);
-    if (dit == it->second.devices.end()) return;
-    if (--dit->second.connections <= 0) it->second.devices.erase(dit);
-    it->second.dirty = true;
-    gone = it->second.devices.empty();
-  }
-  if (gone) typing_.user_gone(u);
+  std::lock_guard lk(mu_);
+  auto it = users_.find(u);
+  if (it == users_.end()) return;
+  auto dit = it->second.devices.find(d);
+  if (dit == it->second.devices.end()) return;
+  if (--dit->second.connections <= 0) it->second.devices.erase(dit);
+  it->second.dirty = true;
+  if (it->second.devices.empty()) it->second.left = true;
 }
 
 void presence_tracker::activity(user_id u, device_id d) {
@@ -119,11 +116,14 @@ void presence_tracker::flush() {
     std::string state;
   };
   std::vector<change> changes;
+  std::vector<user_id> gone;  // no connection since the last flush: their typing ends
   auto now = now_ms();
   {
     std::lock_guard lk(mu_);
     for (auto it = users_.begin(); it != users_.end();) {
       auto& s = it->second;
+      if (s.left && s.devices.empty()) gone.push_back(it->first);
+      s.left = false;
       for (auto& [d, ds] : s.devices)
         if (!ds.away && now - ds.active_ms >= idle_.count()) {
           ds.away = true;  // idle
@@ -143,6 +143,7 @@ void presence_tracker::flush() {
         ++it;
     }
   }
+  for (auto u : gone) typing_.user_gone(u);  // (the typing lock is not taken under ours)
   if (changes.empty()) return;
   // Who went offline was last seen now (unless invisible: then last_seen stays as it was).
   std::vector<user_id> seen;

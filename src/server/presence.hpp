@@ -57,6 +57,8 @@ class presence_tracker : public std::enable_shared_from_this<presence_tracker> {
     bool invisible = false;
     std::string announced = "offline";
     bool dirty = false;
+    bool left = false;  // the last connection closed: typing ends at the next flush if
+                        // none came back (a long-polling client is between two polls)
   };
   static std::string visible(const user_state& s);
   void load_prefs(user_id u);

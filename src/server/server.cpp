@@ -98,6 +98,24 @@ struct server::impl {
     };
     opt.edit_window_ms = ctx.cfg.edit_window_s * 1000;
     opt.max_attachments = static_cast<std::size_t>(ctx.cfg.max_attachments);
+    if (ctx.cfg.rate_enabled == "on") {
+      const auto& c = ctx.cfg;
+      auto per_min = [](std::int64_t n) { return static_cast<double>(n) / 60.0; };
+      rate_limiter::rules r{};
+      r[static_cast<std::size_t>(rate_class::write)] = {double(c.rate_write_per_s),
+                                                        double(c.rate_write_burst)};
+      r[static_cast<std::size_t>(rate_class::typing)] = {double(c.rate_typing_per_s),
+                                                         double(c.rate_typing_burst)};
+      r[static_cast<std::size_t>(rate_class::search)] = {double(c.rate_search_per_s),
+                                                         double(c.rate_search_burst)};
+      r[static_cast<std::size_t>(rate_class::upload)] = {per_min(c.rate_upload_per_min),
+                                                         double(c.rate_upload_burst)};
+      r[static_cast<std::size_t>(rate_class::login_account)] = {per_min(c.rate_login_per_min),
+                                                                double(c.rate_login_burst)};
+      r[static_cast<std::size_t>(rate_class::auth_address)] = {per_min(c.rate_auth_address_per_min),
+                                                               double(c.rate_auth_address_burst)};
+      opt.limiter = std::make_shared<rate_limiter>(r);
+    }
     receipts = std::make_shared<receipt_batcher>(
         main_io, *st, h, std::chrono::milliseconds(ctx.cfg.receipts_flush_ms));
     typing = std::make_unique<typing_tracker>(*st, h);

@@ -70,6 +70,18 @@ void session::send_frame(std::shared_ptr<const std::string> f) {
   if (sink_) sink_->send(std::move(f));
 }
 
+namespace {
+
+// Milliseconds since the process started (wraps after 49 days; only differences are used).
+std::uint32_t now_ms32() {
+  static const auto t0 = std::chrono::steady_clock::now();
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+}
+
+}  // namespace
+
 void session::reply(const std::string& id_text, const result<std::string>& r) {
   std::string f = "{\"id\":" + id_text;
   if (r) {
@@ -79,6 +91,45 @@ void session::reply(const std::string& id_text, const result<std::string>& r) {
     f += ",\"error\":" + error_json(r.err()) + "}";
   }
   send_frame(std::make_shared<const std::string>(std::move(f)));
+  if (!r && r.err().code == errc::rate_limited) note_refusal();
+}
+
+// A connection that keeps going after many refusals is closed: it is not a client that
+// backs off (retry_after_ms), and each refusal still costs the server.
+void session::note_refusal() {
+  const auto limit = ctx_.cfg.rate_abuse_refusals;
+  if (limit <= 0 || !ctx_.svc->options().limiter) return;
+  const auto now = now_ms32();
+  if (now - refused_since_ms_ > 10000) {
+    refused_since_ms_ = now;
+    refused_ = 0;
+  }
+  if (++refused_ >= limit) {
+    spdlog::info("event=rate_abuse_close user={} refusals={}", uid(), refused_);
+    close(close_code::rate_limited, "rate limited: too many refused requests");
+  }
+}
+
+// The connection's own bucket (rate.connection_per_s, rate.connection_burst): 0, or the
+// milliseconds until a request may come.
+std::int64_t session::take_connection_token() {
+  const auto& c = ctx_.cfg;
+  const auto burst = static_cast<float>(c.rate_connection_burst);
+  const auto now = now_ms32();
+  if (conn_tokens_ < 0) {
+    conn_tokens_ = burst;
+  } else {
+    conn_tokens_ =
+        std::min(burst, conn_tokens_ + static_cast<float>(now - conn_last_ms_) *
+                                           static_cast<float>(c.rate_connection_per_s) / 1000.0f);
+  }
+  conn_last_ms_ = now;
+  if (conn_tokens_ >= 1) {
+    conn_tokens_ -= 1;
+    return 0;
+  }
+  return std::max<std::int64_t>(
+      1, static_cast<std::int64_t>((1 - conn_tokens_) * 1000 / c.rate_connection_per_s) + 1);
 }
 
 void session::set_auth(device_session d) {
@@ -135,6 +186,13 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
     e.retry_after_ms = 50;
     return reply(id_text, e);
   }
+  if (ctx_.svc->options().limiter) {
+    if (auto ms = take_connection_token()) {
+      auto e = make_error(errc::rate_limited, "too many requests on this connection");
+      e.retry_after_ms = ms;
+      return reply(id_text, e);
+    }
+  }
   if (op == "auth") return do_auth(std::move(id_text), args);
   if (auth_ && ctx_.presence) {
     // Presence needs to hear of activity, not of every request: at most once a second (its
@@ -151,12 +209,35 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
     }
   }
   if (op == "sync") return do_sync(std::move(id_text), args);
+  // After a send was refused for now (rate_limited), later sends on this connection are
+  // refused too until that one comes again: a client that pipelines its sends and retries
+  // in order keeps its order (otherwise a later send could get through first).
+  std::string cmid;
+  if (op == "send") {
+    if (auto c = args.find("client_msg_id"); c != args.end() && c->value().is_string())
+      cmid = std::string(c->value().get_string());
+    if (held_send_) {
+      if (cmid != held_send_->cmid) {
+        auto e = make_error(errc::rate_limited,
+                            "an earlier send on this connection was refused for now; send it "
+                            "again first");
+        e.retry_after_ms =
+            std::max<std::int64_t>(1, std::int32_t(held_send_->until_ms - now_ms32()));
+        return reply(id_text, e);
+      }
+      held_send_.reset();
+    }
+  }
   ++inflight_;
-  caller who{auth_};
-  service::reply done = [self = shared_from_this(),
-                         id_text = std::move(id_text)](result<std::string> r) {
-    boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
+  caller who{auth_, {}};
+  if ((op == "login" || op == "register") && sink_) who.address = sink_->peer_address();
+  service::reply done = [self = shared_from_this(), id_text = std::move(id_text),
+                         cmid = std::move(cmid)](result<std::string> r) {
+    boost::asio::post(self->ex_, [self, id_text, cmid, r = std::move(r)] {
       --self->inflight_;
+      if (!r && r.err().code == errc::rate_limited && !cmid.empty() && !self->held_send_)
+        self->held_send_ = std::make_unique<held_send>(
+            held_send{cmid, now_ms32() + static_cast<std::uint32_t>(r.err().retry_after_ms)});
       self->reply(id_text, r);
     });
   };
@@ -365,6 +446,10 @@ void session::close(std::uint16_t code, const std::string& reason) {
 }
 
 std::string session::cursor_token() const {
+  // No positions yet (no conversations when delivery started): everything from the join,
+  // so that conversations created before the next poll or reconnect are not skipped as
+  // "from now on" would.
+  if (cursors_.empty()) return "all";
   std::string out;
   for (const auto& [c, s] : cursors_) {
     if (!out.empty()) out += '-';

@@ -41,8 +41,8 @@ class session : public std::enable_shared_from_this<session> {
   // A notice for this user's devices (read positions, follows): sent as it is.
   void on_notice(std::shared_ptr<const std::string> frame) { send_frame(std::move(frame)); }
   // The positions delivered so far as a resume token: "conv.seq-conv.seq-..." (ascending
-  // conversations; empty before the first sync). What an SSE event id or a long-poll
-  // cursor carries; parse_cursor_token turns it back into sync's `since`.
+  // conversations; "all" while there are none, so nothing created later is skipped). What an SSE
+  // event id or a long-poll cursor carries; parse_cursor_token turns it back into sync's `since`.
   std::string cursor_token() const;
   static bool parse_cursor_token(std::string_view token, boost::json::object& since);
   // Whether a completed sync is followed by the current receipts, typing and presence
@@ -76,6 +76,8 @@ class session : public std::enable_shared_from_this<session> {
   // Receipts, typing and presence as they are now (after a sync completed).
   void send_current_state();
   void reply(const std::string& id_text, const result<std::string>& r);
+  void note_refusal();
+  std::int64_t take_connection_token();
 
   // Last seq delivered per conversation, sorted by conversation: 16 bytes an entry, no
   // nodes or buckets (an idle connection lives for hours with this).
@@ -96,6 +98,18 @@ class session : public std::enable_shared_from_this<session> {
   bool live_only_start_ = false;  // sync without `since`: start at the current positions
   bool send_state_ = true;
   std::int64_t activity_reported_ms_ = 0;  // steady clock, last presence activity report
+  // Rate limits of this connection (rate.*): its token bucket (-1: full, untouched) and
+  // the rate_limited replies of the current 10 s window.
+  float conn_tokens_ = -1;
+  std::uint32_t conn_last_ms_ = 0;
+  std::uint32_t refused_since_ms_ = 0;
+  std::uint32_t refused_ = 0;
+  // A send refused for now: later sends wait for it (only while there is one).
+  struct held_send {
+    std::string cmid;
+    std::uint32_t until_ms;
+  };
+  std::unique_ptr<held_send> held_send_;
 };
 
 }  // namespace parley

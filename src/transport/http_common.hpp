@@ -109,6 +109,13 @@ inline asio::awaitable<bool> reply_error(http_stream& stream, unsigned version, 
   co_return co_await write_response(stream, error_response(version, keep_alive, e));
 }
 
+// The client's IP address ("" if the socket no longer knows it).
+inline std::string peer_address(http_stream& stream) {
+  boost::system::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+
 // Resolves a bearer token through the service.
 inline asio::awaitable<result<device_session>> authenticate(server_context& ctx,
                                                             std::string token) {

@@ -232,7 +232,14 @@ asio::awaitable<bool> serve(server_context& ctx, asio::thread_pool& blocking, ht
   auto who =
       co_await authenticate_request(ctx, req, "uploads and downloads need Authorization: Bearer");
   if (!who) co_return co_await reply_error(stream, ver, !has_body && req.keep_alive(), who.err());
-  if (is_upload) co_return co_await upload(ctx, blocking, stream, buf, hp, *who);
+  if (is_upload) {
+    if (auto ms = ctx.svc->rate_take(rate_class::upload, std::to_string(who->u.id))) {
+      auto e = make_error(errc::rate_limited, "uploading too often");
+      e.retry_after_ms = ms;
+      co_return co_await reply_error(stream, ver, false, e);  // the body is not read
+    }
+    co_return co_await upload(ctx, blocking, stream, buf, hp, *who);
+  }
   if (has_body)
     co_return co_await reply_error(stream, ver, false,
                                    make_error(errc::invalid, "a download has no body", "body"));

@@ -72,7 +72,8 @@ struct http_listener::impl {
     });
   }
 
-  asio::awaitable<response> handle(const http::request<http::string_body>& req) {
+  asio::awaitable<response> handle(const http::request<http::string_body>& req,
+                                   const std::string& address) {
     const unsigned ver = req.version();
     const bool ka = req.keep_alive();
     std::string_view target(req.target().data(), req.target().size());
@@ -102,6 +103,7 @@ struct http_listener::impl {
         if (!m.args.contains(k)) m.args[k] = val;
     }
     caller who;
+    who.address = address;
     if (auto tok = bearer_token(req)) {
       // Named locals, not temporaries, in co_await expressions: GCC 12 destroys
       // temporaries captured there twice.
@@ -128,6 +130,7 @@ struct http_listener::impl {
 
   asio::awaitable<void> serve(http_stream stream) {
     beast::flat_buffer buf;
+    const std::string address = peer_address(stream);
     for (;;) {
       // The header first: uploads stream their body to disk, everything else is read whole.
       http::request_parser<http::empty_body> hp;
@@ -226,7 +229,7 @@ struct http_listener::impl {
         co_return;
       }
       stream.expires_never();
-      auto res = co_await handle(req);
+      auto res = co_await handle(req, address);
       stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
       auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
       if (wec || !res.keep_alive()) break;

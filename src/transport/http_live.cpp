@@ -345,7 +345,7 @@ asio::awaitable<bool> rpc(server_context& ctx, http_stream& stream, beast::flat_
         error_response(
             ver, ka,
             make_error(errc::invalid, op + " is for streams: use GET /v1/sse or /v1/poll", "op")));
-  caller who{me};
+  caller who{me, peer_address(stream)};
   auto start = [&ctx, &who, &op, &args](auto done) {
     if (!call_live_op(ctx, who, op, args, done)) ctx.svc->call(who, op, args, std::move(done));
   };

@@ -1,5 +1,6 @@
 #include "transport/ws_connection.hpp"
 
+#include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -432,6 +433,18 @@ class ws_connection final : public session, public frame_sink {
   void close(std::uint16_t code, std::string reason) override {
     if (closing_) return;
     queue_close(code, reason);
+  }
+
+  std::string peer_address() const override {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    if (fd_ < 0 || ::getpeername(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return {};
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* addr =
+        sa.ss_family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&sa)->sin6_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&sa)->sin_addr);
+    return ::inet_ntop(sa.ss_family, addr, buf, sizeof buf) ? buf : "";
   }
 
   // A deadline of the list the connection was in passed (it is unlinked already).

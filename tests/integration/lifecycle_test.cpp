@@ -29,8 +29,9 @@ TEST(Lifecycle, DeadPeerIsClosedAfterHeartbeatTimeout) {
 }
 
 TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
-  server_process srv(
-      {"--set", "limits.outbound_queue_bytes=65536", "--set", "limits.max_inflight_requests=1000"});
+  // (ann floods on purpose: rate limits are off here; rate_test.cpp tests them)
+  server_process srv({"--set", "limits.outbound_queue_bytes=65536", "--set",
+                      "limits.max_inflight_requests=1000", "--set", "rate.enabled=off"});
   auto ann = register_and_login(srv.port(), "ann");
   auto bob = register_and_login(srv.port(), "bob");
   ws_client a(srv.port(), ann.token);

@@ -78,8 +78,9 @@ TEST(Resume, NewDeviceWithoutPositionsGetsConversationsFromJoin) {
 }
 
 TEST(Resume, SwitchFromReplayToLiveUnderConcurrentSendsHasNoGapOrDuplicate) {
-  server_process srv(
-      {"--set", "limits.replay_batch=16", "--set", "limits.max_inflight_requests=1000"});
+  // (ann sends as fast as she can: rate limits are off here)
+  server_process srv({"--set", "limits.replay_batch=16", "--set",
+                      "limits.max_inflight_requests=1000", "--set", "rate.enabled=off"});
   auto ann = register_and_login(srv.port(), "ann");
   auto bob = register_and_login(srv.port(), "bob");
   auto a = connect_live(srv.port(), ann.token);
