@@ -292,6 +292,16 @@ scenario('typed errors for bad requests, and nothing written by them', async (t,
   await expectError({ id: 'e7', op: 'history', conv: other }, 'not_found');
   await expectError({ id: 'e8', op: 'frobnicate', conv }, 'invalid', 'op');
   await expectError({ id: 'e9', op: 'read', conv, seq: 99 }, 'invalid');
+  // A request above limits.max_frame_bytes (64 KiB) is refused whole: too_large (on a
+  // WebSocket with id null, as it is not read; over POST /v1/rpc, HTTP 413).
+  const big = { id: 'e10', op: 'send', conv, client_msg_id: 'k10', text: 'hi', pad: 'z'.repeat(70 * 1024) };
+  if (kind.startsWith('ws')) {
+    a.client.sendRaw(JSON.stringify(big));
+    const r = await a.client.nextNullReply();
+    assert.equal(r.error?.code, 'too_large', JSON.stringify(r));
+  } else {
+    await assert.rejects(a.request(big), (e) => e.status === 413 && /too_large/.test(e.message));
+  }
 
   // Nothing was written: the log still ends at 2, bob's next message is 3 and is the next
   // thing ann gets, and the keys of the failed sends are still free.
