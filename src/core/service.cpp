@@ -120,6 +120,11 @@ std::optional<error> service::over_limit(const caller& who, std::string_view op,
     return std::nullopt;
   }
   if (!who.auth) return std::nullopt;
+  if (op == "password") {  // guessing the current password with a stolen token
+    if (auto ms = opt_.limiter->take(rate_class::login_account, who.auth->u.handle))
+      return refuse(ms, "too many password attempts for this account");
+    return std::nullopt;
+  }
   const auto uid = std::to_string(who.auth->u.id);
   if (op == "send" || op == "edit" || op == "delete" || op == "react" || op == "unreact") {
     if (auto ms = opt_.limiter->take(rate_class::write, uid)) return refuse(ms, "sending too fast");
@@ -136,36 +141,20 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
   if (op == "register") return op_register(a, std::move(done));
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));
-  static constexpr std::string_view kAuthed[] = {"logout",
-                                                 "conv.create",
-                                                 "conv.list",
-                                                 "conv.get",
-                                                 "conv.update",
-                                                 "members.add",
-                                                 "members.remove",
-                                                 "members.set_role",
-                                                 "send",
-                                                 "history",
-                                                 "edit",
-                                                 "delete",
-                                                 "react",
-                                                 "unreact",
-                                                 "follow",
-                                                 "unfollow",
-                                                 "read",
-                                                 "messages",
-                                                 "thread",
-                                                 "edits",
-                                                 "threads",
-                                                 "search",
-                                                 "ack",
-                                                 "receipts",
-                                                 "settings"};
+  static constexpr std::string_view kAuthed[] = {
+      "logout",   "password",    "token.refresh", "conv.create",    "conv.list",
+      "conv.get", "conv.update", "members.add",   "members.remove", "members.set_role",
+      "send",     "history",     "edit",          "delete",         "react",
+      "unreact",  "follow",      "unfollow",      "read",           "messages",
+      "thread",   "edits",       "threads",       "search",         "ack",
+      "receipts", "settings"};
   if (std::find(std::begin(kAuthed), std::end(kAuthed), op) == std::end(kAuthed))
     return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
   if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
   const auto& me = *who.auth;
   if (op == "logout") return op_logout(me, std::move(done));
+  if (op == "password") return op_password(me, a, std::move(done));
+  if (op == "token.refresh") return op_token_refresh(me, std::move(done));
   if (op == "conv.create") return op_conv_create(me, a, std::move(done));
   if (op == "conv.list") return op_conv_list(me, std::move(done));
   if (op == "conv.get") return op_conv_get(me, a, std::move(done));
@@ -266,6 +255,72 @@ void service::op_login(const boost::json::object& a, reply done) {
         });
       },
       [done](const error& e) { done(e); });
+}
+
+// Changes the password (the current one is required) and revokes every other device of
+// the user: their tokens stop working and their connections close (4003). This device
+// stays logged in.
+void service::op_password(const device_session& me, const boost::json::object& a, reply done) {
+  auto old_pw = args::str(a, "old");
+  if (!old_pw) return done(old_pw.err());
+  auto new_pw = args::str(a, "new");
+  if (!new_pw) return done(new_pw.err());
+  auto checked = check_password(*new_pw);
+  if (!checked) {
+    auto e = checked.err();
+    e.field = "new";
+    return done(e);
+  }
+  store_.read(
+      [this, me, old = *old_pw, nw = *checked, done](read_txn& t) {
+        auto cred = t.find_user_by_handle(me.u.handle);
+        opt_.run_cpu([this, me, cred, old, nw, done] {
+          if (!cred || !verify_password(cred->password_hash, old))
+            return done(make_error(errc::forbidden, "the current password is wrong", "old"));
+          auto hash = hash_password(nw, opt_.password_cost);
+          auto revoked = std::make_shared<std::vector<device_id>>();
+          commit(
+              [u = me.u.id, keep = me.device, hash, revoked](write_txn& t, emitter&) -> error {
+                t.set_password(u, hash);
+                *revoked = t.delete_devices_of(u, keep);
+                return {errc::ok, {}, {}, 0};
+              },
+              [revoked] {
+                return boost::json::serialize(
+                    boost::json::object{{"revoked", static_cast<std::int64_t>(revoked->size())}});
+              },
+              [this, revoked, done](result<std::string> r) {
+                bool ok = r.ok();
+                done(std::move(r));
+                if (ok && opt_.on_logout)
+                  for (auto d : *revoked) opt_.on_logout(d);
+              });
+        });
+      },
+      [done](const error& e) { done(e); });
+}
+
+// A new token for this device (the old one stops working at once) with a new expiry;
+// the device's connections stay open and now expire with the new token.
+void service::op_token_refresh(const device_session& me, reply done) {
+  auto token = new_token();
+  auto hash = token_hash(token);
+  auto expires = now_ms() + opt_.token_ttl_ms;
+  commit(
+      [d = me.device, hash, expires](write_txn& t, emitter&) -> error {
+        if (!t.replace_token(d, hash, expires))
+          return make_error(errc::unauthenticated, "the token was revoked");
+        return {errc::ok, {}, {}, 0};
+      },
+      [token, expires, d = me.device] {
+        return boost::json::serialize(
+            boost::json::object{{"token", token}, {"device", d}, {"expires_ms", expires}});
+      },
+      [this, d = me.device, expires, done](result<std::string> r) {
+        bool ok = r.ok();
+        done(std::move(r));
+        if (ok && opt_.on_token_refreshed) opt_.on_token_refreshed(d, expires);
+      });
 }
 
 void service::op_logout(const device_session& me, reply done) {

@@ -47,8 +47,11 @@ struct service_options {
   std::shared_ptr<rate_limiter> limiter;
   // Runs CPU-heavy work (password hashing) off the I/O threads.
   std::function<void(std::function<void()>)> run_cpu = [](std::function<void()> f) { f(); };
-  // Called after a device logged out, so the server can close its connections.
+  // Called after a device logged out (or was revoked by a password change), so the server
+  // can close its connections.
   std::function<void(device_id)> on_logout;
+  // Called after a device's token was replaced: its connections now expire at `expires_ms`.
+  std::function<void(device_id, std::int64_t expires_ms)> on_token_refreshed;
   // Called for every acknowledged send (duplicate: answered with the original ack).
   std::function<void(bool duplicate)> on_send_ack;
   // Pushes a notice frame to every connected device of a user (read positions and
@@ -132,6 +135,8 @@ class service {
   void op_register(const boost::json::object& a, reply done);
   void op_login(const boost::json::object& a, reply done);
   void op_logout(const device_session& me, reply done);
+  void op_password(const device_session& me, const boost::json::object& a, reply done);
+  void op_token_refresh(const device_session& me, reply done);
   void op_conv_create(const device_session& me, const boost::json::object& a, reply done);
   void op_conv_list(const device_session& me, reply done);
   void op_conv_get(const device_session& me, const boost::json::object& a, reply done);

@@ -59,7 +59,9 @@ const std::vector<option_def>& defs() {
       {"store", "cache_max_bytes", &server_config::cache_max_bytes,
        "Memory for the recent-events cache over all conversations (least recently used "
        "conversations are evicted)."},
-      {"auth", "token_ttl_hours", &server_config::token_ttl_hours, "Lifetime of a login token."},
+      {"auth", "token_ttl_s", &server_config::token_ttl_s,
+       "Lifetime of a login token in seconds (30 days); its connections close (4003) when it "
+       "expires, unless it was refreshed (token.refresh) before."},
       {"auth", "password_cost", &server_config::password_cost,
        "Argon2id cost: \"interactive\", \"moderate\", or \"minimum\" (tests and benchmarks only)."},
       {"limits", "max_frame_bytes", &server_config::max_frame_bytes,
@@ -297,6 +299,7 @@ result<unit> validate(const server_config& c) {
     }
   }
   if (c.readers < 1) return bad("store.readers must be at least 1");
+  if (c.token_ttl_s < 1) return bad("auth.token_ttl_s must be at least 1");
   if (c.cache_events_per_conv < 0 || c.cache_events_per_conv > 100000)
     return bad("store.cache_events_per_conv must be 0..100000");
   if (c.cache_max_bytes < 0) return bad("store.cache_max_bytes must be at least 0");

@@ -31,7 +31,7 @@ struct server_config {
   std::int64_t cache_events_per_conv = 256;
   std::int64_t cache_max_bytes = 64LL << 20;
   // [auth]
-  std::int64_t token_ttl_hours = 720;
+  std::int64_t token_ttl_s = 30LL * 24 * 3600;
   std::string password_cost = "interactive";
   // [limits]
   std::int64_t max_frame_bytes = 65536;

@@ -147,6 +147,26 @@ void hub::close_device(device_id d, std::uint16_t code, const std::string& reaso
   }
 }
 
+void hub::refresh_device(device_id d, std::int64_t expires_ms) {
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), d, expires_ms] {
+      for (auto& [uid, w] : s->by_user)
+        if (auto p = w.lock(); p && p->device() == d) p->set_expires(expires_ms);
+    });
+  }
+}
+
+void hub::close_expired(std::int64_t now_ms) {
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get(), now_ms] {
+      std::vector<std::shared_ptr<session>> targets;
+      for (auto& [uid, w] : s->by_user)
+        if (auto p = w.lock(); p && p->expires_ms() <= now_ms) targets.push_back(std::move(p));
+      for (auto& p : targets) p->close(close_code::logged_out, "logged out: the token expired");
+    });
+  }
+}
+
 void hub::close_all(std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
     boost::asio::post(*sh->ioc, [s = sh.get(), code, reason] {

@@ -40,6 +40,10 @@ class hub {
   void notify_users(std::vector<user_id> users, std::shared_ptr<const std::string> frame);
   // Any thread: closes every session of a device (logout) / of the process.
   void close_device(device_id d, std::uint16_t code, const std::string& reason);
+  // Any thread: the device got a new token; its sessions now expire at `expires_ms`.
+  void refresh_device(device_id d, std::int64_t expires_ms);
+  // Any thread: closes (4003) every session whose token expired by `now_ms`.
+  void close_expired(std::int64_t now_ms);
   void close_all(std::uint16_t code, const std::string& reason);
   // Registered sessions (a snapshot).
   std::size_t size() const;

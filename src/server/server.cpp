@@ -65,6 +65,7 @@ struct server::impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
   asio::io_context main_io;
+  asio::steady_timer expiry_timer{main_io};
   std::unique_ptr<http_listener> listener;
 
   explicit impl(server_config cfg) {
@@ -85,7 +86,7 @@ struct server::impl {
     m.cache = &st->cache();
     b.subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
     service_options opt;
-    opt.token_ttl_ms = ctx.cfg.token_ttl_hours * 3600 * 1000;
+    opt.token_ttl_ms = ctx.cfg.token_ttl_s * 1000;
     opt.password_cost = parse_cost(ctx.cfg.password_cost);
     opt.max_text_bytes = static_cast<std::size_t>(ctx.cfg.max_text_bytes);
     opt.max_title_bytes = static_cast<std::size_t>(ctx.cfg.max_title_bytes);
@@ -131,6 +132,9 @@ struct server::impl {
     };
     opt.on_logout = [this](device_id d) {
       h.close_device(d, close_code::logged_out, "logged out");
+    };
+    opt.on_token_refreshed = [this](device_id d, std::int64_t expires_ms) {
+      h.refresh_device(d, expires_ms);
     };
     opt.on_send_ack = [this](bool duplicate) {
       (duplicate ? m.sends_duplicate_total : m.sends_total).fetch_add(1, std::memory_order_relaxed);
@@ -179,6 +183,7 @@ struct server::impl {
         ->start();
     receipts->start();
     presence->start();
+    sweep_expired();
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
     std::fflush(stdout);
@@ -207,6 +212,18 @@ struct server::impl {
     for (auto& t : threads) t.join();
     spdlog::info("event=stopped");
     return 0;
+  }
+
+  // Once a second: connections whose token expired are closed (4003), as after a logout.
+  void sweep_expired() {
+    expiry_timer.expires_after(std::chrono::seconds(1));
+    expiry_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      h.close_expired(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+      sweep_expired();
+    });
   }
 
   void wait_for_clients(std::chrono::steady_clock::time_point deadline) {

@@ -27,6 +27,11 @@ class session : public std::enable_shared_from_this<session> {
   // Immutable once authenticated, so the hub may read them from any thread.
   user_id uid() const { return auth_ ? auth_->u.id : 0; }
   device_id device() const { return auth_ ? auth_->device : 0; }
+  // When the token expires (changed by a token refresh; on the session's thread only).
+  std::int64_t expires_ms() const { return auth_ ? auth_->expires_ms : 0; }
+  void set_expires(std::int64_t ms) {
+    if (auth_) auth_->expires_ms = ms;
+  }
   bool authenticated() const { return auth_.has_value(); }
 
   // Authentication done by the transport (Authorization header at the handshake).

@@ -150,6 +150,13 @@ class recording_write final : public forwarding_read<write_txn> {
     return w_.insert_device(u, th, now, exp);
   }
   bool delete_device(device_id d) override { return w_.delete_device(d); }
+  bool replace_token(device_id d, const std::string& th, std::int64_t exp) override {
+    return w_.replace_token(d, th, exp);
+  }
+  void set_password(user_id u, const std::string& h) override { w_.set_password(u, h); }
+  std::vector<device_id> delete_devices_of(user_id u, device_id keep) override {
+    return w_.delete_devices_of(u, keep);
+  }
   conv_id insert_conversation(conv_kind k, const std::string& title,
                               std::optional<std::pair<user_id, user_id>> pair,
                               std::int64_t now) override {

@@ -117,6 +117,12 @@ class write_txn : public read_txn {
   virtual device_id insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
                                   std::int64_t expires_ms) = 0;
   virtual bool delete_device(device_id d) = 0;
+  // Gives device d a new token (the old one stops working) and expiry; false if d is gone.
+  virtual bool replace_token(device_id d, const std::string& token_hash,
+                             std::int64_t expires_ms) = 0;
+  virtual void set_password(user_id u, const std::string& pw_hash) = 0;
+  // Deletes every device of u except `keep` (0: all); returns the ones deleted.
+  virtual std::vector<device_id> delete_devices_of(user_id u, device_id keep) = 0;
   virtual conv_id insert_conversation(conv_kind k, const std::string& title,
                                       std::optional<std::pair<user_id, user_id>> direct_pair,
                                       std::int64_t now_ms) = 0;

@@ -19,6 +19,8 @@ constexpr route kRoutes[] = {
     {"POST", "/v1/register", "register", true},
     {"POST", "/v1/login", "login", true},
     {"POST", "/v1/logout", "logout", false},
+    {"POST", "/v1/password", "password", true},
+    {"POST", "/v1/token/refresh", "token.refresh", false},
     {"GET", "/v1/conversations", "conv.list", false},
     {"POST", "/v1/conversations", "conv.create", true},
     {"GET", "/v1/conversations/{conv}", "conv.get", false},

@@ -738,21 +738,25 @@ class ws_connection final : public session, public frame_sink {
     svc_.ctx().m->ws_inflated_total.fetch_add(1, std::memory_order_relaxed);
     auto& out = svc_.inflated();
     std::size_t size = 0;
-    auto res =
-        svc_.inflater().inflate(payload, static_cast<std::size_t>(cfg.max_frame_bytes),
-                                static_cast<std::size_t>(cfg.max_frame_hard_bytes), out, size);
+    // Text is kept whole (up to the hard limit) so that all of it is checked as UTF-8, as
+    // it is when it arrives uncompressed; anything else only up to what may be used.
+    const auto hard = static_cast<std::size_t>(cfg.max_frame_hard_bytes);
+    auto res = svc_.inflater().inflate(
+        payload, text ? hard : static_cast<std::size_t>(cfg.max_frame_bytes), hard, out, size);
     if (res == ws_inflater::result::too_big)
       return fail(websocket::close_code::too_big, websocket::error::message_too_big);
     if (res == ws_inflater::result::bad_data)
       return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
+    if (text) {
+      utf8_validator v;
+      if (!v.write(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()) || !v.finish())
+        return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
+    }
     if (size > static_cast<std::size_t>(cfg.max_frame_bytes)) {
       reject_oversize(size);
     } else if (!text) {
       on_frame(std::string_view{});  // answered as invalid JSON
     } else {
-      utf8_validator v;
-      if (!v.write(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()) || !v.finish())
-        return fail(websocket::close_code::bad_payload, websocket::error::bad_frame_payload);
       on_frame(out);
     }
     if (out.capacity() > kBatchBytes * 2) out = std::string();

@@ -2,17 +2,16 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/beast/websocket/detail/pmd_extension.hpp>
-#include <boost/beast/websocket/option.hpp>
 #include <boost/beast/zlib/deflate_stream.hpp>
 #include <boost/beast/zlib/inflate_stream.hpp>
+#include <cctype>
+#include <vector>
 
 namespace parley {
 
 namespace beast = boost::beast;
 namespace zlib = beast::zlib;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 
 namespace {
 
@@ -24,26 +23,99 @@ constexpr std::size_t kInflateChunk = 16 * 1024;
 
 }  // namespace
 
+namespace {
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// Splits `v` at `sep` outside double quotes.
+std::vector<std::string_view> split(std::string_view v, char sep) {
+  std::vector<std::string_view> out;
+  bool quoted = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '"') quoted = !quoted;
+    if (v[i] == sep && !quoted) {
+      out.push_back(trim(v.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  out.push_back(trim(v.substr(start)));
+  return out;
+}
+
+// A window size parameter's value (quotes allowed), 9..15; 0 if absent or invalid (8 is
+// refused: zlib cannot deflate with a 256-byte window).
+int window_bits(std::string_view value) {
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+    value = value.substr(1, value.size() - 2);
+  if (value.size() == 1 && value[0] >= '8' && value[0] <= '9') return value[0] == '9' ? 9 : 0;
+  if (value.size() == 2 && value[0] == '1' && value[1] >= '0' && value[1] <= '5')
+    return 10 + (value[1] - '0');
+  return 0;
+}
+
+}  // namespace
+
+// RFC 7692 section 7: the first permessage-deflate offer whose parameters are all known,
+// well-formed and given once is accepted; an offer that breaks any rule is declined and
+// the next one considered.
 deflate_agreement negotiate_deflate(const http::request<http::string_body>& req,
                                     const deflate_settings& s, std::string& header) {
   header.clear();
   deflate_agreement a;
   if (!s.enabled) return a;
-  websocket::detail::pmd_offer offer{};
-  websocket::detail::pmd_read(offer, req);
-  websocket::permessage_deflate o;
-  o.server_enable = true;
-  o.server_no_context_takeover = true;
-  o.client_no_context_takeover = true;
-  o.server_max_window_bits = 15;
-  o.client_max_window_bits = 15;
-  websocket::detail::pmd_offer config{};
-  http::fields f;
-  websocket::detail::pmd_negotiate(f, config, offer, o);
-  if (!config.accept) return a;
-  a.on = true;
-  a.server_window_bits = std::clamp(config.server_max_window_bits, 9, 15);
-  header = std::string(f[http::field::sec_websocket_extensions]);
+  auto [first, last] = req.equal_range(http::field::sec_websocket_extensions);
+  for (auto field = first; field != last; ++field) {
+    auto value = field->value();
+    for (auto offer : split(std::string_view(value.data(), value.size()), ',')) {
+      auto parts = split(offer, ';');
+      if (!iequal(parts[0], "permessage-deflate")) continue;
+      bool ok = true, snct = false, cnct = false, cmwb = false;
+      int smwb = 0;  // requested server window; 0: none
+      for (std::size_t i = 1; i < parts.size() && ok; ++i) {
+        auto eq = parts[i].find('=');
+        auto name = trim(parts[i].substr(0, eq));
+        auto value =
+            eq == std::string_view::npos ? std::string_view() : trim(parts[i].substr(eq + 1));
+        const bool has_value = eq != std::string_view::npos;
+        if (iequal(name, "server_no_context_takeover")) {
+          ok = !snct && !has_value;
+          snct = true;
+        } else if (iequal(name, "client_no_context_takeover")) {
+          ok = !cnct && !has_value;
+          cnct = true;
+        } else if (iequal(name, "server_max_window_bits")) {
+          ok = smwb == 0 && has_value && (smwb = window_bits(value)) != 0;
+        } else if (iequal(name, "client_max_window_bits")) {
+          ok = !cmwb && (!has_value || window_bits(value) != 0 || value == "8" || value == "\"8\"");
+          cmwb = true;
+        } else {
+          ok = false;  // not a parameter of this extension
+        }
+      }
+      if (!ok) continue;
+      a.on = true;
+      a.server_window_bits = smwb ? smwb : 15;
+      // Parley never keeps compression state between messages, and its inflater takes any
+      // window up to 15 bits, so client_max_window_bits needs no answer.
+      header = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+      if (smwb && smwb < 15) header += "; server_max_window_bits=" + std::to_string(smwb);
+      return a;
+    }
+  }
   return a;
 }
 

@@ -18,7 +18,7 @@ std::string dump(const server_config& c) {
   std::ostringstream o;
   o << c.host << '|' << c.port << '|' << c.data_dir << '|' << c.threads << '|' << c.log_level << '|'
     << c.synchronous << '|' << c.readers << '|' << c.max_batch << '|' << c.queue_limit << '|'
-    << c.token_ttl_hours << '|' << c.password_cost << '|' << c.max_frame_bytes << '|'
+    << c.token_ttl_s << '|' << c.password_cost << '|' << c.max_frame_bytes << '|'
     << c.max_frame_hard_bytes << '|' << c.max_text_bytes << '|' << c.max_title_bytes << '|'
     << c.history_page_max << '|' << c.group_max_members << '|' << c.outbound_queue_bytes << '|'
     << c.max_inflight_requests << '|' << c.max_http_body_bytes << '|' << c.replay_batch << '|'
@@ -53,7 +53,7 @@ TEST(Config, DefaultsMatchTheDocumentedLimits) {
   EXPECT_EQ(c.threads, 0);
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.synchronous, "full");
-  EXPECT_EQ(c.token_ttl_hours, 30 * 24);
+  EXPECT_EQ(c.token_ttl_s, 30 * 24 * 3600);
   EXPECT_EQ(c.password_cost, "interactive");
   // docs/protocol.md, "Limits" and "Heartbeats".
   EXPECT_EQ(c.max_frame_bytes, 64 * 1024);
@@ -148,7 +148,7 @@ TEST(Config, EnvironmentOverridesToml) {
   fake_env env{"HOME=/root",
                "PARLEY_SERVER_PORT=9000",
                "PARLEY_STORE_SYNCHRONOUS=normal",
-               "PARLEY_AUTH_TOKEN_TTL_HOURS=1",
+               "PARLEY_AUTH_TOKEN_TTL_S=1",
                "PARLEY_WEBSOCKET_AUTH_TIMEOUT_MS=500",
                "PARLEY_BIN=/usr/bin/parley",  // not an option: ignored
                "PARLEY_X=1",
@@ -157,7 +157,7 @@ TEST(Config, EnvironmentOverridesToml) {
   ASSERT_TRUE(r) << r.err().message;
   EXPECT_EQ(c.port, 9000);
   EXPECT_EQ(c.synchronous, "normal");
-  EXPECT_EQ(c.token_ttl_hours, 1);
+  EXPECT_EQ(c.token_ttl_s, 1);
   EXPECT_EQ(c.auth_timeout_ms, 500);
   EXPECT_EQ(c.host, "10.0.0.1");  // from the file, not overridden
   EXPECT_EQ(c.readers, 3);
@@ -257,7 +257,7 @@ TEST(Config, ValidateRejectsBadValues) {
       {[](server_config& c) { c.readers = 0; }, "store.readers"},
       {[](server_config& c) { c.max_batch = 0; }, "store.max_batch"},
       {[](server_config& c) { c.queue_limit = -5; }, "store.queue_limit"},
-      {[](server_config& c) { c.token_ttl_hours = -1; }, "auth.token_ttl_hours"},
+      {[](server_config& c) { c.token_ttl_s = 0; }, "auth.token_ttl_s"},
       {[](server_config& c) { c.max_text_bytes = -1; }, "limits.max_text_bytes"},
       {[](server_config& c) { c.max_frame_bytes = c.max_frame_hard_bytes + 1; },
        "limits.max_frame_bytes"},

@@ -336,6 +336,46 @@ TEST_P(StoreConformance, DevicesAreFoundByTheirBinaryTokenHash) {
   EXPECT_TRUE(read([&](read_txn& t) { return t.find_device_by_token_hash(h2); }));
 }
 
+TEST_P(StoreConformance, TokensAreReplacedAndDevicesRevokedWithAPasswordChange) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  device_id a1 = 0, a2 = 0, a3 = 0, b1 = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              a1 = t.insert_device(ann.id, token_hash("a1"), 1, 100);
+              a2 = t.insert_device(ann.id, token_hash("a2"), 2, 100);
+              a3 = t.insert_device(ann.id, token_hash("a3"), 3, 100);
+              b1 = t.insert_device(bob.id, token_hash("b1"), 4, 100);
+              return kOk;
+            }).code,
+            errc::ok);
+  bool replaced = false, replaced_gone = true;
+  std::vector<device_id> revoked;
+  ASSERT_EQ(write([&](write_txn& t) {
+              replaced = t.replace_token(a1, token_hash("a1-new"), 900);
+              t.set_password(ann.id, "new-hash");
+              revoked = t.delete_devices_of(ann.id, a1);
+              replaced_gone = t.replace_token(a2, token_hash("a2-new"), 900);
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_TRUE(replaced);
+  EXPECT_FALSE(replaced_gone) << "a revoked device gets no new token";
+  EXPECT_EQ(revoked, (std::vector<device_id>{a2, a3}));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("a1")); }));
+  auto fresh = read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("a1-new")); });
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->device, a1);
+  EXPECT_EQ(fresh->expires_ms, 900);
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("a2")); }));
+  EXPECT_FALSE(read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("a3")); }));
+  EXPECT_TRUE(read([&](read_txn& t) { return t.find_device_by_token_hash(token_hash("b1")); }))
+      << "another user's devices stay";
+  auto cred = read([&](read_txn& t) { return t.find_user_by_handle("ann"); });
+  ASSERT_TRUE(cred);
+  EXPECT_EQ(cred->password_hash, "new-hash");
+  (void)b1;
+}
+
 TEST_P(StoreConformance, ConversationsAreStoredWithTheirAttributes) {
   conv_id g = 0;
   ASSERT_EQ(write([&](write_txn& t) {

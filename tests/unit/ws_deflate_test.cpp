@@ -54,6 +54,23 @@ TEST(WsDeflate, NegotiationAlwaysDropsContextTakeover) {
   EXPECT_FALSE(offer("x-webkit-deflate-frame", h).on);
   EXPECT_FALSE(offer("permessage-deflate; unknown_param", h).on) << "must decline";
   EXPECT_FALSE(offer("permessage-deflate; server_max_window_bits=16", h).on);
+  EXPECT_FALSE(offer("permessage-deflate; server_max_window_bits=8", h).on)
+      << "zlib cannot keep to a 256-byte window: declined";
+  EXPECT_FALSE(offer("permessage-deflate; server_max_window_bits", h).on) << "needs a value";
+  EXPECT_FALSE(
+      offer("permessage-deflate; server_no_context_takeover; server_no_context_takeover", h).on)
+      << "a parameter given twice";
+  EXPECT_FALSE(offer("permessage-deflate; foo, x-webkit-deflate-frame", h).on);
+  // A bad offer is declined and the next one taken.
+  a = offer("permessage-deflate; foo, permessage-deflate; server_max_window_bits=\"12\"", h);
+  EXPECT_TRUE(a.on);
+  EXPECT_EQ(a.server_window_bits, 12);
+  EXPECT_EQ(h,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=12");
+  a = offer("permessage-deflate; client_max_window_bits=9", h);
+  EXPECT_TRUE(a.on);
+  EXPECT_EQ(h, "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
   deflate_settings off;
   off.enabled = false;
   EXPECT_FALSE(offer("permessage-deflate", h, off).on);

@@ -194,6 +194,29 @@ device_id sqlite_txn::insert_device(user_id u, const std::string& token_hash, st
   return sqlite3_last_insert_rowid(db_.handle());
 }
 
+bool sqlite_txn::replace_token(device_id d, const std::string& token_hash,
+                               std::int64_t expires_ms) {
+  db_.prepare("UPDATE devices SET token_hash = ?, expires_ms = ? WHERE id = ?")
+      .bind_blob(1, token_hash)
+      .bind(2, expires_ms)
+      .bind(3, d)
+      .run();
+  return db_.changes() > 0;
+}
+
+void sqlite_txn::set_password(user_id u, const std::string& pw_hash) {
+  db_.prepare("UPDATE users SET pw_hash = ? WHERE id = ?").bind(1, pw_hash).bind(2, u).run();
+}
+
+std::vector<device_id> sqlite_txn::delete_devices_of(user_id u, device_id keep) {
+  std::vector<device_id> ids;
+  auto& s = db_.prepare("SELECT id FROM devices WHERE user_id = ? AND id <> ? ORDER BY id");
+  s.bind(1, u).bind(2, keep);
+  while (s.step()) ids.push_back(s.i64(0));
+  for (auto d : ids) delete_device(d);
+  return ids;
+}
+
 bool sqlite_txn::delete_device(device_id d) {
   auto& s = db_.prepare("DELETE FROM devices WHERE id = ?");
   s.bind(1, d).run();

@@ -61,6 +61,9 @@ class sqlite_txn final : public write_txn {
   device_id insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
                           std::int64_t expires_ms) override;
   bool delete_device(device_id d) override;
+  bool replace_token(device_id d, const std::string& token_hash, std::int64_t expires_ms) override;
+  void set_password(user_id u, const std::string& pw_hash) override;
+  std::vector<device_id> delete_devices_of(user_id u, device_id keep) override;
   conv_id insert_conversation(conv_kind k, const std::string& title,
                               std::optional<std::pair<user_id, user_id>> direct_pair,
                               std::int64_t now_ms) override;
