@@ -109,7 +109,8 @@ start_server() {
     parley)
       tmp=$(mktemp -d)
       "${pin_server[@]}" "$parley" serve --port 0 --data-dir "$tmp/data" \
-        --set auth.password_cost=minimum --set rate.enabled=off "$@" >"$log.server.out" 2>"$log.server.err" &
+        --set auth.password_cost=minimum --set rate.enabled=off \
+        --set limits.max_connections_per_address=0 --set limits.max_connections_per_user=0 "$@" >"$log.server.out" 2>"$log.server.err" &
       pattern='s/^parley listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p'
       target=parley ;;
     bun) (cd "$root" && exec "${pin_server[@]}" bench/peers/node_modules/.bin/bun bench/peers/bun/server.js 0) \

@@ -92,6 +92,11 @@ const std::vector<option_def>& defs() {
        "removed this many seconds after it was last uploaded or detached."},
       {"limits", "max_attachments", &server_config::max_attachments,
        "Most attachments on one message."},
+      {"limits", "max_connections_per_address", &server_config::max_connections_per_address,
+       "Open WebSockets and event streams from one IP address; more get 429 (0: no limit)."},
+      {"limits", "max_connections_per_user", &server_config::max_connections_per_user,
+       "Open WebSockets and event streams of one user, over all devices; more get 429, or "
+       "close 4006 when the WebSocket authenticates with a frame (0: no limit)."},
       {"limits", "replay_batch", &server_config::replay_batch,
        "Events read per catch-up round during sync."},
       {"websocket", "handshake_timeout_ms", &server_config::handshake_timeout_ms,

@@ -47,6 +47,8 @@ struct server_config {
   std::int64_t max_upload_bytes = 25LL << 20;
   std::int64_t upload_grace_s = 86400;
   std::int64_t max_attachments = 10;
+  std::int64_t max_connections_per_address = 2000;
+  std::int64_t max_connections_per_user = 100;
   std::int64_t replay_batch = 512;
   // [websocket]
   std::int64_t handshake_timeout_ms = 10000;

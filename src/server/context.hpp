@@ -1,6 +1,8 @@
 // The long-lived objects a connection needs, owned by parley::server.
 #pragma once
 
+#include <memory>
+
 #include "core/service.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
@@ -12,6 +14,7 @@ class hub;
 class blob_store;
 class typing_tracker;
 class presence_tracker;
+class connection_limits;
 
 struct server_context {
   server_config cfg;
@@ -22,6 +25,7 @@ struct server_context {
   blob_store* blobs = nullptr;
   typing_tracker* typing = nullptr;
   presence_tracker* presence = nullptr;
+  std::shared_ptr<connection_limits> conns;  // open connections per address and user
 };
 
 }  // namespace parley

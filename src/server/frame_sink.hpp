@@ -22,6 +22,7 @@ constexpr std::uint16_t slow_consumer = 4002;  // outbound queue overflow; resum
 constexpr std::uint16_t logged_out = 4003;     // the device's token was revoked
 constexpr std::uint16_t internal = 4004;       // the server could not serve this session
 constexpr std::uint16_t rate_limited = 4005;   // kept sending after many rate_limited replies
+constexpr std::uint16_t too_many = 4006;       // the user has too many connections open
 }  // namespace close_code
 
 class frame_sink {

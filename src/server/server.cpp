@@ -13,6 +13,7 @@
 
 #include "bus/local_bus.hpp"
 #include "core/service.hpp"
+#include "server/connection_limits.hpp"
 #include "server/frame_sink.hpp"
 #include "server/hub.hpp"
 #include "server/metrics.hpp"
@@ -150,6 +151,8 @@ struct server::impl {
     ctx.blobs = blobs.get();
     ctx.typing = typing.get();
     ctx.presence = presence.get();
+    ctx.conns = std::make_shared<connection_limits>(ctx.cfg.max_connections_per_address,
+                                                    ctx.cfg.max_connections_per_user);
     auto n = ctx.cfg.threads > 0 ? static_cast<std::size_t>(ctx.cfg.threads) : usable_cpus();
     std::vector<asio::io_context*> raw;
     for (std::size_t i = 0; i < n; ++i) {

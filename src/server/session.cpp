@@ -253,19 +253,24 @@ void session::do_auth(std::string id_text, const boost::json::object& args) {
     return reply(id_text, make_error(errc::invalid, "token must be a string", "token"));
   auth_pending_ = true;
   ++inflight_;
-  ctx_.svc->authenticate(std::string(it->value().get_string()),
-                         [self = shared_from_this(), id_text](result<device_session> r) {
-                           boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
-                             --self->inflight_;
-                             self->auth_pending_ = false;
-                             if (!r) return self->reply(id_text, r.err());
-                             if (!self->sink_) return;
-                             self->set_auth(*r);
-                             self->reply(id_text,
-                                         boost::json::serialize(boost::json::object{
-                                             {"user", user_json(r->u)}, {"device", r->device}}));
-                           });
-                         });
+  ctx_.svc->authenticate(
+      std::string(it->value().get_string()),
+      [self = shared_from_this(), id_text](result<device_session> r) {
+        boost::asio::post(self->ex_, [self, id_text, r = std::move(r)] {
+          --self->inflight_;
+          self->auth_pending_ = false;
+          if (!r) return self->reply(id_text, r.err());
+          if (!self->sink_) return;
+          if (self->ticket_ && !self->ticket_->add_user(r->u.id)) {
+            self->reply(id_text,
+                        make_error(errc::rate_limited, "too many connections open for this user"));
+            return self->close(close_code::too_many, "too many connections for this user");
+          }
+          self->set_auth(*r);
+          self->reply(id_text, boost::json::serialize(boost::json::object{{"user", user_json(r->u)},
+                                                                          {"device", r->device}}));
+        });
+      });
 }
 
 void session::do_sync(std::string id_text, const boost::json::object& args) {
@@ -497,6 +502,7 @@ void session::send_current_state() {
 }
 
 void session::on_closed() {
+  ticket_.reset();
   if (auth_ && ctx_.presence) ctx_.presence->disconnected(auth_->u.id, auth_->device);
   if (auth_) ctx_.h->remove(this);
   sink_.reset();

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/connection_limits.hpp"
 #include "server/context.hpp"
 #include "server/frame_sink.hpp"
 
@@ -36,6 +37,8 @@ class session : public std::enable_shared_from_this<session> {
 
   // Authentication done by the transport (Authorization header at the handshake).
   void set_auth(device_session d);
+  // The connection's place in the per-address and per-user counts, held until it closes.
+  void set_ticket(std::unique_ptr<connection_limits::ticket> t) { ticket_ = std::move(t); }
   // One request frame (JSON text) from the client.
   void on_frame(std::string_view text);
   // Tells the client its frame was too large (the frame itself was dropped).
@@ -115,6 +118,7 @@ class session : public std::enable_shared_from_this<session> {
     std::uint32_t until_ms;
   };
   std::unique_ptr<held_send> held_send_;
+  std::unique_ptr<connection_limits::ticket> ticket_;
 };
 
 }  // namespace parley

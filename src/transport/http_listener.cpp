@@ -220,12 +220,21 @@ struct http_listener::impl {
           }
           auth = *r;
         }
+        auto ticket = ctx.conns->acquire(address);
+        if (!ticket || (auth && !ticket->add_user(auth->u.id))) {
+          auto res = error_response(
+              req.version(), false,
+              make_error(errc::rate_limited, ticket ? "too many connections open for this user"
+                                                    : "too many connections from this address"));
+          co_await http::async_write(stream, res, tuple_awaitable);
+          break;
+        }
         // The connection keeps only the socket's descriptor: the parser, this buffer and
         // the stream's timers go away with this coroutine. Bytes read past the request go
         // along.
         std::string early(static_cast<const char*>(buf.data().data()), buf.size());
         start_websocket(ctx, registry, stream.release_socket(), std::move(req), std::move(auth),
-                        std::move(early));
+                        std::move(early), std::move(ticket));
         co_return;
       }
       stream.expires_never();

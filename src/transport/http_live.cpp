@@ -248,6 +248,14 @@ asio::awaitable<bool> sse(server_context& ctx, http_stream& stream, header_parse
   auto sync = sync_request(cursor);
   if (!sync) co_return co_await write_response(stream, error_response(ver, false, sync.err()));
 
+  auto ticket = ctx.conns->acquire(peer_address(stream));
+  if (!ticket || !ticket->add_user(me.u.id))
+    co_return co_await write_response(
+        stream, error_response(ver, false,
+                               make_error(errc::rate_limited,
+                                          ticket ? "too many connections open for this user"
+                                                 : "too many connections from this address")));
+
   http::response<http::empty_body> head{http::status::ok, ver};
   head.set(http::field::server, "parley");
   allow_cross_origin(head);
@@ -265,6 +273,7 @@ asio::awaitable<bool> sse(server_context& ctx, http_stream& stream, header_parse
       std::make_shared<sse_sink>(wake, static_cast<std::size_t>(ctx.cfg.outbound_queue_bytes));
   auto s = std::make_shared<session>(ctx, ex, sink);
   sink->attach(s.get());
+  s->set_ticket(std::move(ticket));
   s->set_auth(me);
   s->on_frame(*sync);
   ctx.m->connections.fetch_add(1, std::memory_order_relaxed);

@@ -1213,7 +1213,7 @@ void ws_registry::close_all(std::uint16_t code, const std::string& reason) {
 
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
                      http::request<http::string_body> req, std::optional<device_session> auth,
-                     std::string early) {
+                     std::string early, std::unique_ptr<connection_limits::ticket> ticket) {
   auto ex = sock.get_executor();
   auto& svc = asio::use_service<ws_service>(ex.context());
   svc.configure(ctx, reg);
@@ -1222,6 +1222,7 @@ void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
   int fd = sock.release(ec);
   if (ec) return;  // the socket closes with `sock`
   auto c = std::make_shared<ws_connection>(svc, fd, ex);
+  c->set_ticket(std::move(ticket));
   c->start(std::move(req), std::move(auth), std::move(early));
 }
 

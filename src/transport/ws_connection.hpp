@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/model.hpp"
+#include "server/connection_limits.hpp"
 #include "server/context.hpp"
 #include "server/frame_sink.hpp"
 
@@ -58,8 +59,10 @@ class ws_registry {
 
 // Takes over an HTTP connection whose request is a WebSocket upgrade to /v1/ws. `early`
 // holds bytes the client sent after the request that the HTTP reader already buffered.
+// `ticket` is the connection's place in the per-address and per-user counts.
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
                      boost::beast::http::request<boost::beast::http::string_body> req,
-                     std::optional<device_session> auth, std::string early);
+                     std::optional<device_session> auth, std::string early,
+                     std::unique_ptr<connection_limits::ticket> ticket);
 
 }  // namespace parley
