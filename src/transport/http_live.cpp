@@ -337,8 +337,18 @@ asio::awaitable<bool> rpc(server_context& ctx, http_stream& stream, beast::flat_
         stream,
         error_response(ver, ka, make_error(errc::invalid, "a request is a JSON object", "body")));
   auto args = std::move(v.as_object());
+  // The id is echoed as it came, so it must be what a WebSocket request's id may be: a
+  // string of at most 64 characters or an integer (not a number like 1e999, which has no
+  // JSON form to echo, nor an object).
   std::string id_text = "null";
   if (auto idv = args.if_contains("id")) {
+    const bool ok =
+        idv->is_int64() || idv->is_uint64() || (idv->is_string() && idv->get_string().size() <= 64);
+    if (!ok)
+      co_return co_await write_response(
+          stream,
+          error_response(ver, ka,
+                         make_error(errc::invalid, "id must be a string or an integer", "id")));
     id_text = boost::json::serialize(*idv);
     args.erase("id");
   }

@@ -219,3 +219,20 @@ TEST(LongPoll, ADroppedWaitingPollEndsItsSessionAtOnce) {
   ::close(fd);
   EXPECT_TRUE(presence("offline", 2s)) << "and offline once he dropped it, not after 30 s";
 }
+
+// A request id over POST /v1/rpc is what a WebSocket id may be: a string of at most 64
+// characters or an integer. Anything else (a number with no JSON form to echo, such as
+// 8102E555, an object, a fraction) is refused before anything runs.
+TEST(Rpc, IdsThatCannotBeEchoedAreRefused) {
+  server_process srv;
+  auto ann = register_and_login(srv.port(), "ann");
+  for (const char* body : {R"({"id":8102E555,"op":"ping"})", R"({"id":{"a":1},"op":"ping"})",
+                           R"({"id":1.5,"op":"ping"})", R"({"id":[1],"op":"ping"})"}) {
+    auto r = http(srv.port(), "POST", "/v1/rpc", body, ann.token);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.json().as_object()["error"].as_object()["field"], "id") << body;
+  }
+  auto ok = http(srv.port(), "POST", "/v1/rpc", R"({"id":"x","op":"ping"})", ann.token);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.json().as_object()["id"], "x");
+}
