@@ -1,9 +1,11 @@
-# Parley: `make run` starts the server on ./data; `make test` runs every test.
-# Both install what is missing first (scripts/install-deps.sh, Debian 12 + npm).
+# Parley: `make run` starts the server on ./data; `make test` runs every test (the fuzz
+# targets too, 20 s each: CTest's `fuzz`); `make fuzz` runs only the fuzz targets
+# (FUZZ_ARGS="--long" for 10 minutes each; see tests/fuzz/run.sh).
+# All install what is missing first (scripts/install-deps.sh, Debian 12 + npm).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test clean
+.PHONY: all deps configure build run test fuzz clean
 
 all: build
 
@@ -23,5 +25,8 @@ run: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 900
 
+fuzz: deps
+	@FUZZ_BUILD=$(BUILD)-fuzz bash tests/fuzz/run.sh $(FUZZ_ARGS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-fuzz

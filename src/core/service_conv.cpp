@@ -12,7 +12,7 @@ namespace parley {
 
 namespace {
 
-constexpr error kOk{errc::ok, {}, {}, 0};
+const error kOk{errc::ok, {}, {}, 0};
 
 std::string member_event_data(const user& u, role r, user_id by) {
   return boost::json::serialize(

@@ -15,7 +15,7 @@ namespace parley {
 
 namespace {
 
-constexpr error kOk{errc::ok, {}, {}, 0};
+const error kOk{errc::ok, {}, {}, 0};
 
 result<seq_t> msg_arg(const boost::json::object& a, std::string_view key) {
   auto v = args::i64(a, key);

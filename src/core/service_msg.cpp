@@ -11,7 +11,7 @@
 namespace parley {
 
 namespace {
-constexpr error kOk{errc::ok, {}, {}, 0};
+const error kOk{errc::ok, {}, {}, 0};
 
 // "attachments": [{"id": "<sha256>", "name": "photo.png"}, ...] (name optional).
 result<std::vector<std::pair<std::string, std::string>>> parse_attachments(

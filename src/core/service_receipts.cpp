@@ -13,7 +13,7 @@
 namespace parley {
 
 namespace {
-constexpr error kOk{errc::ok, {}, {}, 0};
+const error kOk{errc::ok, {}, {}, 0};
 constexpr std::size_t kMaxAckEntries = 1000;  // conversations acknowledged in one request
 }  // namespace
 
