@@ -137,7 +137,8 @@ std::optional<error> service::over_limit(const caller& who, std::string_view op,
 
 void service::call(const caller& who, std::string_view op, const boost::json::object& a,
                    reply done) {
-  if (auto e = over_limit(who, op, a)) return done(std::move(*e));
+  if (!who.limits_checked)
+    if (auto e = over_limit(who, op, a)) return done(std::move(*e));
   if (op == "register") return op_register(a, std::move(done));
   if (op == "login") return op_login(a, std::move(done));
   if (op == "ping") return done(boost::json::serialize(boost::json::object{{"ts", now_ms()}}));

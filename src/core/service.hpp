@@ -69,7 +69,8 @@ struct service_options {
 // Who is calling: set once the connection or request is authenticated.
 struct caller {
   std::optional<device_session> auth;
-  std::string address;  // the client's IP address, where the transport knows it
+  std::string address;          // the client's IP address, where the transport knows it
+  bool limits_checked = false;  // the transport ran over_limit() itself (call() skips it)
 };
 
 class service {
@@ -104,6 +105,10 @@ class service {
   // Takes a token of `c` for `key` from the rate limiter: 0, or the milliseconds to wait
   // (for limits applied outside call(): typing, uploads).
   std::int64_t rate_take(rate_class c, std::string_view key);
+  // The rate limit an operation is over, if any (docs/security.md, "Rate limits"); takes
+  // the token when it is not. call() runs it unless the caller did (limits_checked).
+  std::optional<error> over_limit(const caller& who, std::string_view op,
+                                  const boost::json::object& a);
   store& storage() { return store_; }
 
   // Records the events a write makes so they can be published after commit.
@@ -125,9 +130,7 @@ class service {
 
  private:
   using write_body = std::function<error(write_txn&, emitter&)>;
-  // The rate limit an operation is over, if any (docs/security.md, "Rate limits").
-  std::optional<error> over_limit(const caller& who, std::string_view op,
-                                  const boost::json::object& a);
+
   // Runs body in a write transaction; on commit publishes what it emitted, then replies
   // with make_reply().
   void commit(write_body body, std::function<std::string()> make_reply, reply done);

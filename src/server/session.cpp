@@ -228,9 +228,18 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
       held_send_.reset();
     }
   }
-  ++inflight_;
-  caller who{auth_, {}};
+  caller who{auth_, {}, false};
   if ((op == "login" || op == "register") && sink_) who.address = sink_->peer_address();
+  // Limits are checked here, before the next frame is read, so that a refused send holds
+  // the ones behind it at once (a refusal coming back later would let them overtake it).
+  if (auto e = ctx_.svc->over_limit(who, op, args)) {
+    if (!cmid.empty() && !held_send_)
+      held_send_ = std::make_unique<held_send>(
+          held_send{cmid, now_ms32() + static_cast<std::uint32_t>(e->retry_after_ms)});
+    return reply(id_text, *e);
+  }
+  who.limits_checked = true;
+  ++inflight_;
   service::reply done = [self = shared_from_this(), id_text = std::move(id_text),
                          cmid = std::move(cmid)](result<std::string> r) {
     boost::asio::post(self->ex_, [self, id_text, cmid, r = std::move(r)] {
