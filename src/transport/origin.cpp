@@ -1,19 +1,11 @@
 #include "transport/origin.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <cctype>
 
 namespace parley {
 
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -31,8 +23,10 @@ std::string_view authority_of(std::string_view origin, std::string_view& scheme)
 
 // host[:port] with the port dropped when it is the scheme's default.
 std::string_view without_default_port(std::string_view authority, std::string_view scheme) {
-  if (authority.ends_with(":80") && iequal(scheme, "http")) authority.remove_suffix(3);
-  if (authority.ends_with(":443") && iequal(scheme, "https")) authority.remove_suffix(4);
+  if (authority.ends_with(":80") && boost::beast::iequals(scheme, "http"))
+    authority.remove_suffix(3);
+  if (authority.ends_with(":443") && boost::beast::iequals(scheme, "https"))
+    authority.remove_suffix(4);
   return authority;
 }
 
@@ -46,7 +40,7 @@ bool origin_allowed(std::string_view allowed, std::string_view origin, std::stri
   while (!allowed.empty()) {
     auto comma = allowed.find(',');
     auto one = trim(allowed.substr(0, comma));
-    if (!one.empty() && iequal(one, origin)) return true;
+    if (!one.empty() && boost::beast::iequals(one, origin)) return true;
     if (comma == std::string_view::npos) break;
     allowed.remove_prefix(comma + 1);
   }
@@ -56,7 +50,8 @@ bool origin_allowed(std::string_view allowed, std::string_view origin, std::stri
   if (authority.empty() || host.empty()) return false;
   auto a = without_default_port(authority, scheme);
   host = trim(host);
-  return iequal(a, host) || iequal(a, without_default_port(host, scheme));
+  return boost::beast::iequals(a, host) ||
+         boost::beast::iequals(a, without_default_port(host, scheme));
 }
 
 }  // namespace parley

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/zlib/deflate_stream.hpp>
 #include <boost/beast/zlib/inflate_stream.hpp>
 #include <cctype>
@@ -29,15 +30,6 @@ std::string_view trim(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   return v;
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
 }
 
 // Splits `v` at `sep` outside double quotes.
@@ -82,7 +74,7 @@ deflate_agreement negotiate_deflate(const http::request<http::string_body>& req,
     auto value = field->value();
     for (auto offer : split(std::string_view(value.data(), value.size()), ',')) {
       auto parts = split(offer, ';');
-      if (!iequal(parts[0], "permessage-deflate")) continue;
+      if (!boost::beast::iequals(parts[0], "permessage-deflate")) continue;
       bool ok = true, snct = false, cnct = false, cmwb = false;
       int smwb = 0;  // requested server window; 0: none
       for (std::size_t i = 1; i < parts.size() && ok; ++i) {
@@ -91,15 +83,15 @@ deflate_agreement negotiate_deflate(const http::request<http::string_body>& req,
         auto value =
             eq == std::string_view::npos ? std::string_view() : trim(parts[i].substr(eq + 1));
         const bool has_value = eq != std::string_view::npos;
-        if (iequal(name, "server_no_context_takeover")) {
+        if (boost::beast::iequals(name, "server_no_context_takeover")) {
           ok = !snct && !has_value;
           snct = true;
-        } else if (iequal(name, "client_no_context_takeover")) {
+        } else if (boost::beast::iequals(name, "client_no_context_takeover")) {
           ok = !cnct && !has_value;
           cnct = true;
-        } else if (iequal(name, "server_max_window_bits")) {
+        } else if (boost::beast::iequals(name, "server_max_window_bits")) {
           ok = smwb == 0 && has_value && (smwb = window_bits(value)) != 0;
-        } else if (iequal(name, "client_max_window_bits")) {
+        } else if (boost::beast::iequals(name, "client_max_window_bits")) {
           ok = !cmwb && (!has_value || window_bits(value) != 0 || value == "8" || value == "\"8\"");
           cmwb = true;
         } else {
