@@ -108,6 +108,7 @@ class forwarding_read : public Base {
 
 // What one write job changed that the caches must learn after its commit.
 struct write_record {
+  int runs = 0;  // a job runs again only after its batch was rolled back
   std::vector<event> appended;
   std::vector<conv_id> rewritten;   // conversations whose stored events changed
   std::vector<conv_id> membership;  // conversations whose members changed
@@ -280,6 +281,12 @@ void cached_store::write(write_fn fn, write_done done) {
   auto rec = std::make_shared<write_record>();
   inner_.write(
       [this, fn = std::move(fn), rec](write_txn& t) {
+        if (rec->runs++ > 0) {
+          // The batch was rolled back: what any of its jobs made the membership cache
+          // believe may be gone.
+          members_.clear();
+          *rec = write_record{rec->runs, {}, {}, {}};
+        }
         recording_write w(t, *rec, members_, cache_);
         error e;
         try {

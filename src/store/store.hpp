@@ -4,8 +4,11 @@
 //
 // Contract:
 // - write() runs `fn` on the store's single writer, inside a transaction shared with
-//   other writes (group commit) but isolated by a savepoint: if `fn` returns an error,
-//   or throws, everything it did is rolled back and nothing else is affected.
+//   other writes (group commit) but isolated: if `fn` returns an error, or throws,
+//   everything it did is rolled back and nothing else is affected. `fn` may run more
+//   than once (a backend may roll back a whole batch and run it again); only its last
+//   run's writes count, so it must reset at its start whatever it records outside the
+//   store. Returning an error before writing anything is the cheap way to fail.
 //   `done` runs after the transaction is durably committed (or failed), on the writer
 //   thread, in the order the writes were submitted. It must not block; post elsewhere.
 // - read() runs `fn` on one of the reader connections (a consistent snapshot) and `done`

@@ -15,6 +15,9 @@ void configure_writer(db& d, const std::string& synchronous) {
   d.exec(synchronous == "normal" ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
   d.exec("PRAGMA foreign_keys = ON");
   d.exec("PRAGMA cache_size = -65536");
+  // Statement journals and sorts stay in memory: a spilled journal was a temporary file
+  // written page by page.
+  d.exec("PRAGMA temp_store = MEMORY");
   // Deleted content (a deleted message's text) is overwritten with zeros in the pages it
   // leaves, where that costs no extra I/O, instead of lingering in free space.
   d.exec("PRAGMA secure_delete = FAST");
@@ -74,6 +77,61 @@ void sqlite_store::read(read_fn fn, std::function<void(const error&)> on_error) 
   if (on_error) on_error(e);
 }
 
+// One transaction over the batch. Isolated: a savepoint per job. Otherwise optimistic:
+// returns false with `results` cleared when a job failed after changing rows, or threw,
+// after rolling everything back (the caller runs the batch again, isolated). Returns
+// false with every result set to the error when the transaction itself failed.
+bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& batch,
+                             std::vector<error>& results, bool isolated) {
+  results.assign(batch.size(), error{errc::ok, {}, {}, 0});
+  bool retry = false;
+  try {
+    // Prepared once (the statement cache), not parsed per job.
+    d.prepare("BEGIN IMMEDIATE").run();
+    for (std::size_t i = 0; i < batch.size() && !retry; ++i) {
+      if (isolated) {
+        d.prepare("SAVEPOINT job").run();
+        try {
+          results[i] = batch[i].fn(txn);
+        } catch (const std::exception& e) {
+          results[i] = internal_error(e);
+        }
+        d.reset_all();
+        if (results[i].code != errc::ok) {
+          d.prepare("ROLLBACK TO job").run();
+          txn.forget_cached();
+        }
+        d.prepare("RELEASE job").run();
+        continue;
+      }
+      auto changes = d.total_changes();
+      try {
+        results[i] = batch[i].fn(txn);
+        retry = results[i].code != errc::ok && d.total_changes() != changes;
+      } catch (const std::exception&) {
+        retry = true;
+      }
+      d.reset_all();
+    }
+    if (!retry) {
+      d.prepare("COMMIT").run();
+      return true;
+    }
+  } catch (const std::exception& e) {
+    auto err = internal_error(e);
+    for (auto& r : results) r = err;
+  }
+  d.reset_all();
+  txn.forget_cached();
+  try {
+    d.exec("ROLLBACK");
+  } catch (const std::exception&) {
+    // Already rolled back by SQLite (e.g. after an I/O error).
+  }
+  if (retry) results.clear();
+  return false;
+}
+
 void sqlite_store::writer_loop() {
   db d(opt_.path, false);
   configure_writer(d, opt_.synchronous);
@@ -90,35 +148,13 @@ void sqlite_store::writer_loop() {
         wq_.pop_front();
       }
     }
-    results.assign(batch.size(), error{errc::ok, {}, {}, 0});
-    bool committed = false;
     auto t0 = std::chrono::steady_clock::now();
-    try {
-      // Prepared once (the statement cache), not parsed per job.
-      d.prepare("BEGIN IMMEDIATE").run();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        d.prepare("SAVEPOINT job").run();
-        try {
-          results[i] = batch[i].fn(txn);
-        } catch (const std::exception& e) {
-          results[i] = internal_error(e);
-        }
-        d.reset_all();
-        if (results[i].code != errc::ok) d.prepare("ROLLBACK TO job").run();
-        d.prepare("RELEASE job").run();
-      }
-      d.prepare("COMMIT").run();
-      committed = true;
-    } catch (const std::exception& e) {
-      auto err = internal_error(e);
-      d.reset_all();
-      try {
-        d.exec("ROLLBACK");
-      } catch (const std::exception&) {
-        // Already rolled back by SQLite (e.g. after an I/O error).
-      }
-      for (auto& r : results) r = err;
-    }
+    // Optimistic pass first: no savepoint per job (a savepoint copies every page a job
+    // touches into the statement journal, which cost more than the job). A job that fails
+    // without having changed a row needs no rollback. One that fails after changing rows,
+    // or throws, sends the whole batch back to run again with a savepoint per job.
+    bool committed = run_batch(d, txn, batch, results, false);
+    if (!committed && results.empty()) committed = run_batch(d, txn, batch, results, true);
     if (committed && observer_) {
       observer_(batch.size(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -1,6 +1,7 @@
 // The SQLite backend of parley::store: one writer thread owning the only writing
 // connection (group commit: every write queued while the previous transaction commits
-// goes into the next one, each in its own savepoint), and a pool of reader threads with
+// goes into the next one; a job that fails after writing, or throws, makes the batch run
+// again with a savepoint per job), and a pool of reader threads with
 // read-only connections. WAL mode; synchronous FULL by default.
 #pragma once
 
@@ -14,6 +15,9 @@
 #include "store/store.hpp"
 
 namespace parley::sqlite {
+
+class db;
+class sqlite_txn;
 
 struct sqlite_options {
   std::string path;                  // database file; created if missing
@@ -47,6 +51,8 @@ class sqlite_store final : public store {
     std::function<void(const error&)> on_error;
   };
   void writer_loop();
+  bool run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& batch, std::vector<error>& results,
+                 bool isolated);
   void reader_loop(std::size_t index);
 
   sqlite_options opt_;

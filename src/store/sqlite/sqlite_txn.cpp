@@ -270,15 +270,22 @@ void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
       .run();
 }
 
+// Conversations whose last_seq the writer remembers at most (then it starts over).
+constexpr std::size_t kLastSeqsRemembered = 100'000;
+
 void sqlite_txn::append_event(event& ev) {
   // Read, then write the conversation's last seq (the writer is the only writer). Not
   // UPDATE ... RETURNING: SQLite buffers RETURNING rows in an ephemeral table per run,
   // which cost more than the append itself.
-  auto& q = db_.prepare("SELECT last_seq FROM conversations WHERE id = ?");
-  q.bind(1, ev.conv);
-  if (!q.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
-  ev.seq = q.i64(0) + 1;
-  q.reset();
+  if (auto it = last_seq_.find(ev.conv); it != last_seq_.end()) {
+    ev.seq = it->second + 1;
+  } else {
+    auto& q = db_.prepare("SELECT last_seq FROM conversations WHERE id = ?");
+    q.bind(1, ev.conv);
+    if (!q.step()) throw sqlite_error(SQLITE_NOTFOUND, "append_event: no such conversation");
+    ev.seq = q.i64(0) + 1;
+    q.reset();
+  }
   db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?")
       .bind(1, ev.seq)
       .bind(2, ev.conv)
@@ -310,6 +317,8 @@ void sqlite_txn::append_event(event& ev) {
         .bind(6, ev.ts_ms)
         .run();
   }
+  if (last_seq_.size() >= kLastSeqsRemembered) last_seq_.clear();
+  last_seq_[ev.conv] = ev.seq;  // every statement above succeeded
 }
 
 seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {

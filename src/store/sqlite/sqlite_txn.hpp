@@ -2,6 +2,8 @@
 // savepoints, COMMIT) is driven by sqlite_store; this class only runs statements.
 #pragma once
 
+#include <unordered_map>
+
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
 
@@ -10,6 +12,10 @@ namespace parley::sqlite {
 class sqlite_txn final : public write_txn {
  public:
   explicit sqlite_txn(db& d) : db_(d) {}
+
+  // The writer's memory of conversations' last_seq (append_event reads it once per
+  // conversation, not once per event). The writer must call this after every rollback.
+  void forget_cached() { last_seq_.clear(); }
 
   std::optional<credentials> find_user_by_handle(const std::string& handle) override;
   std::optional<user> find_user(user_id id) override;
@@ -104,6 +110,7 @@ class sqlite_txn final : public write_txn {
   void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
   db& db_;
+  std::unordered_map<conv_id, seq_t> last_seq_;  // written by this connection, committed
 };
 
 }  // namespace parley::sqlite
