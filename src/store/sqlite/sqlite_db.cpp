@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <mutex>
+
 namespace parley::sqlite {
 
 namespace {
@@ -82,7 +84,17 @@ bool stmt::is_null(int col) const {
   return sqlite3_column_type(s_, col) == SQLITE_NULL;
 }
 
+namespace {
+// Process-wide SQLite settings, before the first connection: no memory statistics (they
+// take a global mutex on every allocation and free, and Parley never reads them).
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+}  // namespace
+
 db::db(const std::string& path, bool readonly) {
+  configure_sqlite_once();
   int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
