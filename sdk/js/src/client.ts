@@ -133,6 +133,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
   #calls = new Map<number, PendingCall>();
   #inflight = new Map<string, number>(); // cmid -> request id of its current send
   #pausedUntil = 0;
+  #window = 0; // sends in flight allowed now: sendWindow, or smaller after a refusal
   #filling = new Set<number>();
   #dirty = new Map<number, number>();
   #toAck = new Map<number, number>();
@@ -694,7 +695,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
   #flush(): void {
     if (!this.#synced || !this.#link || !this.#outbox || Date.now() < this.#pausedUntil) return;
     for (const e of this.#outbox.entries()) {
-      if (this.#inflight.size >= this.opt.sendWindow) break;
+      if (this.#inflight.size >= (this.#window || this.opt.sendWindow)) break;
       if (this.#inflight.has(e.client_msg_id)) continue;
       const id = this.#request(sendRequest(e), { kind: 'send', cmid: e.client_msg_id });
       this.#inflight.set(e.client_msg_id, id);
@@ -709,6 +710,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
         conv: result.conv as number, seq: result.seq as number, id: result.id as string,
         ts: result.ts as number, client_msg_id: cmid, duplicate: result.duplicate === true,
       };
+      if (this.#window) this.#window = this.#window * 2 >= this.opt.sendWindow ? 0 : this.#window * 2;
       void this.#settle(cmid, () => {
         this.#states.sent(cmid, ack.conv, ack.seq);
         this.emit('ack', ack);
@@ -720,10 +722,13 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (err.transient) {
       // Keep it; pause the outbox (rate_limited: for retry_after_ms; otherwise the backoff's
       // next delay), then resend everything unacknowledged from the oldest, in order. Sends
-      // behind a rate-limited one on this connection are refused too (protocol.md).
+      // behind a rate-limited one on this connection are refused too (protocol.md), so the
+      // window restarts at 1 and doubles with each ack: a limited client draws a refusal
+      // or two per pause, far from the server's abuse threshold (close 4005).
       const wait = err.code === 'rate_limited' && err.retryAfterMs !== undefined ? err.retryAfterMs : this.#backoff.nextDelay();
       this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + wait);
       this.#inflight.clear();
+      this.#window = 1;
       if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
       this.#pauseTimer = setTimeout(() => {
         this.#pauseTimer = null;

@@ -1,7 +1,7 @@
 // The WebSocket link: GET /v1/ws, then an `auth` frame (browsers cannot set headers on a
-// WebSocket), then `sync` with the positions; online at the sync reply. Keeps the
-// connection checked: a `ping` request after half of heartbeatTimeoutMs of silence, and
-// the link closes after all of it. Handshake (open, auth, sync) must finish within
+// WebSocket), then, once auth is answered, `sync` with the positions; online at the sync
+// reply. Keeps the connection checked: a `ping` request after half of heartbeatTimeoutMs
+// of silence, and the link closes after all of it. Handshake (open, auth, sync) must finish within
 // handshakeTimeoutMs unless events keep arriving (a long replay).
 import { sinceObject, type Since } from './cursor.js';
 import { reachable, type Link, type LinkClosed, type LinkContext, type LinkEvents } from './link.js';
@@ -20,6 +20,7 @@ export class WsLink implements Link {
   #pinged = false;
   #timer: ReturnType<typeof setInterval> | null = null;
   #handshakeDeadline = 0;
+  #since: Since = null;
 
   constructor(private readonly ctx: LinkContext, private readonly ev: LinkEvents) {}
 
@@ -42,10 +43,10 @@ export class WsLink implements Link {
     ws.onopen = () => {
       this.#opened = true;
       this.#lastRx = Date.now();
+      // Requests are handled concurrently: sync waits for the auth reply (#own).
       ws.send(JSON.stringify({ id: AUTH_ID, op: 'auth', token: this.ctx.token() }));
-      const s = sinceObject(since);
-      ws.send(JSON.stringify(s === undefined ? { id: SYNC_ID, op: 'sync' } : { id: SYNC_ID, op: 'sync', since: s }));
     };
+    this.#since = since;
     ws.onmessage = (m) => {
       if (this.#done) return;
       this.#lastRx = Date.now();
@@ -78,9 +79,13 @@ export class WsLink implements Link {
       } catch {
         continue;
       }
-      if (o.id === AUTH_ID && o.error) {
-        return this.#fail({ why: `auth refused: ${o.error.message ?? ''}`, code: 0,
-          auth: o.error.code === 'unauthenticated', reached: true });
+      if (o.id === AUTH_ID) {
+        if (o.error) {
+          return this.#fail({ why: `auth refused: ${o.error.message ?? ''}`, code: 0,
+            auth: o.error.code === 'unauthenticated', reached: true });
+        }
+        const s = sinceObject(this.#since);
+        this.request(JSON.stringify(s === undefined ? { id: SYNC_ID, op: 'sync' } : { id: SYNC_ID, op: 'sync', since: s }));
       }
       if (o.id === SYNC_ID) {
         if (o.error) return this.#fail({ why: `sync refused: ${o.error.message ?? ''}`, code: 0, auth: false, reached: true });
