@@ -46,6 +46,15 @@ if [ -f "$here/tests/node/package-lock.json" ]; then
   fi
 fi
 
+# The TypeScript SDK's build and test tools (esbuild, typescript, ws, fake-indexeddb),
+# pinned by sdk/js/package-lock.json; `make test` builds and tests it (CTest entry sdk_js).
+if [ -f "$here/sdk/js/package-lock.json" ]; then
+  if [ ! -d "$here/sdk/js/node_modules" ] ||
+     [ "$here/sdk/js/package-lock.json" -nt "$here/sdk/js/node_modules/.stamp" ]; then
+    (cd "$here/sdk/js" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+  fi
+fi
+
 # Benchmark peers (Bun, Node ws, Socket.IO from npm; nats-server from Debian), pinned by
 # bench/peers/package-lock.json; their smoke test runs in `make test`.
 bash "$here/bench/peers/install.sh" >/dev/null

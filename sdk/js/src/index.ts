@@ -1,0 +1,20 @@
+// The Parley TypeScript SDK (docs/sdk-js.md): public exports.
+export { ParleyClient } from './client.js';
+export type { ClientOptions, ClientEvents, ConnectionState, ReceiptsUpdate } from './client.js';
+export { ParleyError } from './errors.js';
+export type { ErrorCode, ServerErrorCode, LocalErrorCode } from './errors.js';
+export { Emitter } from './emitter.js';
+export type { Listener } from './emitter.js';
+export { Backoff, DEFAULT_BACKOFF, seededRandom } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { Sequencer } from './sequencer.js';
+export { cursorOf } from './cursor.js';
+export { MemoryStorage } from './storage.js';
+export type { ParleyStorage, OutboxEntry, StoredState } from './storage.js';
+export { IndexedDbStorage } from './indexeddb.js';
+export type { SendOptions } from './outbox.js';
+export type { SendState, MessageStateChange } from './send-states.js';
+export type { TransportName, WebSocketConstructor, WebSocketLike, FetchFunction } from './link.js';
+export { register, login, upload, rpc } from './rest.js';
+export type { HttpOptions, LoginResult } from './rest.js';
+export type * from './types.js';
