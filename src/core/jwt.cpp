@@ -78,6 +78,11 @@ bool looks_like_jwt(std::string_view token) {
 }
 
 result<std::string> base64url_decode(std::string_view in) {
+  // libsodium 1.0.18 also decodes some bytes >= 0x80 as if they were base64 characters
+  // (found by jwt_fuzz), so the alphabet is checked here first.
+  for (char c : in)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+      return make_error(errc::invalid, "not canonical base64url without padding");
   std::string out(in.size() * 3 / 4 + 3, '\0');
   std::size_t len = 0;
   const char* end = nullptr;
@@ -109,8 +114,11 @@ result<std::string> parse_ed25519_public_key(std::string_view text) {
       return make_error(errc::invalid, "the PEM block has no END PUBLIC KEY line");
     text = text.substr(b, e - b);
   }
-  for (char c : text)
-    if (!std::isspace(static_cast<unsigned char>(c))) t += c;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) return make_error(errc::invalid, "an Ed25519 public key is ASCII text");
+    if (!std::isspace(u)) t += c;
+  }
   std::string raw(64, '\0');
   std::size_t len = 0;
   const char* end = nullptr;

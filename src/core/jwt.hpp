@@ -67,8 +67,8 @@ class jwt_verifier {
 bool looks_like_jwt(std::string_view token);
 // The header `alg` value for an algorithm ("EdDSA", "HS256").
 std::string_view jwt_alg_name(jwt_alg a);
-// Strict base64url without padding (RFC 7515 section 2): nullopt-like error for any other
-// character, padding, or non-zero trailing bits.
+// Strict base64url without padding (RFC 7515 section 2): errc::invalid for any character
+// outside A-Z a-z 0-9 - _, for padding, and for non-zero trailing bits.
 result<std::string> base64url_decode(std::string_view in);
 std::string base64url_encode(std::string_view bytes);
 // An Ed25519 public key from its text: 64 hex digits, base64 or base64url of the 32 bytes
