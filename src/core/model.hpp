@@ -37,6 +37,9 @@ struct device_session {
   device_id device = 0;
   user u;
   std::int64_t expires_ms = 0;
+  // Authenticated with a signed token from the external auth service (core/jwt.hpp), not
+  // a Parley token: logout, token.refresh and password are refused.
+  bool signed_token = false;
 };
 
 struct conversation {

@@ -79,6 +79,7 @@ void service::commit(write_body body, std::function<std::string()> make_reply, r
 
 void service::authenticate(const std::string& token,
                            std::function<void(result<device_session>)> done) {
+  if (opt_.jwt && looks_like_jwt(token)) return authenticate_signed(token, std::move(done));
   auto hash = token_hash(token);
   store_.read(
       [hash, done](read_txn& t) {
@@ -153,6 +154,11 @@ void service::call(const caller& who, std::string_view op, const boost::json::ob
     return done(make_error(errc::invalid, "unknown operation '" + std::string(op) + "'", "op"));
   if (!who.auth) return done(make_error(errc::unauthenticated, "authenticate first"));
   const auto& me = *who.auth;
+  if (me.signed_token && (op == "logout" || op == "token.refresh" || op == "password"))
+    return done(make_error(errc::forbidden,
+                           std::string(op) +
+                               " is for Parley's own tokens; this session uses a signed token "
+                               "of the external auth service, which manages its lifetime"));
   if (op == "logout") return op_logout(me, std::move(done));
   if (op == "password") return op_password(me, a, std::move(done));
   if (op == "token.refresh") return op_token_refresh(me, std::move(done));
@@ -235,7 +241,10 @@ void service::op_login(const boost::json::object& a, reply done) {
         std::optional<credentials> cred;
         if (!h.empty()) cred = t.find_user_by_handle(h);
         opt_.run_cpu([this, cred, pw, done] {
-          bool ok = verify_password(cred ? cred->password_hash : dummy_hash_, pw) && cred;
+          // A user created by a signed token has no password (an empty hash): no login,
+          // with the same work as a wrong password.
+          bool has_pw = cred && !cred->password_hash.empty();
+          bool ok = verify_password(has_pw ? cred->password_hash : dummy_hash_, pw) && has_pw;
           if (!ok) return done(make_error(errc::unauthenticated, "wrong handle or password"));
           auto token = new_token();
           auto hash = token_hash(token);

@@ -16,6 +16,7 @@
 #include "bus/bus.hpp"
 #include "core/crypto.hpp"
 #include "core/error.hpp"
+#include "core/jwt.hpp"
 #include "core/model.hpp"
 #include "core/rate_limiter.hpp"
 #include "store/store.hpp"
@@ -43,6 +44,10 @@ struct service_options {
   std::size_t max_reactions_per_user = 20;  // distinct emoji one user may put on one message
   std::size_t max_mentions = 50;            // @handles resolved per message
   std::size_t max_attachments = 10;         // uploads one message may carry
+  // Signed tokens from an external auth service (null: only Parley's tokens), and whether
+  // a token naming an unknown user creates it (service_signed.cpp).
+  std::shared_ptr<const jwt_verifier> jwt;
+  bool jwt_auto_create = false;
   // Rate limits per user, account and address (null: none).
   std::shared_ptr<rate_limiter> limiter;
   // Runs CPU-heavy work (password hashing) off the I/O threads.
@@ -82,7 +87,9 @@ class service {
   // Runs operation `op` with `args`; exactly one call to `done` follows. Unknown
   // operations, bad arguments and failures all arrive as typed errors.
   void call(const caller& who, std::string_view op, const boost::json::object& args, reply done);
-  // Resolves a bearer token to its device, or errc::unauthenticated.
+  // Resolves a bearer token to its device, or errc::unauthenticated: a Parley token by
+  // its hash, or (when options().jwt is set) a signed token by its sub and sid claims
+  // (service_signed.cpp). Every refused token gets the same error.
   void authenticate(const std::string& token, std::function<void(result<device_session>)> done);
 
   // Uploads (service_uploads.cpp). Not operations of call(): only the HTTP upload
@@ -135,6 +142,8 @@ class service {
   // with make_reply().
   void commit(write_body body, std::function<std::string()> make_reply, reply done);
 
+  void authenticate_signed(const std::string& token,
+                           std::function<void(result<device_session>)> done);
   void op_register(const boost::json::object& a, reply done);
   void op_login(const boost::json::object& a, reply done);
   void op_logout(const device_session& me, reply done);

@@ -64,6 +64,33 @@ const std::vector<option_def>& defs() {
        "expires, unless it was refreshed (token.refresh) before."},
       {"auth", "password_cost", &server_config::password_cost,
        "Argon2id cost: \"interactive\", \"moderate\", or \"minimum\" (tests and benchmarks only)."},
+      {"jwt", "enabled", &server_config::jwt_enabled,
+       "\"on\": bearer tokens signed by an external auth service (compact JWS/JWT) are "
+       "accepted beside Parley's own tokens, wherever a token is (docs/security.md, \"Signed "
+       "tokens\"); \"off\": only Parley's tokens."},
+      {"jwt", "algorithm", &server_config::jwt_algorithm,
+       "The one signature algorithm accepted: \"EdDSA\" (Ed25519) or \"HS256\" "
+       "(HMAC-SHA-256); a token whose header names another (\"none\" included) is refused."},
+      {"jwt", "public_key", &server_config::jwt_public_key,
+       "EdDSA: the auth service's Ed25519 public key, as 64 hex digits, base64 or base64url "
+       "of its 32 bytes, or a PEM PUBLIC KEY block (or use key_file)."},
+      {"jwt", "key_file", &server_config::jwt_key_file,
+       "A file holding the EdDSA public key (as public_key), or the HS256 secret (its bytes, "
+       "one trailing newline dropped; at least 32 bytes)."},
+      {"jwt", "secret_env", &server_config::jwt_secret_env,
+       "HS256: the name of an environment variable holding the secret (at least 32 bytes), "
+       "instead of key_file. The secret itself never goes in this file."},
+      {"jwt", "issuer", &server_config::jwt_issuer,
+       "The iss claim every token must carry, exactly (required when enabled)."},
+      {"jwt", "audience", &server_config::jwt_audience,
+       "The value the aud claim (a string or an array of strings) must contain (required "
+       "when enabled)."},
+      {"jwt", "leeway_s", &server_config::jwt_leeway_s,
+       "Clock skew allowed on exp, nbf and iat, in seconds (0..600); a connection "
+       "authenticated with a signed token closes (4003) at exp plus this."},
+      {"jwt", "auto_create", &server_config::jwt_auto_create,
+       "\"on\": a token whose sub names no user creates that user (without a password); "
+       "\"off\": the user must already exist."},
       {"limits", "max_frame_bytes", &server_config::max_frame_bytes,
        "Largest request frame or HTTP JSON body; larger ones get a too_large error and the "
        "connection stays open."},
@@ -182,6 +209,33 @@ error config_error(const std::string& origin, const std::string& what) {
   return make_error(errc::invalid, origin + ": " + what, "config");
 }
 
+// The [jwt] table: enumerations, and when enabled the issuer, the audience and exactly
+// one place for the key that fits the algorithm. The key itself is read at server start
+// (server/signed_tokens.cpp).
+result<unit> validate_jwt(const server_config& c) {
+  auto bad = [](const std::string& what) { return config_error("config", what); };
+  if (c.jwt_enabled != "on" && c.jwt_enabled != "off")
+    return bad("jwt.enabled must be \"on\" or \"off\"");
+  if (c.jwt_algorithm != "EdDSA" && c.jwt_algorithm != "HS256")
+    return bad("jwt.algorithm must be \"EdDSA\" or \"HS256\"");
+  if (c.jwt_auto_create != "on" && c.jwt_auto_create != "off")
+    return bad("jwt.auto_create must be \"on\" or \"off\"");
+  if (c.jwt_leeway_s < 0 || c.jwt_leeway_s > 600) return bad("jwt.leeway_s must be 0..600");
+  if (c.jwt_enabled == "off") return unit{};
+  if (c.jwt_issuer.empty()) return bad("jwt.issuer must be set when jwt.enabled is \"on\"");
+  if (c.jwt_audience.empty()) return bad("jwt.audience must be set when jwt.enabled is \"on\"");
+  if (c.jwt_algorithm == "EdDSA") {
+    if (!c.jwt_secret_env.empty()) return bad("jwt.secret_env is for HS256, not EdDSA");
+    if (c.jwt_public_key.empty() == c.jwt_key_file.empty())
+      return bad("jwt: EdDSA needs exactly one of jwt.public_key and jwt.key_file");
+  } else {
+    if (!c.jwt_public_key.empty()) return bad("jwt.public_key is for EdDSA, not HS256");
+    if (c.jwt_secret_env.empty() == c.jwt_key_file.empty())
+      return bad("jwt: HS256 needs exactly one of jwt.key_file and jwt.secret_env");
+  }
+  return unit{};
+}
+
 }  // namespace
 
 std::vector<option_info> config_options() {
@@ -298,6 +352,7 @@ result<unit> validate(const server_config& c) {
   if (c.password_cost != "interactive" && c.password_cost != "moderate" &&
       c.password_cost != "minimum")
     return bad("auth.password_cost must be \"interactive\", \"moderate\" or \"minimum\"");
+  if (auto e = validate_jwt(c); !e) return e;
   for (const auto& d : defs()) {
     if (auto f = std::get_if<std::int64_t server_config::*>(&d.field)) {
       if (c.**f < 0) return bad(std::string(d.section) + "." + d.key + " must not be negative");

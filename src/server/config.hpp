@@ -33,6 +33,16 @@ struct server_config {
   // [auth]
   std::int64_t token_ttl_s = 30LL * 24 * 3600;
   std::string password_cost = "interactive";
+  // [jwt] signed bearer tokens from an external auth service (server/signed_tokens.hpp)
+  std::string jwt_enabled = "off";
+  std::string jwt_algorithm = "EdDSA";
+  std::string jwt_public_key;
+  std::string jwt_key_file;
+  std::string jwt_secret_env;
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::int64_t jwt_leeway_s = 60;
+  std::string jwt_auto_create = "off";
   // [limits]
   std::int64_t max_frame_bytes = 65536;
   std::int64_t max_frame_hard_bytes = 1048576;

@@ -20,6 +20,7 @@
 #include "server/presence.hpp"
 #include "server/receipt_batcher.hpp"
 #include "server/search_indexer.hpp"
+#include "server/signed_tokens.hpp"
 #include "server/typing.hpp"
 #include "server/upload_gc.hpp"
 #include "store/blob_store.hpp"
@@ -71,6 +72,8 @@ struct server::impl {
 
   explicit impl(server_config cfg) {
     ctx.cfg = std::move(cfg);
+    auto jwt = load_jwt_verifier(ctx.cfg);  // before anything is opened: a bad key stops here
+    if (!jwt) throw std::runtime_error(jwt.err().message);
     std::filesystem::create_directories(ctx.cfg.data_dir);
     sqlite::sqlite_options so;
     so.path = (std::filesystem::path(ctx.cfg.data_dir) / "parley.db").string();
@@ -87,6 +90,11 @@ struct server::impl {
     m.cache = &st->cache();
     b.subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
     service_options opt;
+    opt.jwt = std::move(*jwt);
+    opt.jwt_auto_create = ctx.cfg.jwt_auto_create == "on";
+    if (opt.jwt)
+      spdlog::info("event=signed_tokens algorithm={} auto_create={}", ctx.cfg.jwt_algorithm,
+                   ctx.cfg.jwt_auto_create);
     opt.token_ttl_ms = ctx.cfg.token_ttl_s * 1000;
     opt.password_cost = parse_cost(ctx.cfg.password_cost);
     opt.max_text_bytes = static_cast<std::size_t>(ctx.cfg.max_text_bytes);
