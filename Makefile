@@ -29,9 +29,11 @@ test: build
 fuzz: deps
 	@FUZZ_BUILD=$(BUILD)-fuzz bash tests/fuzz/run.sh $(FUZZ_ARGS)
 
-sanitize: deps
+sanitize: configure
 	@SANITIZE_BUILD=$(BUILD)-fuzz bash tests/sanitize/asan.sh
-	@SANITIZE_BUILD=$(BUILD)-tsan bash tests/sanitize/tsan.sh
+	@cmake --build $(BUILD) -j $(JOBS) --target parley_integration_tests
+	@SANITIZE_BUILD=$(BUILD)-tsan TSAN_TEST_BIN=$(BUILD)/parley_integration_tests \
+	  bash tests/sanitize/tsan.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-fuzz $(BUILD)-tsan
