@@ -27,12 +27,19 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_strin
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export PARLEY_TEST_SANITIZER=asan
 export PARLEY_BIN="$build/parley" PARLEY_SDK_CHILD="$build/parley_sdk_child"
-filter=(--gtest_filter="${ASAN_GTEST_FILTER:-*}")
+# Left out of the integration suite, not for a sanitizer report: the slow-consumer test reads
+# the 4002 close only after its 800 sends are acknowledged, which takes longer than the
+# server's 2 s closing handshake (kCloseTimeout in src/transport/ws_connection.cpp) under ASan;
+# the server then closes the socket and the client reads no close code (0). It passes in the
+# main build; the timing it depends on is listed in docs/security.md ("Sanitizers").
+integration_default='-Lifecycle.SlowConsumerIsDisconnectedAndRecoversByResume'
 for s in "${suites[@]}"; do
   case "$s" in
-    unit) run_suite unit "$build/parley_unit_tests" "${filter[@]}" ;;
-    integration) run_suite integration "$build/parley_integration_tests" "${filter[@]}" ;;
-    sdk) run_suite sdk "$build/parley_sdk_tests" "${filter[@]}" ;;
+    unit) run_suite unit "$build/parley_unit_tests" --gtest_filter="${ASAN_GTEST_FILTER:-*}" ;;
+    integration)
+      run_suite integration "$build/parley_integration_tests" \
+        --gtest_filter="${ASAN_GTEST_FILTER:-$integration_default}" ;;
+    sdk) run_suite sdk "$build/parley_sdk_tests" --gtest_filter="${ASAN_GTEST_FILTER:-*}" ;;
     node)
       if [ -d tests/node/node_modules ]; then
         run_suite node node --test --test-concurrency=1 tests/node/
