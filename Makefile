@@ -1,11 +1,12 @@
 # Parley: `make run` starts the server on ./data; `make test` runs every test (the fuzz
-# targets too, 20 s each: CTest's `fuzz`); `make fuzz` runs only the fuzz targets
-# (FUZZ_ARGS="--long" for 10 minutes each; see tests/fuzz/run.sh).
+# targets too, 20 s each: CTest's `fuzz`; the suites under ASan+UBSan and TSan: `asan` and
+# `tsan`); `make fuzz` runs only the fuzz targets (FUZZ_ARGS="--long" for 10 minutes each;
+# see tests/fuzz/run.sh); `make sanitize` runs only the sanitizer builds (tests/sanitize/).
 # All install what is missing first (scripts/install-deps.sh, Debian 12 + npm).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test fuzz clean
+.PHONY: all deps configure build run test fuzz sanitize clean
 
 all: build
 
@@ -28,5 +29,11 @@ test: build
 fuzz: deps
 	@FUZZ_BUILD=$(BUILD)-fuzz bash tests/fuzz/run.sh $(FUZZ_ARGS)
 
+sanitize: configure
+	@SANITIZE_BUILD=$(BUILD)-fuzz bash tests/sanitize/asan.sh
+	@cmake --build $(BUILD) -j $(JOBS) --target parley_integration_tests
+	@SANITIZE_BUILD=$(BUILD)-tsan TSAN_TEST_BIN=$(BUILD)/parley_integration_tests \
+	  bash tests/sanitize/tsan.sh
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-fuzz $(BUILD)-tsan

@@ -60,13 +60,15 @@ struct server::impl {
   asio::thread_pool cpu{2};
   std::unique_ptr<service> svc;
   std::unique_ptr<blob_store> blobs;
+  // Before the receipt batcher and the presence tracker, whose timers run on it: members are
+  // destroyed in reverse order, and a timer must not outlive its io_context.
+  asio::io_context main_io;
   std::shared_ptr<receipt_batcher> receipts;
   std::unique_ptr<typing_tracker> typing;
   std::shared_ptr<presence_tracker> presence;
   std::vector<std::unique_ptr<asio::io_context>> ios;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
-  asio::io_context main_io;
   asio::steady_timer expiry_timer{main_io};
   std::unique_ptr<http_listener> listener;
 

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace parley::test {
 
@@ -27,8 +31,44 @@ server_process::server_process(std::vector<std::string> extra) : extra_(std::mov
   start();
 }
 
+std::string sanitizer_report(const std::string& log_path, std::streamoff from) {
+  std::ifstream in(log_path);
+  in.seekg(from);
+  std::string line, report;
+  int lines = 0;
+  while (std::getline(in, line) && lines < 80) {
+    bool marker = line.find("ERROR: AddressSanitizer") != std::string::npos ||
+                  line.find("ERROR: LeakSanitizer") != std::string::npos ||
+                  line.find("Sanitizer: ") != std::string::npos ||  // "WARNING: ThreadSanitizer: "
+                  line.find(": runtime error: ") != std::string::npos;  // UBSan
+    if (report.empty() && !marker) continue;
+    report += line + "\n";
+    ++lines;
+  }
+  return report;
+}
+
 server_process::~server_process() {
+  if (pid_ > 0 && std::getenv("PARLEY_TEST_SANITIZER")) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "parley did not stop within 60 s of SIGTERM";
+        kill9();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (pid_ > 0) {
+      pid_ = -1;
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        ADD_FAILURE() << "parley exited with status " << status << " on SIGTERM";
+    }
+  }
   if (pid_ > 0) kill9();
+  check_log();
   if (!std::getenv("PARLEY_KEEP_TEST_DATA")) std::filesystem::remove_all(dir_);
 }
 
@@ -71,7 +111,7 @@ void server_process::start() {
   auto colon = line.rfind(':');
   if (line.find("listening on") == std::string::npos || colon == std::string::npos) {
     kill9();
-    throw std::runtime_error("parley did not start; see " + log_);
+    throw std::runtime_error("parley did not start; see " + log_ + "\n" + sanitizer_report(log_));
   }
   port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
 }
@@ -82,7 +122,19 @@ int server_process::stop() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  check_log();
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void server_process::check_log() {
+  // Each report once: a server restarted in the same directory appends to the same log.
+  std::error_code ec;
+  auto size = static_cast<std::streamoff>(std::filesystem::file_size(log_, ec));
+  if (ec) return;
+  auto report = sanitizer_report(log_, checked_);
+  checked_ = size;
+  if (report.empty()) return;
+  ADD_FAILURE() << "parley wrote a sanitizer report to " << log_ << ":\n" << report;
 }
 
 void server_process::kill9() {

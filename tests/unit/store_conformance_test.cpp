@@ -89,7 +89,7 @@ store_backend cached_sqlite_backend() {
   return b;
 }
 
-constexpr error kOk{errc::ok, {}, {}, 0};
+const error kOk{errc::ok, {}, {}, 0};  // not constexpr: clang 14 with libstdc++ 12
 
 // A new event for append_event (seq is assigned by the store).
 event make_event(conv_id c, user_id sender, std::string cmid = {}, std::string text = "hi") {

@@ -78,7 +78,10 @@ result<boost::json::object> blocking_client::call(const std::string& op, boost::
     out = std::move(r);
     cv.notify_all();
   });
-  auto& [sm, scv, sout] = *shared;
+  // Not a structured binding: clang 14 cannot capture one in the lambda below.
+  auto& sm = std::get<0>(*shared);
+  auto& scv = std::get<1>(*shared);
+  auto& sout = std::get<2>(*shared);
   std::unique_lock lk(sm);
   if (!scv.wait_until(lk, deadline, [&] { return sout.has_value(); }))
     return make_error(errc::internal, "timed out waiting for the reply");

@@ -9,6 +9,11 @@
 //
 // The binary comes from PARLEY_BIN (CTest sets it). Set PARLEY_KEEP_TEST_DATA=1 to keep the
 // temp dirs (data and server.log) for inspection.
+//
+// Sanitizer builds (tests/sanitize/asan.sh): stop() and cleanup() throw, failing the test,
+// when the server wrote a sanitizer report to its log; with PARLEY_TEST_SANITIZER set,
+// cleanup() stops a running server with SIGTERM instead of SIGKILL (so the leak check at exit
+// runs) and throws unless it exits with status 0.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +22,9 @@ import { join } from 'node:path';
 const LISTEN_RE = /^parley listening on ([0-9.]+):(\d+)\s*$/;
 const DEFAULT_START_TIMEOUT_MS = 15_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const SANITIZER_STOP_TIMEOUT_MS = 60_000;
+// The first line of an AddressSanitizer, LeakSanitizer, ThreadSanitizer or UBSan report.
+const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|Sanitizer: |: runtime error: /;
 
 // Every child still running when the test process exits is killed, so a crashed test file
 // never leaves a server behind.
@@ -54,6 +62,22 @@ export class ParleyServer {
     this.child = null;
     this.exited = null; // promise of {code, signal} for the current child
     this.lastExit = null;
+    this.logChecked = 0; // bytes of server.log already checked for sanitizer reports
+  }
+
+  // Throws if the log has a sanitizer report past what was checked before.
+  #checkLog() {
+    let log;
+    try {
+      log = readFileSync(this.logPath);
+    } catch {
+      return;
+    }
+    const fresh = log.subarray(this.logChecked).toString('utf8').split('\n');
+    this.logChecked = log.length;
+    const first = fresh.findIndex((line) => SANITIZER_RE.test(line));
+    if (first < 0) return;
+    throw new Error(`parley wrote a sanitizer report to ${this.logPath}:\n${fresh.slice(first, first + 80).join('\n')}`);
   }
 
   get running() {
@@ -172,6 +196,7 @@ export class ParleyServer {
     if (!this.child) return this.lastExit ? this.lastExit.code : null;
     this.child.kill('SIGTERM');
     const { code } = await this.#awaitExit(timeoutMs, 'SIGTERM');
+    this.#checkLog();
     return code;
   }
 
@@ -219,7 +244,12 @@ export class ParleyServer {
 
   async cleanup() {
     try {
+      if (process.env.PARLEY_TEST_SANITIZER && this.child) {
+        const code = await this.stop(SANITIZER_STOP_TIMEOUT_MS);
+        if (code !== 0) throw new Error(`parley exited with ${code} (signal ${this.lastExit.signal}) on SIGTERM; log:\n${this.logTail()}`);
+      }
       await this.kill9();
+      this.#checkLog();
     } finally {
       if (!process.env.PARLEY_KEEP_TEST_DATA) rmSync(this.dir, { recursive: true, force: true });
     }
