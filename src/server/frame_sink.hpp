@@ -32,6 +32,9 @@ class frame_sink {
   // Calls f (on the executor) once the queue holds at most a low watermark of bytes.
   virtual void when_drained(std::function<void()> f) = 0;
   virtual void close(std::uint16_t code, std::string reason) = 0;
+  // After a sync that asked for it, the current state (receipts, typing, presence) has
+  // been handed to send(): a transport that answers once (long polling) waits for it.
+  virtual void state_sent() {}
   // The client's IP address, if the transport knows it ("" otherwise); asked rarely
   // (logins), so a transport may look it up each time.
   virtual std::string peer_address() const { return {}; }

@@ -204,10 +204,10 @@ void presence_tracker::snapshot(user_id viewer, std::function<void(std::string)>
       [self = shared_from_this(), viewer, send](read_txn& t) {
         std::string out = "{\"notice\":\"presence\",\"users\":";
         self->contacts_json(t, viewer, out);
-        if (out.back() == '[' || out.ends_with("[]")) return;  // no contacts
+        if (out.back() == '[' || out.ends_with("[]")) return send({});  // no contacts
         send(out + "}");
       },
-      [](const error&) {});
+      [send](const error&) { send({}); });
 }
 
 }  // namespace parley

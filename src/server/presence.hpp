@@ -41,6 +41,8 @@ class presence_tracker : public std::enable_shared_from_this<presence_tracker> {
   // {"presence":[{"user","state","last_seen"?}]}: the caller's contacts.
   void query(user_id viewer, std::function<void(result<std::string>)> done);
   // The same as a notice ({"notice":"presence","users":[...]}), for a resumed session.
+  // `send` runs exactly once: with "" when there is nothing to tell (no contacts, or the
+  // read failed).
   void snapshot(user_id viewer, std::function<void(std::string)> send);
   // What others see of u now: "online", "away" or "offline".
   std::string shown(user_id u);

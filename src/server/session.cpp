@@ -499,9 +499,13 @@ void session::send_current_state() {
   std::vector<conv_id> convs;
   convs.reserve(cursors_.size());
   for (const auto& [c, s] : cursors_) convs.push_back(c);
-  auto deliver = [self = shared_from_this()](std::vector<std::string> frames) {
-    boost::asio::post(self->ex_, [self, frames = std::move(frames)] {
-      for (const auto& f : frames) self->send_frame(std::make_shared<const std::string>(f));
+  // Each part arrives once (from reader threads); the last one tells the sink it is all in.
+  auto parts = std::make_shared<int>(1 + (ctx_.typing ? 1 : 0) + (ctx_.presence ? 1 : 0));
+  auto deliver = [self = shared_from_this(), parts](std::vector<std::string> frames) {
+    boost::asio::post(self->ex_, [self, parts, frames = std::move(frames)] {
+      for (const auto& f : frames)
+        if (!f.empty()) self->send_frame(std::make_shared<const std::string>(f));
+      if (--*parts == 0 && self->sink_) self->sink_->state_sent();
     });
   };
   if (ctx_.typing) deliver(ctx_.typing->current(auth_->u.id, convs));

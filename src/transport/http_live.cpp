@@ -72,12 +72,18 @@ class poll_sink final : public frame_sink {
     if (is_sync_reply(*f)) {
       synced = true;
       if (f->find(R"("error":)") != std::string::npos) sync_error = *f;
-      if (!frames.empty() || sync_error) wake_.cancel();
+      if ((!frames.empty() && !awaiting_state) || sync_error) wake_.cancel();
       return;
     }
     bytes_ += f->size();
     frames.push_back(std::move(f));
-    if (synced || bytes_ >= limit_) wake_.cancel();
+    if ((synced && !awaiting_state) || bytes_ >= limit_) wake_.cancel();
+  }
+  // The poll asked for the current state: the answer waits for it (it comes after the
+  // sync, from reader threads), so it is not left behind for a session that is gone.
+  void state_sent() override {
+    awaiting_state = false;
+    if (synced && !frames.empty()) wake_.cancel();
   }
   void when_drained(std::function<void()> f) override {
     // Below the limit the next replay round may run now; above it, it waits for the next
@@ -97,7 +103,7 @@ class poll_sink final : public frame_sink {
   }
 
   std::vector<std::shared_ptr<const std::string>> frames;
-  bool synced = false, closed = false, gone = false;
+  bool synced = false, closed = false, gone = false, awaiting_state = false;
   std::optional<std::string> sync_error;
   std::uint16_t close_code = 0;
   std::string close_reason;
@@ -132,7 +138,9 @@ asio::awaitable<bool> poll(server_context& ctx, http_stream& stream, header_pars
   auto s = std::make_shared<session>(ctx, ex, sink);
   // Receipts, typing and presence as they are now: only when the client asks (its first
   // poll, or after it lost track), not again on every poll.
-  s->send_state_after_sync(query_value(target, "state") == "1");
+  const bool want_state = query_value(target, "state") == "1";
+  s->send_state_after_sync(want_state);
+  sink->awaiting_state = want_state;
   s->set_auth(me);
   s->on_frame(*sync);
   watch_peer(stream, [w = std::weak_ptr<poll_sink>(sink)] {
