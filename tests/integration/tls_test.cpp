@@ -272,6 +272,21 @@ TEST(Tls, RestOverHttpsRegistersLogsInAndSends) {
   EXPECT_GE(tls_metric(srv.port(), "parley_tls_handshakes_total"), 6u);
 }
 
+TEST(Tls, UploadsAndDownloadsOverHttps) {
+  server_process srv(files().args());
+  auto ann = https_account(srv.port(), "ann");
+  std::string bytes(300 * 1024, '\0');  // many TLS records each way
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131) >> 3);
+  auto up = https(srv.port(), http::verb::post, "/v1/uploads", bytes, ann.token);
+  ASSERT_EQ(up.status, 200) << up.body;
+  auto u = up.json()["upload"].as_object();
+  EXPECT_EQ(u["size"].as_int64(), static_cast<std::int64_t>(bytes.size()));
+  auto down = https(srv.port(), http::verb::get, "/v1/uploads/" + std::string(u["id"].as_string()),
+                    {}, ann.token);
+  ASSERT_EQ(down.status, 200);
+  EXPECT_TRUE(down.body == bytes) << "the download differs from the upload";
+}
+
 TEST(Tls, WssChatsEndToEndWithPermessageDeflate) {
   server_process srv(files().args());
   auto ann = https_account(srv.port(), "ann");
