@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
+import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +90,7 @@ async function wss(t, srv, ca, token) {
       return f.result;
     },
     message: (text) => take((f) => f.ev && f.ev.type === 'message.created' && f.ev.data.text === text, `message ${text.slice(0, 20)}`),
+    nextMessage: () => take((f) => f.ev && f.ev.type === 'message.created', 'a message'),
   };
 }
 
@@ -120,4 +122,32 @@ test('a client that does not trust the certificate cannot connect', async (t) =>
   const { cert, key } = makeCertificate(t);
   const srv = await startServer(t, { extraArgs: ['--set', `tls.cert_file=${cert}`, '--set', `tls.key_file=${key}`] });
   await assert.rejects(request(srv, undefined, 'GET', '/healthz'), /self.signed|certificate/i);
+});
+
+test('a catch-up larger than the socket buffers arrives whole and in order over wss', async (t) => {
+  const { cert, key, ca } = makeCertificate(t);
+  const srv = await startServer(t, {
+    extraArgs: ['--set', `tls.cert_file=${cert}`, '--set', `tls.key_file=${key}`, '--set', 'rate.enabled=off'],
+  });
+  const ann = await account(srv, ca, 'ann');
+  const bob = await account(srv, ca, 'bob');
+  const a = await wss(t, srv, ca, ann);
+  await a.call({ op: 'sync' });
+  const conv = (await a.call({ op: 'conv.create', kind: 'group', title: 'big', members: ['bob'] })).conversation.id;
+  // Incompressible texts, so that permessage-deflate does not shrink the catch-up.
+  const texts = [];
+  for (let i = 0; i < 1000; ++i) {
+    const text = `${i} ${crypto.randomBytes(9000).toString('base64')}`;
+    texts.push(text);
+    await a.call({ op: 'send', conv, client_msg_id: `big${i}`, text });
+  }
+  const b = await wss(t, srv, ca, bob);
+  // Bob stops reading while 12 MB, more than the loopback socket buffers hold, is written
+  // to him: the server's TLS writes wait for the socket and are retried when it is writable.
+  b.ws._socket.pause();
+  const synced = b.call({ op: 'sync', since: { [conv]: 0 } });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  b.ws._socket.resume();
+  await synced;
+  for (const text of texts) assert.equal((await b.nextMessage()).ev.data.text, text);
 });
