@@ -142,6 +142,18 @@ const std::vector<option_def>& defs() {
        "single small event shrinks little and costs CPU)."},
       {"websocket", "deflate_level", &server_config::deflate_level,
        "zlib compression level of server messages, 1 (fastest) to 9 (smallest)."},
+      {"tls", "cert_file", &server_config::tls_cert_file,
+       "PEM file of the server's certificate chain (its certificate first). With key_file set "
+       "too, the port speaks TLS only: HTTPS and WSS for every endpoint. Read at start; a "
+       "new certificate takes a restart."},
+      {"tls", "key_file", &server_config::tls_key_file,
+       "PEM file of the private key of cert_file's certificate (unencrypted)."},
+      {"tls", "min_version", &server_config::tls_min_version,
+       "Oldest TLS version accepted: \"1.2\" or \"1.3\". Older versions, SSLv3, TLS "
+       "compression and renegotiation are never accepted."},
+      {"tls", "ciphers", &server_config::tls_ciphers,
+       "OpenSSL cipher list for TLS 1.2 (TLS 1.3 uses OpenSSL's default AEAD suites); the "
+       "default allows only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305."},
       {"rate", "enabled", &server_config::rate_enabled,
        "\"on\": the limits below apply (rate_limited with retry_after_ms; HTTP 429 with "
        "Retry-After); \"off\": none (benchmarks). Each limit is a token bucket: a burst, "
@@ -347,6 +359,11 @@ result<unit> validate(const server_config& c) {
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
       c.log_level != "warn" && c.log_level != "error" && c.log_level != "off")
     return bad("server.log_level must be trace, debug, info, warn, error or off");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    return bad("tls.cert_file and tls.key_file must be set together (or neither)");
+  if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3")
+    return bad("tls.min_version must be \"1.2\" or \"1.3\"");
+  if (c.tls_ciphers.empty()) return bad("tls.ciphers must not be empty");
   if (c.synchronous != "full" && c.synchronous != "normal")
     return bad("store.synchronous must be \"full\" or \"normal\"");
   if (c.password_cost != "interactive" && c.password_cost != "moderate" &&

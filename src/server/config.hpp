@@ -68,6 +68,13 @@ struct server_config {
   std::string permessage_deflate = "on";
   std::int64_t deflate_min_bytes = 256;
   std::int64_t deflate_level = 1;
+  // [tls]
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_min_version = "1.2";
+  std::string tls_ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
   // [rate]
   std::string rate_enabled = "on";
   std::int64_t rate_connection_per_s = 100;

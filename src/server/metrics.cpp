@@ -67,6 +67,11 @@ std::string metrics::render() const {
           ws_deflate_reused_total.load());
   counter("parley_ws_inflated_total", "Compressed WebSocket messages received.",
           ws_inflated_total.load());
+  counter("parley_tls_handshakes_total", "TLS handshakes completed (tls.cert_file set).",
+          tls_handshakes_total.load());
+  counter("parley_tls_handshake_failures_total",
+          "TLS handshakes that failed, timed out, or were refused by the per-address limit.",
+          tls_handshake_failures_total.load());
   counter("parley_commit_writes_total", "Writes carried by committed transactions.",
           commit_writes_.load());
   o << "# HELP parley_errors_total Error replies by code.\n# TYPE parley_errors_total counter\n";

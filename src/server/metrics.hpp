@@ -25,9 +25,11 @@ class metrics {
   std::atomic<std::uint64_t> deliveries_total{0};  // event frames queued to connections
   std::atomic<std::uint64_t> replayed_total{0};    // of which sent by sync catch-up
   std::atomic<std::uint64_t> slow_consumer_closes_total{0};
-  std::atomic<std::uint64_t> ws_deflated_total{0};        // WebSocket messages compressed
-  std::atomic<std::uint64_t> ws_deflate_reused_total{0};  // of those, compressed earlier
-  std::atomic<std::uint64_t> ws_inflated_total{0};        // compressed messages received
+  std::atomic<std::uint64_t> ws_deflated_total{0};             // WebSocket messages compressed
+  std::atomic<std::uint64_t> ws_deflate_reused_total{0};       // of those, compressed earlier
+  std::atomic<std::uint64_t> ws_inflated_total{0};             // compressed messages received
+  std::atomic<std::uint64_t> tls_handshakes_total{0};          // completed TLS handshakes
+  std::atomic<std::uint64_t> tls_handshake_failures_total{0};  // failed, timed out or refused
   std::atomic<std::uint64_t> commits_total{0};
   std::atomic<std::uint64_t> uploads_total{0};  // accepted uploads (deduplicated or not)
   std::atomic<std::uint64_t> upload_bytes_total{0};

@@ -1,5 +1,5 @@
-// Internal to the HTTP transport (http_listener.cpp, http_files.cpp): the stream type and
-// the reply helpers both use. Beast types; include only from src/transport.
+// Internal to the HTTP transport (http_listener.cpp, http_files.cpp, http_live.cpp): the
+// stream type and the reply helpers they use. Beast types; include only from src/transport.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "server/context.hpp"
 #include "server/metrics.hpp"
+#include "transport/conn_stream.hpp"
 
 namespace parley::http_common {
 
@@ -23,8 +24,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-// Bound to the io_context's executor, like the socket it hands to a WebSocket connection.
-using http_stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
+// Plain TCP or TLS, chosen when the connection is accepted (transport/conn_stream.hpp).
+using http_stream = conn_stream;
 using asio::use_awaitable;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 

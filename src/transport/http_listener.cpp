@@ -20,6 +20,7 @@
 #include "transport/http_live.hpp"
 #include "transport/origin.hpp"
 #include "transport/rest_routes.hpp"
+#include "transport/tls.hpp"
 #include "transport/ws_connection.hpp"
 
 namespace parley {
@@ -29,6 +30,7 @@ using namespace http_common;
 struct http_listener::impl {
   server_context& ctx;
   std::vector<asio::io_context*> ios;
+  std::unique_ptr<tls_context> tls;  // set: every connection speaks TLS
   tcp::acceptor acceptor;
   ws_registry registry;
   std::size_t next = 0;
@@ -37,6 +39,7 @@ struct http_listener::impl {
   impl(server_context& c, std::vector<asio::io_context*> i, const std::string& host,
        std::uint16_t port)
       : ctx(c), ios(std::move(i)), acceptor(*ios.front()), registry(ios) {
+    if (!ctx.cfg.tls_cert_file.empty()) tls = std::make_unique<tls_context>(ctx.cfg);
     beast::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
     if (ec) throw std::runtime_error("server.host is not an IP address: " + host);
@@ -57,14 +60,15 @@ struct http_listener::impl {
       if (!ec) {
         sock.set_option(tcp::no_delay(true), ec);
         auto ex = sock.get_executor();
-        asio::co_spawn(ex, serve(http_stream(std::move(sock))), [](std::exception_ptr e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& x) {
-            spdlog::warn("event=http_session_error what=\"{}\"", x.what());
-          }
-        });
+        asio::co_spawn(ex, serve(http_stream(http_stream::next_layer_type(std::move(sock)))),
+                       [](std::exception_ptr e) {
+                         if (!e) return;
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& x) {
+                           spdlog::warn("event=http_session_error what=\"{}\"", x.what());
+                         }
+                       });
       } else {
         spdlog::warn("event=accept_error what=\"{}\"", ec.message());
       }
@@ -128,9 +132,40 @@ struct http_listener::impl {
     co_return json_response(ver, ka, 200, std::move(*r));
   }
 
+  // The server side of the TLS handshake, within the handshake timeout. A handshake in
+  // progress holds a place in its address's connection count, so that clients that stall
+  // in it cannot hold more than limits.max_connections_per_address connections.
+  asio::awaitable<bool> tls_handshake(http_stream& stream, const std::string& address) {
+    auto& m = *ctx.m;
+    auto ticket = ctx.conns->acquire(address);
+    if (!ticket) {
+      m.tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info(
+          "event=tls_handshake_refused address={} reason=\"too many connections from "
+          "this address\"",
+          address);
+      co_return false;
+    }
+    stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
+    auto [ec] = co_await stream.async_handshake(*tls, tuple_awaitable);
+    if (ec) {
+      m.tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+      auto why = stream.tls_failure();
+      spdlog::debug("event=tls_handshake_failed address={} reason=\"{}\"", address,
+                    why.empty() ? ec.message() : why);
+      co_return false;
+    }
+    m.tls_handshakes_total.fetch_add(1, std::memory_order_relaxed);
+    co_return true;
+  }
+
   asio::awaitable<void> serve(http_stream stream) {
     beast::flat_buffer buf;
     const std::string address = peer_address(stream);
+    if (tls) {
+      const bool secured = co_await tls_handshake(stream, address);
+      if (!secured) co_return;
+    }
     for (;;) {
       // The header first: uploads stream their body to disk, everything else is read whole.
       http::request_parser<http::empty_body> hp;
@@ -233,8 +268,9 @@ struct http_listener::impl {
         // the stream's timers go away with this coroutine. Bytes read past the request go
         // along.
         std::string early(static_cast<const char*>(buf.data().data()), buf.size());
-        start_websocket(ctx, registry, stream.release_socket(), std::move(req), std::move(auth),
-                        std::move(early), std::move(ticket));
+        auto channel = stream.release_tls();
+        start_websocket(ctx, registry, stream.release_socket(), std::move(channel), std::move(req),
+                        std::move(auth), std::move(early), std::move(ticket));
         co_return;
       }
       stream.expires_never();

@@ -45,18 +45,21 @@ result<std::string> sync_request(const std::string& cursor) {
 // Watches the client's side of a connection the server only writes to (an event stream, a
 // waiting poll) and calls `gone` once the client closed it, so that its session ends now
 // and not when a write fails much later (the client would count as online meanwhile).
-// Bytes from the client (a pipelined request) end the watch without a call.
+// Bytes from the client (a pipelined request) end the watch without a call; over TLS, a
+// TLS alert record (content type 21: close_notify before the TCP close) counts as closing.
 template <class F>
 void watch_peer(http_stream& stream, F gone) {
   auto& sock = stream.socket();
   const int fd = sock.native_handle();
-  sock.async_wait(tcp::socket::wait_read,
-                  [fd, gone = std::move(gone)](boost::system::error_code ec) {
-                    if (ec == asio::error::operation_aborted) return;  // the connection ended first
-                    char c;
-                    const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-                    if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) gone();
-                  });
+  sock.async_wait(tcp::socket::wait_read, [fd, tls = stream.is_tls(),
+                                           gone = std::move(gone)](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;  // the connection ended first
+    char c;
+    const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+        (tls && n == 1 && c == 21))
+      gone();
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include <span>
 
 #include "server/session.hpp"
+#include "transport/tls.hpp"
 #include "transport/ws_deflate.hpp"
 
 namespace parley {
@@ -393,11 +394,17 @@ class ws_connection final : public session, public frame_sink {
     flush();
   }
 
+  // Reads and writes go through TLS from now on.
+  void use_tls(std::unique_ptr<tls_channel> tls) { tls_ = std::move(tls); }
+
   // From the epoll set.
   void on_io(std::uint32_t ev) {
     if (st_ == state::done) return;
     if ((ev & EPOLLOUT) && writing_) flush();
-    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && st_ != state::handshake) drain();
+    const bool resume_read = (ev & EPOLLOUT) && tls_ && tls_->read_wants_write();
+    if (((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || resume_read) &&
+        st_ != state::handshake)
+      drain();
   }
 
   void send(std::shared_ptr<const std::string> frame) override {
@@ -528,7 +535,9 @@ class ws_connection final : public session, public frame_sink {
     std::uint8_t* buf = svc_.scratch();
     for (int i = 0; i < kReadsPerTurn;) {
       if (st_ == state::done) return;
-      ssize_t n = ::recv(fd_, buf, kScratchBytes, MSG_DONTWAIT);
+      // One branch per read: a plain connection makes the same system call as before.
+      ssize_t n =
+          tls_ ? tls_->recv(buf, kScratchBytes) : ::recv(fd_, buf, kScratchBytes, MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -828,6 +837,7 @@ class ws_connection final : public session, public frame_sink {
   void begin_teardown() {
     if (st_ == state::teardown || st_ == state::done) return;
     st_ = state::teardown;
+    if (tls_) tls_->shutdown();  // close_notify
     ::shutdown(fd_, SHUT_WR);
     if (list_ != ws_service::closing) svc_.link(this, ws_service::closing, clock_type::now());
   }
@@ -946,7 +956,8 @@ class ws_connection final : public session, public frame_sink {
       msghdr mh{};
       mh.msg_iov = o.iov + o.iov_i;
       mh.msg_iovlen = static_cast<std::size_t>(o.iov_n - o.iov_i);
-      ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = tls_ ? tls_->send(mh.msg_iov, static_cast<int>(mh.msg_iovlen))
+                       : ::sendmsg(fd_, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -1031,6 +1042,7 @@ class ws_connection final : public session, public frame_sink {
     svc_.unwatch(fd_);
     ::close(fd_);
     fd_ = -1;
+    tls_.reset();
     in_.reset();
     out_.reset();
     auto& ctx = svc_.ctx();
@@ -1050,6 +1062,7 @@ class ws_connection final : public session, public frame_sink {
   std::unique_ptr<in_state> in_;            // only while a frame or message is incomplete
   std::unique_ptr<out_state> out_;          // only while something is queued or written
   std::unique_ptr<timer_type> auth_timer_;  // only until authenticated
+  std::unique_ptr<tls_channel> tls_;        // null: plain TCP
   int fd_;
   std::uint8_t list_ = ws_service::none;
   std::uint8_t deflate_bits_ = 0;  // permessage-deflate agreed: the server's window bits; 0: off
@@ -1212,8 +1225,9 @@ void ws_registry::close_all(std::uint16_t code, const std::string& reason) {
 }
 
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
-                     http::request<http::string_body> req, std::optional<device_session> auth,
-                     std::string early, std::unique_ptr<connection_limits::ticket> ticket) {
+                     std::unique_ptr<tls_channel> tls, http::request<http::string_body> req,
+                     std::optional<device_session> auth, std::string early,
+                     std::unique_ptr<connection_limits::ticket> ticket) {
   auto ex = sock.get_executor();
   auto& svc = asio::use_service<ws_service>(ex.context());
   svc.configure(ctx, reg);
@@ -1221,7 +1235,13 @@ void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
   error_code ec;
   int fd = sock.release(ec);
   if (ec) return;  // the socket closes with `sock`
+  if (tls && !tls->attach(fd, early)) {
+    spdlog::debug("event=ws_closed reason=\"tls: {}\"", tls->failure());
+    ::close(fd);
+    return;
+  }
   auto c = std::make_shared<ws_connection>(svc, fd, ex);
+  if (tls) c->use_tls(std::move(tls));
   c->set_ticket(std::move(ticket));
   c->start(std::move(req), std::move(auth), std::move(early));
 }

@@ -57,10 +57,15 @@ class ws_registry {
   std::atomic<std::size_t> count_{0};
 };
 
-// Takes over an HTTP connection whose request is a WebSocket upgrade to /v1/ws. `early`
-// holds bytes the client sent after the request that the HTTP reader already buffered.
-// `ticket` is the connection's place in the per-address and per-user counts.
+class tls_channel;
+
+// Takes over an HTTP connection whose request is a WebSocket upgrade to /v1/ws. `tls` is
+// the connection's TLS state (null: plain TCP); the connection then reads and writes
+// through it. `early` holds bytes the client sent after the request that the HTTP reader
+// already buffered. `ticket` is the connection's place in the per-address and per-user
+// counts.
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
+                     std::unique_ptr<tls_channel> tls,
                      boost::beast::http::request<boost::beast::http::string_body> req,
                      std::optional<device_session> auth, std::string early,
                      std::unique_ptr<connection_limits::ticket> ticket);
