@@ -71,8 +71,8 @@ async function wss(t, srv, ca, token) {
     if (wake) wake();
   });
   let next = 0;
-  const take = async (pred, what) => {
-    const deadline = Date.now() + 5000;
+  const take = async (pred, what, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = frames.findIndex(pred);
       if (i >= 0) return frames.splice(i, 1)[0];
@@ -82,10 +82,10 @@ async function wss(t, srv, ca, token) {
   };
   return {
     ws,
-    async call(req) {
+    async call(req, timeoutMs = 5000) {
       const id = ++next;
       ws.send(JSON.stringify({ ...req, id }));
-      const f = await take((f) => f.id === id, `reply to ${req.op}`);
+      const f = await take((f) => f.id === id, `reply to ${req.op}`, timeoutMs);
       assert.ok(f.result, JSON.stringify(f));
       return f.result;
     },
@@ -145,7 +145,9 @@ test('a catch-up larger than the socket buffers arrives whole and in order over 
   // Bob stops reading while 12 MB, more than the loopback socket buffers hold, is written
   // to him: the server's TLS writes wait for the socket and are retried when it is writable.
   b.ws._socket.pause();
-  const synced = b.call({ op: 'sync', since: { [conv]: 0 } });
+  // The sync reply follows the whole replay: compressing and encrypting 12 MB takes
+  // seconds under the sanitizers, so this wait is generous; it checks order, not speed.
+  const synced = b.call({ op: 'sync', since: { [conv]: 0 } }, 120000);
   await new Promise((resolve) => setTimeout(resolve, 1000));
   b.ws._socket.resume();
   await synced;
