@@ -202,5 +202,50 @@ TEST_F(SearchTest, DeletedWordsLeaveTheIndexBytesOncePurged) {
   EXPECT_EQ(seqs(search(ann, {{"query", "chatter"}})).size(), 20u);  // the rest is intact
 }
 
+// FTS5 writes its in-memory terms out as a new segment whenever a statement holding a
+// statement journal ends; the indexer must move a whole batch in with one flush, not one
+// per message (a segment per message made indexing most of the writer's work). The
+// structure record (rowid 10 of the _data table) starts with a 4-byte cookie and the
+// varints nLevel, nSegment and nWriteCounter; the last counts the segments ever written.
+TEST_F(SearchTest, AnIndexingRoundWritesOneSegment) {
+  auto write_counter = [&] {
+    sqlite3* raw = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(db_.path().c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw, "SELECT block FROM messages_fts_data WHERE id = 10", -1, &q,
+                                 nullptr),
+              SQLITE_OK);
+    std::vector<unsigned char> b;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+      auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(q, 0));
+      b.assign(p, p + sqlite3_column_bytes(q, 0));
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+    std::size_t at = 4;
+    auto varint = [&] {
+      std::uint64_t v = 0;
+      while (at < b.size()) {
+        auto c = b[at++];
+        v = (v << 7) | (c & 0x7f);
+        if ((c & 0x80) == 0) break;
+      }
+      return v;
+    };
+    if (b.size() < 5) return std::uint64_t{0};  // no segment written yet
+    varint();                                   // nLevel
+    varint();                                   // nSegment
+    return varint();                            // nWriteCounter
+  };
+  for (int i = 0; i < 5; ++i) post(ann, c, "warm up " + std::to_string(i));
+  index();
+  auto before = write_counter();
+  for (int i = 0; i < 90; ++i) post(bob, c, "batch word" + std::to_string(i) + " shared");
+  index();  // one index_pending(100) takes all 90
+  EXPECT_EQ(write_counter() - before, 1u);
+  EXPECT_EQ(seqs(search(ann, {{"query", "shared"}})).size(), 20u);  // a full first page
+  EXPECT_EQ(seqs(search(ann, {{"query", "word42"}})).size(), 1u);
+}
+
 }  // namespace
 }  // namespace parley

@@ -385,26 +385,32 @@ bool sqlite_txn::set_follow(user_id u, conv_id c, seq_t root, bool following, bo
 }
 
 std::size_t sqlite_txn::index_pending(std::size_t limit) {
-  auto& q = db_.prepare("SELECT n, msg_id FROM search_pending ORDER BY n LIMIT ?");
+  auto& q =
+      db_.prepare("SELECT count(*), max(n) FROM (SELECT n FROM search_pending ORDER BY n LIMIT ?)");
   q.bind(1, static_cast<std::int64_t>(limit));
-  std::vector<std::int64_t> ids;
-  std::int64_t last = 0;
-  while (q.step()) {
-    last = q.i64(0);
-    ids.push_back(q.i64(1));
-  }
+  q.step();
+  auto taken = static_cast<std::size_t>(q.i64(0));
+  auto last = q.i64(1);
   q.reset();
-  for (auto id : ids) {
-    // Gone (pruned), emptied (deleted) or already indexed: nothing to add.
-    db_.prepare(
-           "INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages "
-           "WHERE id = ? AND indexed = 0 AND text <> ''")
-        .bind(1, id)
-        .run();
-    db_.prepare("UPDATE messages SET indexed = 1 WHERE id = ? AND indexed = 0").bind(1, id).run();
-  }
-  if (!ids.empty()) db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
-  return ids.size();
+  if (taken == 0) return 0;
+  // Set-based, FTS5 statement first. FTS5 writes its pending terms out as a new segment at
+  // the end of every statement that holds a statement journal once the index is part of
+  // the transaction; one statement per message made a segment per message (and the merges
+  // to match). One INSERT ... SELECT makes one segment per round. Messages gone (pruned),
+  // emptied (deleted) or already indexed add nothing.
+  db_.prepare(
+         "INSERT INTO messages_fts(rowid, text) SELECT m.id, m.text FROM search_pending p "
+         "JOIN messages m ON m.id = p.msg_id WHERE p.n <= ?1 AND m.indexed = 0 AND m.text <> '' "
+         "ORDER BY p.n")
+      .bind(1, last)
+      .run();
+  db_.prepare(
+         "UPDATE messages SET indexed = 1 WHERE indexed = 0 AND id IN "
+         "(SELECT msg_id FROM search_pending WHERE n <= ?)")
+      .bind(1, last)
+      .run();
+  db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
+  return taken;
 }
 
 bool sqlite_txn::purge_search_index(std::size_t pages) {
