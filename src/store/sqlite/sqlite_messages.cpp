@@ -262,6 +262,11 @@ void sqlite_txn::insert_message(const message_state& m) {
       .bind(8, m.reply_to)
       .bind(9, mentions)
       .run();
+  // Queued for the search indexer (index_pending), in commit order.
+  if (!m.text.empty())
+    db_.prepare("INSERT INTO search_pending(msg_id) VALUES (?)")
+        .bind(1, row_id(m.conv, m.seq))
+        .run();
   for (auto u : m.mentions) {
     db_.prepare(
            "INSERT OR IGNORE INTO mentions(user_id, conv_id, seq, thread_root) VALUES (?,?,?,?)")

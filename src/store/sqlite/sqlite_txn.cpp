@@ -161,8 +161,11 @@ std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t
 
 std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
                                                              const std::string& cmid) {
+  // Through the idempotency keys (the log has no index on them).
   static const std::string sql =
-      cat({"SELECT ", kEventCols, " FROM events WHERE sender_id = ? AND client_msg_id = ?"});
+      cat({"SELECT ", kEventCols,
+           " FROM events WHERE (conv_id, seq) = (SELECT conv_id, seq FROM send_keys "
+           "WHERE sender_id = ? AND client_msg_id = ?)"});
   auto& s = db_.prepare(sql);
   s.bind(1, sender).bind(2, cmid);
   if (!s.step()) return std::nullopt;

@@ -1,0 +1,130 @@
+// Schema migrations of the SQLite backend on a database that holds data: what an older
+// version stored survives, and the newest schema behaves as the store promises.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_schema.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "unit_support.hpp"
+
+namespace parley {
+namespace {
+
+std::int64_t scalar(sqlite::db& d, const std::string& sql) {
+  auto& q = d.prepare(sql);
+  EXPECT_TRUE(q.step()) << sql;
+  auto v = q.i64(0);
+  q.reset();
+  return v;
+}
+
+// A version-8 database: one group conversation with two messages, one of them still
+// waiting for the search indexer (queued by the version-8 trigger).
+void fill_version_8(sqlite::db& d) {
+  d.exec(R"sql(
+INSERT INTO users(id, handle, pw_hash, created_ms) VALUES (1, 'ann', 'x', 1);
+INSERT INTO conversations(id, kind, title, last_seq, created_ms) VALUES (7, 'group', 't', 2, 1);
+INSERT INTO members(conv_id, user_id, role, joined_seq) VALUES (7, 1, 'owner', 0);
+INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) VALUES
+  (7, 1, 'ev-one', 10, 'message.created', 1, 'c-1', '{"text":"first words"}'),
+  (7, 2, 'ev-two', 11, 'message.created', 1, NULL, '{"text":"second words"}');
+INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms)
+  VALUES (1, 'c-1', 7, 1, 'ev-one', 10);
+INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, indexed)
+  VALUES (7 * 4294967296 + 1, 7, 1, 1, 10, 'first words', 0);
+)sql");
+}
+
+TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
+  test::temp_db tmp;
+  {
+    sqlite::db d(tmp.path(), false);
+    d.exec("PRAGMA foreign_keys = ON");
+    sqlite::migrate(d, 8);
+    fill_version_8(d);
+    ASSERT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 1);  // the v8 trigger's
+    // Version 8 refuses an event id twice and an event of a missing conversation.
+    EXPECT_THROW(d.exec("INSERT INTO events VALUES (7, 3, 'ev-one', 12, 'x', 1, NULL, '{}')"),
+                 std::exception);
+    EXPECT_THROW(d.exec("INSERT INTO events VALUES (99, 1, 'ev-x', 12, 'x', 1, NULL, '{}')"),
+                 std::exception);
+
+    sqlite::migrate(d);
+    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 9);
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM events"), 2);
+    auto& q = d.prepare("SELECT seq, id, client_msg_id, data FROM events ORDER BY seq");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.i64(0), 1);
+    EXPECT_EQ(q.text(1), "ev-one");
+    EXPECT_EQ(q.text(2), "c-1");
+    EXPECT_EQ(q.text(3), R"({"text":"first words"})");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.text(1), "ev-two");
+    q.reset();
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM pragma_foreign_key_list('events')"), 0);
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM pragma_index_list('events') WHERE origin = 'u'"), 0);
+    EXPECT_EQ(scalar(d,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = "
+                     "'messages_search_queue'"),
+              0);
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 1);  // still queued
+    // The primary key still holds.
+    EXPECT_THROW(d.exec("INSERT INTO events VALUES (7, 2, 'ev-y', 12, 'x', 1, NULL, '{}')"),
+                 std::exception);
+  }
+
+  // The store on the migrated file: appends continue the sequence, the idempotency key
+  // of a version-8 send still holds, and new messages reach the search queue.
+  sqlite::sqlite_options so;
+  so.path = tmp.path();
+  so.synchronous = "normal";
+  sqlite::sqlite_store st(so);
+  auto run = [&](std::function<error(write_txn&)> fn) {
+    std::promise<error> p;
+    auto f = p.get_future();
+    st.write(std::move(fn), [&p](const error& e) { p.set_value(e); });
+    return test::get_or_throw(f, "write");
+  };
+  seq_t appended = 0;
+  auto e = run([&](write_txn& t) {
+    event ev{7, 0, "ev-three", 12, "message.created", 1, "c-3", R"({"text":"third words"})"};
+    t.append_event(ev);
+    appended = ev.seq;
+    message_state m;
+    m.conv = 7;
+    m.seq = ev.seq;
+    m.sender = 1;
+    m.created_ms = 12;
+    m.text = "third words";
+    t.insert_message(m);
+    return error{errc::ok, {}, {}, 0};
+  });
+  ASSERT_EQ(e.code, errc::ok) << e.message;
+  EXPECT_EQ(appended, 3);
+  auto dup = run([&](write_txn& t) {
+    event ev{7, 0, "ev-four", 13, "message.created", 1, "c-1", "{}"};
+    t.append_event(ev);  // c-1 was sent under version 8: refused
+    return error{errc::ok, {}, {}, 0};
+  });
+  EXPECT_NE(dup.code, errc::ok);
+  std::size_t indexed = 0;
+  ASSERT_EQ(run([&](write_txn& t) {
+              indexed = t.index_pending(100);
+              return error{errc::ok, {}, {}, 0};
+            }).code,
+            errc::ok);
+  EXPECT_EQ(indexed, 2u);  // the version-8 queue entry and the new message
+  std::promise<std::optional<event>> p;
+  auto f = p.get_future();
+  st.read([&p](read_txn& t) { p.set_value(t.find_event_by_client_msg_id(1, "c-3")); },
+          [&p](const error&) { p.set_value(std::nullopt); });
+  auto found = test::get_or_throw(f, "read");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, "ev-three");
+  st.stop();
+}
+
+}  // namespace
+}  // namespace parley
