@@ -9,7 +9,7 @@ namespace parley {
 presence_tracker::presence_tracker(boost::asio::io_context& io, store& st, hub& h,
                                    typing_tracker& typing, std::chrono::milliseconds flush,
                                    std::chrono::milliseconds idle)
-    : io_(io), st_(st), hub_(h), typing_(typing), flush_(flush), idle_(idle), timer_(io) {}
+    : st_(st), hub_(h), typing_(typing), flush_(flush), idle_(idle), timer_(io) {}
 
 void presence_tracker::start() {
   schedule();

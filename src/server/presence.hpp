@@ -68,7 +68,6 @@ class presence_tracker : public std::enable_shared_from_this<presence_tracker> {
   void flush();
   void contacts_json(read_txn& t, user_id viewer, std::string& out);
 
-  boost::asio::io_context& io_;
   store& st_;
   hub& hub_;
   typing_tracker& typing_;

@@ -6,7 +6,7 @@ namespace parley {
 
 receipt_batcher::receipt_batcher(boost::asio::io_context& io, store& st, hub& h,
                                  std::chrono::milliseconds interval)
-    : io_(io), st_(st), hub_(h), interval_(interval), timer_(io) {}
+    : st_(st), hub_(h), interval_(interval), timer_(io) {}
 
 void receipt_batcher::start() {
   schedule();

@@ -41,7 +41,6 @@ class receipt_batcher : public std::enable_shared_from_this<receipt_batcher> {
   void schedule();
   void flush();
 
-  boost::asio::io_context& io_;
   store& st_;
   hub& hub_;
   std::chrono::milliseconds interval_;
