@@ -241,12 +241,17 @@ test('history scrolls back page by page through older messages', async (t) => {
   }
   await bob.page.reload();
   await message(bob.page, 'history 120').waitFor();
-  assert.equal((await timeline(bob.page)).length, 50, 'one page at first');
+  // The newest page (50), plus whatever the resume replayed past the page's stored
+  // positions: not everything.
+  const first = await timeline(bob.page);
+  assert.ok(first.length >= 50 && first.length < 120, `one page at first (${first.length})`);
+  assert.equal(first.at(-1), 'history 120');
   // Scrolling to the top loads the older pages.
-  for (let n = 0; n < 5 && (await timeline(bob.page)).length < 120; n++) {
+  await eventually(async () => {
     await bob.page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
-    await sleep(400);
-  }
+    await sleep(200);
+    return (await timeline(bob.page)).length >= 120;
+  }, 'all 120 after scrolling');
   const all = await timeline(bob.page);
   assert.deepEqual(all, Array.from({ length: 120 }, (_, i) => `history ${i + 1}`));
   assert.equal(await bob.page.locator('#load-older').isVisible(), false, 'no more to load');
