@@ -51,6 +51,8 @@ test('two people chat both ways: unread badge, presence dot, read receipts, typi
   await entry.locator('.dot[data-presence="online"]').waitFor();
   assert.match(await entry.getAttribute('aria-label'), /^ann, 1 unread, online$/);
   await screenshot(bob.page, 'chat-unread-badge');
+  // bob's browser has it (delivered) but has not shown it (not read).
+  await message(ann.page, 'hello bob').locator('.msg-state[data-state="delivered"]').waitFor();
 
   await openConversation(bob.page, 'ann');
   await message(bob.page, 'hello bob').waitFor();
@@ -70,6 +72,10 @@ test('two people chat both ways: unread badge, presence dot, read receipts, typi
   await screenshot(ann.page, 'chat-read-receipts');
   assert.deepEqual(ann.problems, []);
   assert.deepEqual(bob.problems, []);
+
+  // ann closes her browser: bob's list shows her offline.
+  await ann.context.close();
+  await entry.locator('.dot[data-presence="offline"]').waitFor();
 });
 
 test('messages sent offline are pending, then arrive exactly once and in order on both sides', async (t) => {
@@ -150,7 +156,9 @@ test('threads, quotes, reactions, edits, deletes, attachments, search and mentio
   await bobRoot.waitFor();
 
   // A thread reply from bob; ann sees the count and the reply.
-  await bobRoot.getByRole('button', { name: 'Reply in thread' }).click();
+  // By keyboard: focus the button and press Enter.
+  await bobRoot.getByRole('button', { name: 'Reply in thread' }).focus();
+  await bob.page.keyboard.press('Enter');
   await bob.page.locator('#side-panel:not([hidden])').waitFor();
   const threadInput = bob.page.getByRole('textbox', { name: 'Reply in thread' });
   await threadInput.fill('first thread reply');
@@ -167,7 +175,8 @@ test('threads, quotes, reactions, edits, deletes, attachments, search and mentio
   // A reaction from ann on bob's message.
   await send(bob.page, 'react to me');
   const annReact = message(ann.page, 'react to me');
-  await annReact.getByRole('button', { name: 'React with 👍' }).click();
+  await annReact.getByRole('button', { name: 'React with 👍' }).focus();
+  await ann.page.keyboard.press('Enter');
   await message(bob.page, 'react to me').locator('.reaction[data-emoji="👍"]', { hasText: '👍 1' }).waitFor();
   assert.equal(await annReact.locator('.reaction[data-emoji="👍"]').getAttribute('aria-pressed'), 'true');
 
