@@ -76,6 +76,20 @@ test('two people chat both ways: unread badge, presence dot, read receipts, typi
   // ann closes her browser: bob's list shows her offline.
   await ann.context.close();
   await entry.locator('.dot[data-presence="offline"]').waitFor();
+
+  // bob logs out (the token is revoked) and logs in again: his conversation is there.
+  await bob.page.getByRole('button', { name: 'Log out' }).click();
+  await bob.page.locator('#login-view:not([hidden])').waitFor();
+  await bob.page.getByLabel('Handle', { exact: true }).fill('bob');
+  await bob.page.getByLabel('Password', { exact: true }).fill('not the password');
+  await bob.page.getByRole('button', { name: 'Log in' }).click();
+  await bob.page.locator('#login-error', { hasText: /unauthenticated|password/ }).waitFor();
+  await bob.page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await bob.page.getByRole('button', { name: 'Log in' }).click();
+  await conversationButton(bob.page, 'ann').waitFor();
+  await openConversation(bob.page, 'ann');
+  assert.deepEqual(await timeline(bob.page), ['hello bob', 'hi ann']);
+  assert.deepEqual(bob.problems, []);
 });
 
 test('messages sent offline are pending, then arrive exactly once and in order on both sides', async (t) => {

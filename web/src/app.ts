@@ -8,7 +8,7 @@ import { byId, clear, h, timeOf } from './dom.js';
 import { renderMessage, renderPending, type MessageContext } from './messages.js';
 import { ConvModel, type Msg } from './model.js';
 import { reconcile, type Item } from './reconcile.js';
-import { clearSession, saveSession, type Session } from './session.js';
+import { saveSession, type Session } from './session.js';
 
 const PAGE = 50;
 
@@ -63,9 +63,7 @@ export class ChatApp {
         saveSession(this.#s);
       },
       authFailed: () => {
-        void this.conn.close();
-        clearSession();
-        onSignedOut('Your session has ended: log in again.');
+        void this.conn.close().then(() => onSignedOut('Your session has ended: log in again.'));
       },
     });
     this.#wire();
@@ -78,13 +76,14 @@ export class ChatApp {
   // The conversation list: the client's once it has loaded one, before that (offline, at
   // start) the one cached in localStorage by the last session of this account, so queued
   // messages can be seen and added to while the server cannot be reached.
-  #listLoaded = false;
+  #listFrom: ParleyClient | null = null; // the client that loaded the list shown
   get #cacheKey(): string {
     return `parley.cache.${this.#s.user.id}`;
   }
 
   #convs(): Conversation[] {
-    if (this.#listLoaded) return this.conn.client.conversations;
+    // A client made after going offline and online again starts with an empty list.
+    if (this.#listFrom === this.conn.client || this.conn.client.conversations.length > 0) return this.conn.client.conversations;
     try {
       const cached = JSON.parse(localStorage.getItem(this.#cacheKey) ?? 'null') as { convs: Conversation[] } | null;
       return cached?.convs ?? [];
@@ -124,7 +123,7 @@ export class ChatApp {
     const fresh = this.conn.client.conversations.filter((c) => !this.#contactsAsked.has(c.id));
     for (const c of fresh) this.#contactsAsked.add(c.id);
     if (fresh.length > 0) this.#askPresence();
-    this.#listLoaded = true;
+    this.#listFrom = this.conn.client;
     this.#saveCache();
     this.#renderConversations();
   }
@@ -195,8 +194,10 @@ export class ChatApp {
       void this.#createConversation();
     });
     document.addEventListener('visibilitychange', () => this.#markRead());
-    window.addEventListener('focus', () => void this.#c.setAway(false).catch(() => {}));
-    window.addEventListener('blur', () => void this.#c.setAway(true).catch(() => {}));
+    // Presence: away while the window is in the background (only said on a connection).
+    const away = (on: boolean) => this.#c.state === 'online' && void this.#c.setAway(on).catch(() => {});
+    window.addEventListener('focus', () => away(false));
+    window.addEventListener('blur', () => away(true));
   }
 
   #showState(st: string): void {
@@ -233,7 +234,7 @@ export class ChatApp {
       .call<{ conversation: Conversation }>('conv.get', { conv })
       .then((r) => {
         this.#learnMembers(conv, r.conversation.members ?? []);
-        if (this.#listLoaded) this.#saveCache();
+        if (this.#listFrom === this.conn.client) this.#saveCache();
         this.#renderConversations();
         if (conv === this.#current) this.#renderCurrent();
       })

@@ -1,13 +1,24 @@
-// Entry point: the login form, or the chat screen for a stored session.
+// Entry point: the login form, or the chat screen for a stored session. Signing in or out
+// reloads the page, so one page load runs at most one chat screen (one client, one set of
+// listeners).
 import { ChatApp } from './app.js';
 import { byId } from './dom.js';
-import { loadSession, signIn } from './session.js';
+import { clearSession, loadSession, signIn } from './session.js';
 
-function showLogin(message = ''): void {
+const NOTICE = 'parley.notice';
+
+function showLogin(): void {
   byId('chat-view').hidden = true;
   byId('login-view').hidden = false;
-  byId('login-error').textContent = message;
+  byId('login-error').textContent = sessionStorage.getItem(NOTICE) ?? '';
+  sessionStorage.removeItem(NOTICE);
   byId('login-handle').focus();
+}
+
+function signedOut(why: string): void {
+  clearSession();
+  if (why !== '') sessionStorage.setItem(NOTICE, why);
+  location.reload();
 }
 
 async function showChat(): Promise<void> {
@@ -15,12 +26,11 @@ async function showChat(): Promise<void> {
   if (!session) return showLogin();
   byId('login-view').hidden = true;
   byId('chat-view').hidden = false;
-  const app = new ChatApp(session, (why) => showLogin(why));
+  const app = new ChatApp(session, signedOut);
   byId('logout').addEventListener('click', async () => {
     await app.conn.client.call('logout').catch(() => {});
     await app.conn.close();
-    localStorage.removeItem('parley.session');
-    location.reload();
+    signedOut('');
   });
   await app.start();
 }
@@ -34,11 +44,9 @@ function wireLogin(): void {
     for (const b of form.querySelectorAll('button')) b.disabled = true;
     try {
       await signIn(handle, password, create);
-      byId<HTMLInputElement>('login-password').value = '';
-      await showChat();
+      location.reload();
     } catch (e) {
       byId('login-error').textContent = (e as Error).message;
-    } finally {
       for (const b of form.querySelectorAll('button')) b.disabled = false;
     }
   };
