@@ -706,7 +706,7 @@ export class ChatApp {
         h(
           'li',
           { class: 'msg search-result', 'data-conv': r.conv, 'data-seq': r.seq },
-          h('div', { class: 'msg-head' }, h('span', { class: 'msg-sender' }, this.#nameOf(r.sender)), h('span', {}, conv ? this.#titleOf(conv) : `#${r.conv}`), h('time', {}, timeOf(r.ts))),
+          h('div', { class: 'msg-head' }, h('span', { class: 'msg-sender' }, this.#nameOf(r.sender)), h('span', {}, `in ${conv ? this.#titleOf(conv) : `conversation ${r.conv}`}`), h('time', {}, timeOf(r.ts))),
           snippet,
           open,
         ),
