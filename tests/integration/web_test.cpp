@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "chat_helpers.hpp"
@@ -187,4 +189,21 @@ TEST(Web, WithoutAWebDirThereIsNoAppButTheApiWorks) {
   EXPECT_EQ(request(srv.port(), "GET", "/healthz").status, 200);
   auto ann = register_and_login(srv.port(), "ann");
   EXPECT_FALSE(ann.token.empty());
+}
+
+TEST(Web, AWebDirThatIsNotADirectoryStopsTheServerAtStart) {
+  web_dir d;
+  for (const auto& dir : {(d.root / "missing").string(), (d.app / "app.js").string()}) {
+    auto out = d.root / "out.txt";
+    std::string cmd = parley_bin() + " serve --port 0 --data-dir '" + (d.root / "data").string() +
+                      "' --set 'web.dir=" + dir + "' > '" + out.string() + "' 2>&1 </dev/null";
+    int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st)) << dir;
+    EXPECT_NE(WEXITSTATUS(st), 0) << dir;
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_NE(text.str().find("web.dir is not a directory: " + dir), std::string::npos)
+        << text.str();
+  }
 }
