@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   conversationButton, createDirect, createGroup, eventually, launch, makePng, message, openApp,
-  openConversation, register, screenshot, send, startApp, timeline,
+  openConversation, register, screenshot, send, startApp, timeline, unlabelledControls,
 } from './lib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -238,8 +238,16 @@ test('threads, quotes, reactions, edits, deletes, attachments, search and mentio
   await team.locator('[data-badge="mentions"]', { hasText: '@1' }).waitFor();
   await screenshot(bob.page, 'mention-badge');
 
-  // Phone width: one column; Back returns to the list.
+  // Every control on a busy screen has an accessible name.
+  await edited.getByRole('button', { name: 'Open thread, 1 reply' }).click();
+  await message(bob.page, 'first thread reply', '#side-list').waitFor();
+  assert.deepEqual(await unlabelledControls(bob.page), []);
+
+  // Phone width: the thread covers the screen; then one column; Back returns to the list.
   await bob.page.setViewportSize({ width: 375, height: 740 });
+  await screenshot(bob.page, 'phone-375-thread');
+  await bob.page.keyboard.press('Escape');
+  await bob.page.locator('#side-panel').waitFor({ state: 'hidden' });
   await bob.page.locator('#conversation').waitFor({ state: 'visible' });
   assert.equal(await bob.page.locator('#sidebar').isVisible(), false);
   await screenshot(bob.page, 'phone-375-conversation');
@@ -247,6 +255,51 @@ test('threads, quotes, reactions, edits, deletes, attachments, search and mentio
   await bob.page.locator('#sidebar').waitFor({ state: 'visible' });
   assert.equal(await bob.page.locator('#conversation').isVisible(), false);
   await screenshot(bob.page, 'phone-375-list');
+});
+
+test('the login form and the chat work from the keyboard alone', async (t) => {
+  const srv = await startApp(t);
+  const browser = await launch(t);
+  const bob = await openApp(browser, srv);
+  await register(bob.page, 'bob');
+  const ann = await openApp(browser, srv);
+  assert.deepEqual(await unlabelledControls(ann.page), [], 'the login form');
+  // Handle, password, then Enter submits the form (log in fails: no such account yet);
+  // Tab to Register and press it.
+  await ann.page.keyboard.type('ann');
+  await ann.page.keyboard.press('Tab');
+  await ann.page.keyboard.type('correct horse battery');
+  await ann.page.keyboard.press('Enter');
+  await ann.page.locator('#login-error', { hasText: /unauthenticated|password/ }).waitFor();
+  await ann.page.getByLabel('Password', { exact: true }).focus();
+  await ann.page.keyboard.press('Tab'); // Log in
+  await ann.page.keyboard.press('Tab'); // Register
+  await ann.page.keyboard.press('Enter');
+  await ann.page.locator('#connection[data-state="online"]').waitFor();
+  assert.deepEqual(await unlabelledControls(ann.page), [], 'the chat screen');
+
+  // New direct: the dialog takes focus; typing and Enter create and open it, focus goes to
+  // the message box, Enter sends.
+  await ann.page.getByRole('button', { name: 'New direct' }).focus();
+  await ann.page.keyboard.press('Enter');
+  assert.equal(await ann.page.evaluate(() => document.activeElement?.id), 'new-conv-handles');
+  await ann.page.keyboard.type('bob');
+  await ann.page.keyboard.press('Enter');
+  await ann.page.locator('#conv-title', { hasText: 'bob' }).waitFor();
+  await eventually(() => ann.page.evaluate(() => document.activeElement?.id === 'message-input'), 'focus in the message box');
+  await ann.page.keyboard.type('sent from the keyboard');
+  await ann.page.keyboard.press('Enter');
+  await conversationButton(bob.page, 'ann').focus();
+  await bob.page.keyboard.press('Enter');
+  await message(bob.page, 'sent from the keyboard').waitFor();
+  // Escape closes the dialog.
+  await bob.page.getByRole('button', { name: 'New group' }).focus();
+  await bob.page.keyboard.press('Enter');
+  await bob.page.locator('#new-conv-dialog[open]').waitFor();
+  await bob.page.keyboard.press('Escape');
+  await eventually(() => bob.page.locator('#new-conv-dialog').evaluate((d) => !d.open), 'the dialog to close');
+  assert.deepEqual(ann.problems, []);
+  assert.deepEqual(bob.problems, []);
 });
 
 test('history scrolls back page by page through older messages', async (t) => {

@@ -155,3 +155,22 @@ export function makePng(w, h, [r, g, b] = [40, 87, 214]) {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/** Visible controls without an accessible name (aria-label, aria-labelledby, a <label>, or
+ *  text content), as short descriptions; [] when every control is labelled. */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('button, input, textarea, select, [role="button"]')) {
+      const visible = el.getClientRects().length > 0 || (el.labels && [...el.labels].some((l) => l.getClientRects().length > 0));
+      if (!visible) continue;
+      const named =
+        (el.getAttribute('aria-label') ?? '').trim() !== '' ||
+        (el.getAttribute('aria-labelledby') ?? '').trim() !== '' ||
+        (el.labels && [...el.labels].some((l) => l.textContent.trim() !== '')) ||
+        (el.tagName === 'BUTTON' && el.textContent.trim() !== '');
+      if (!named) out.push(el.outerHTML.slice(0, 100));
+    }
+    return out;
+  });
+}
