@@ -20,8 +20,8 @@ configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 run: configure
-	@cmake --build $(BUILD) -j $(JOBS) --target parley
-	$(BUILD)/parley serve --host 127.0.0.1 --port 8080 --data-dir ./data
+	@cmake --build $(BUILD) -j $(JOBS) --target parley parley_web
+	$(BUILD)/parley serve --host 127.0.0.1 --port 8080 --data-dir ./data --set web.dir=$(BUILD)/web
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 900

@@ -12,6 +12,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl ca-certificates python3 jq
+  chromium
 )
 # Node.js and npm: take Debian's only when the machine has no node/npm of its own
 # (a NodeSource nodejs conflicts with Debian's npm).
@@ -52,6 +53,17 @@ if [ -f "$here/sdk/js/package-lock.json" ]; then
   if [ ! -d "$here/sdk/js/node_modules" ] ||
      [ "$here/sdk/js/package-lock.json" -nt "$here/sdk/js/node_modules/.stamp" ]; then
     (cd "$here/sdk/js" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+  fi
+fi
+
+# The browser tests' driver (playwright-core, pinned by tests/browser/package-lock.json; it
+# drives Debian's chromium, so no browser is downloaded); `make test` runs them (CTest
+# entry `browser`).
+if [ -f "$here/tests/browser/package-lock.json" ]; then
+  if [ ! -d "$here/tests/browser/node_modules" ] ||
+     [ "$here/tests/browser/package-lock.json" -nt "$here/tests/browser/node_modules/.stamp" ]; then
+    (cd "$here/tests/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error &&
+      touch node_modules/.stamp)
   fi
 fi
 

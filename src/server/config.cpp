@@ -193,6 +193,10 @@ const std::vector<option_def>& defs() {
       {"presence", "receipts_flush_ms", &server_config::receipts_flush_ms,
        "Delivered and read receipts are sent to the members this often (milliseconds), one "
        "notice per conversation with every change since the last."},
+      {"web", "dir", &server_config::web_dir,
+       "Directory of the built web app (index.html, app.js, app.css; the build writes it to "
+       "<build>/web), served at / with GET and HEAD; API paths (/v1/..., /healthz, /metrics) "
+       "take precedence. Empty: no web app (404 at /). Must exist when set."},
   };
   return d;
 }

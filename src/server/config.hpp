@@ -96,6 +96,8 @@ struct server_config {
   std::int64_t presence_flush_ms = 1000;
   std::int64_t presence_idle_s = 300;
   std::int64_t receipts_flush_ms = 1000;
+  // [web]
+  std::string web_dir;  // empty: no web app
 };
 
 // One documented option. Exposed for `parley config` and the docs test.

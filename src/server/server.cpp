@@ -76,6 +76,8 @@ struct server::impl {
     ctx.cfg = std::move(cfg);
     auto jwt = load_jwt_verifier(ctx.cfg);  // before anything is opened: a bad key stops here
     if (!jwt) throw std::runtime_error(jwt.err().message);
+    if (!ctx.cfg.web_dir.empty() && !std::filesystem::is_directory(ctx.cfg.web_dir))
+      throw std::runtime_error("web.dir is not a directory: " + ctx.cfg.web_dir);
     std::filesystem::create_directories(ctx.cfg.data_dir);
     sqlite::sqlite_options so;
     so.path = (std::filesystem::path(ctx.cfg.data_dir) / "parley.db").string();

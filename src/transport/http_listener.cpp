@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "server/live_ops.hpp"
+#include "server/web_files.hpp"
 #include "transport/http_common.hpp"
 #include "transport/http_files.hpp"
 #include "transport/http_live.hpp"
@@ -76,6 +77,47 @@ struct http_listener::impl {
     });
   }
 
+  // A file of the web app (server/web_files.hpp), GET or HEAD, with the app's security
+  // headers; errors are the API's JSON errors with the same headers.
+  response web_response(const http::request<http::string_body>& req) {
+    const unsigned ver = req.version();
+    const bool ka = req.keep_alive();
+    response res;
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      res = method_not_allowed(ver, ka);
+      res.set(http::field::allow, "GET, HEAD");
+    } else if (auto f = web_files::load(ctx.cfg.web_dir,
+                                        std::string_view(req.target().data(), req.target().size()));
+               !f) {
+      res = error_response(ver, ka, f.err());
+    } else {
+      res = response{http::status::ok, ver};
+      res.set(http::field::server, "parley");
+      res.set(http::field::content_type, f->content_type);
+      res.keep_alive(ka);
+      res.body() = std::move(f->body);
+      res.prepare_payload();
+    }
+    // The app's files are rebuilt in place: revalidate every time.
+    res.set(http::field::cache_control, "no-cache");
+    res.erase(http::field::access_control_allow_origin);
+    res.erase(http::field::access_control_expose_headers);
+    auto host = req[http::field::host];
+    res.set("Content-Security-Policy",
+            web_files::content_security_policy(std::string_view(host.data(), host.size())));
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Cross-Origin-Opener-Policy", "same-origin");
+    if (req.method() == http::verb::head) {
+      // The length of the GET body, without the body.
+      auto n = res.body().size();
+      res.body().clear();
+      res.content_length(n);
+    }
+    return res;
+  }
+
   asio::awaitable<response> handle(const http::request<http::string_body>& req,
                                    const std::string& address) {
     const unsigned ver = req.version();
@@ -92,6 +134,9 @@ struct http_listener::impl {
     }
     route_match m;
     auto st = match_route(method, target, m);
+    if (st == route_status::not_found && !ctx.cfg.web_dir.empty() &&
+        web_files::is_web_target(target))
+      co_return web_response(req);
     if (st == route_status::not_found)
       co_return error_response(ver, ka, make_error(errc::not_found, "no such endpoint", "path"));
     if (st == route_status::method_not_allowed) co_return method_not_allowed(ver, ka);

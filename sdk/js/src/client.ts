@@ -21,7 +21,7 @@ import { rpc, upload } from './rest.js';
 import { SendStates, type MessageStateChange, type SendState } from './send-states.js';
 import { Sequencer } from './sequencer.js';
 import { SseLink } from './sse-link.js';
-import { MemoryStorage, type ParleyStorage } from './storage.js';
+import { MemoryStorage, type OutboxEntry, type ParleyStorage } from './storage.js';
 import type {
   Conversation, JsonObject, MessageView, Page, ParleyEvent, PresenceState, SearchRequest, SearchResult, SendAck, Upload,
 } from './types.js';
@@ -201,6 +201,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
   /** Unacknowledged messages. */
   get outboxSize(): number {
     return this.#outbox?.size ?? 0;
+  }
+  /** The queued (unacknowledged) messages, oldest first; after start() this includes
+   *  those loaded from the storage (a reloaded page shows them as pending). */
+  get queued(): readonly OutboxEntry[] {
+    return this.#outbox?.entries() ?? [];
   }
   /** The last delivered seq of a conversation (0 if none). */
   position(conv: number): number {
