@@ -109,7 +109,15 @@ rows conn::query(const std::string& sql, const std::vector<param>& params) {
   rows r(check(PQexecPrepared(c_, it->second.c_str(), static_cast<int>(params.size()),
                               values.data(), lengths.data(), formats.data(), 0),
                c_));
-  changes_ += r.affected();
+  // Rows written: INSERT, UPDATE and DELETE report theirs. A WITH statement's
+  // data-modifying parts report none (and its main part only its own), so it counts as
+  // one whenever it succeeds.
+  std::string_view status = r.status();
+  if (sql.starts_with("WITH"))
+    ++changes_;
+  else if (status.starts_with("INSERT") || status.starts_with("UPDATE") ||
+           status.starts_with("DELETE"))
+    changes_ += r.affected();
   return r;
 }
 

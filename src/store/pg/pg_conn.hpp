@@ -52,8 +52,10 @@ class rows {
   std::string text(int row, int col) const;
   bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
   bool boolean(int row, int col) const { return text(row, col) == "t"; }
-  // Rows the statement inserted, updated or deleted.
+  // Rows the statement inserted, updated or deleted (or selected, for a SELECT).
   std::int64_t affected() const;
+  // The command tag ("INSERT 0 1", "SELECT 3"...).
+  std::string_view status() const { return PQcmdStatus(r_.get()); }
 
  private:
   std::unique_ptr<PGresult, decltype(&PQclear)> r_;
@@ -74,7 +76,8 @@ class conn {
   // Runs a statement with parameters ($1, $2...), preparing it on first use.
   rows query(const std::string& sql, const std::vector<param>& params = {});
   // Rows changed by this connection's statements since it opened (inserted, updated or
-  // deleted), for telling whether a failed write had already changed anything.
+  // deleted; a statement starting with WITH counts as one), for telling whether a failed
+  // write had already changed anything. Statements starting with SELECT must not write.
   std::int64_t total_changes() const { return changes_; }
   // Whether the connection is still usable; reset() reconnects (prepared statements are
   // prepared again on first use).

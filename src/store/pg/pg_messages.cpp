@@ -232,14 +232,14 @@ void pg_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& data) {
 }
 
 void pg_txn::insert_message(const message_state& m) {
+  // One round trip: the message, and its place in the search indexer's queue
+  // (index_pending indexes in batches) when it has text.
   db_.query(
-      "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
-      "reply_to, mentions) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+      "WITH m AS (INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, "
+      "text, reply_to, mentions) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id, text) "
+      "INSERT INTO search_pending(msg_id) SELECT id FROM m WHERE text <> ''",
       {p(row_id(m.conv, m.seq)), p(m.conv), p(m.seq), p(m.thread.value_or(0)), p(m.sender),
        p(m.created_ms), p(m.text), p(m.reply_to), p(join_ids(m.mentions))});
-  // Queued for the search indexer (index_pending), which indexes in batches.
-  if (!m.text.empty())
-    db_.query("INSERT INTO search_pending(msg_id) VALUES ($1)", {p(row_id(m.conv, m.seq))});
   for (auto u : m.mentions)
     db_.query(
         "INSERT INTO mentions(user_id, conv_id, seq, thread_root) VALUES ($1,$2,$3,$4) "

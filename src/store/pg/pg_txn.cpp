@@ -257,25 +257,23 @@ void pg_txn::set_member_role(conv_id c, user_id u, role r) {
 void pg_txn::append_event(event& ev) {
   // The conversation's row lock, held to the commit, orders the writers of one
   // conversation on every node; the next seq is read under it, so seqs are gapless. A
-  // rolled-back append gives its seq back with the rest of its transaction.
+  // rolled-back append gives its seq back with the rest of its transaction. One statement
+  // (one round trip): the seq, the event and its send key. The send key is unique: a
+  // second (sender, client_msg_id), from this node or another, throws here.
   auto r = db_.query(
-      "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 "
-      "RETURNING last_seq",
-      {p(ev.conv)});
+      "WITH s AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1::BIGINT "
+      "RETURNING last_seq), "
+      "e AS (INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
+      "SELECT $1::BIGINT, last_seq, $2::TEXT, $3::BIGINT, $4::TEXT, $5::BIGINT, $6::TEXT, "
+      "$7::TEXT FROM s), "
+      "k AS (INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms) "
+      "SELECT $5::BIGINT, $6::TEXT, $1::BIGINT, last_seq, $2::TEXT, $3::BIGINT FROM s "
+      "WHERE $6::TEXT IS NOT NULL) "
+      "SELECT last_seq FROM s",
+      {p(ev.conv), p(ev.id), p(ev.ts_ms), p(ev.type), p(ev.sender),
+       ev.client_msg_id.empty() ? p_null() : p(ev.client_msg_id), p(ev.data)});
   if (r.empty()) throw pg_error("", "append_event: no such conversation");
   ev.seq = r.i64(0, 0);
-  db_.query(
-      "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
-      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-      {p(ev.conv), p(ev.seq), p(ev.id), p(ev.ts_ms), p(ev.type), p(ev.sender),
-       ev.client_msg_id.empty() ? p_null() : p(ev.client_msg_id), p(ev.data)});
-  if (!ev.client_msg_id.empty()) {
-    // Unique: a second (sender, client_msg_id), from this node or another, throws here.
-    db_.query(
-        "INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms) "
-        "VALUES ($1,$2,$3,$4,$5,$6)",
-        {p(ev.sender), p(ev.client_msg_id), p(ev.conv), p(ev.seq), p(ev.id), p(ev.ts_ms)});
-  }
 }
 
 seq_t pg_txn::prune_before(conv_id c, seq_t before_seq) {
