@@ -12,7 +12,8 @@ integration=${2:?parley_integration_tests}
 parley=${3:?parley}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/parley-pg.XXXXXX")
+# In /tmp, not $TMPDIR: the postgres user must be able to reach it.
+dir=$(mktemp -d /tmp/parley-pg.XXXXXX)
 cleanup() { bash "$here/pg_cluster.sh" stop "$dir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
