@@ -221,6 +221,62 @@ TEST_F(PgNodes, TheSameClientMsgIdSentThroughTwoNodesAtOnceMakesOneEvent) {
   }
 }
 
+TEST_F(PgNodes, WhenBothNodesFoundNoKeyTheUniqueIndexDecidesAndTheLoserAnswersTheWinner) {
+  auto& a = add_node();
+  auto& b = add_node();
+  auto [u, c] = user_and_group(a);
+  // Both nodes look the key up before either appends (each job's first run waits for the
+  // other's lookup), so both append: the second append waits for the first transaction,
+  // then hits the unique index, and its node must answer with the first node's event.
+  std::atomic<int> looked{0};
+  struct outcome {
+    seq_t seq = 0;
+    bool duplicate = false;
+    int runs = 0;
+  };
+  outcome from_a, from_b;
+  test::countdown left(2);
+  std::atomic<int> failures{0};
+  auto send = [&](store& st, outcome& out) {
+    st.write(
+        [&, c = c, u = u](write_txn& t) {
+          int run = ++out.runs;
+          out.seq = 0;
+          out.duplicate = false;
+          if (auto prev = t.find_send_key(u, "raced")) {
+            out = {prev->seq, true, run};
+            return kOk;
+          }
+          if (run == 1) {
+            ++looked;
+            for (int i = 0; i < 10'000 && looked.load() < 2; ++i)
+              std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+          auto ev = make_event(c, u, "raced");
+          t.append_event(ev);
+          out.seq = ev.seq;
+          return kOk;
+        },
+        [&](const error& e) {
+          if (e.code != errc::ok) ++failures;
+          left.hit();
+        });
+  };
+  send(a, from_a);
+  send(b, from_b);
+  ASSERT_TRUE(left.wait());
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(looked.load(), 2);  // both first runs found no key
+  EXPECT_NE(from_a.duplicate, from_b.duplicate);
+  EXPECT_EQ(from_a.seq, from_b.seq);
+  // The loser ran again (its batch rolled back and reran after the unique violation).
+  EXPECT_EQ((from_a.duplicate ? from_a : from_b).runs, 2);
+  auto evs = read(a, [c = c](read_txn& t) { return t.read_events(c, 1, 1'000'000, 100); });
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].client_msg_id, "raced");
+  EXPECT_EQ(evs[0].seq, from_a.seq);
+}
+
 TEST_F(PgNodes, NodesStartingAtOnceMigrateTheSchemaOnce) {
   // Four nodes open the same empty database at the same time.
   std::vector<std::future<std::unique_ptr<pg::pg_store>>> opening;
