@@ -9,6 +9,7 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3 libsodium-dev libssl-dev
+  libpq-dev postgresql-15
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl ca-certificates python3 jq

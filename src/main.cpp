@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Parley: a self-hosted real-time messaging server"};
   app.require_subcommand(1);
 
-  auto* serve =
-      app.add_subcommand("serve", "Run the server (WebSocket, REST) on its SQLite database");
+  auto* serve = app.add_subcommand(
+      "serve", "Run the server (WebSocket, REST) on its database (store.backend)");
   std::string config_path;
   std::vector<std::string> sets;
   std::string host, port, data_dir, threads, log_level, synchronous;

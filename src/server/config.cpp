@@ -35,9 +35,19 @@ const std::vector<option_def>& defs() {
        "any, or a comma-separated list such as \"https://chat.example.com\". Requests "
        "from other origins get 403; requests without an Origin header are not browsers' and "
        "are not affected."},
+      {"store", "backend", &server_config::backend,
+       "\"sqlite\": the database is parley.db in data_dir; \"postgres\": a PostgreSQL 15 "
+       "database (postgres_url), which several Parley nodes may share."},
+      {"store", "postgres_url", &server_config::postgres_url,
+       "backend = \"postgres\": a libpq connection string or URI, e.g. "
+       "\"postgresql://parley@db.example.com/parley\"; empty: libpq's defaults (PGHOST, "
+       "PGUSER... and ~/.pgpass). Put a password in PGPASSWORD, ~/.pgpass or the "
+       "environment variable PARLEY_STORE_POSTGRES_URL rather than in this file; it is never "
+       "logged."},
       {"store", "synchronous", &server_config::synchronous,
-       "\"full\": fsync every commit (survives power loss); \"normal\": WAL without fsync per "
-       "commit (survives a process crash only)."},
+       "SQLite: \"full\": fsync every commit (survives power loss); \"normal\": WAL without "
+       "fsync per commit (survives a process crash only). PostgreSQL always waits for the "
+       "commit's WAL flush (synchronous_commit = on)."},
       {"store", "readers", &server_config::readers,
        "Reader threads, each with its own read-only connection."},
       {"store", "max_batch", &server_config::max_batch,
@@ -370,6 +380,8 @@ result<unit> validate(const server_config& c) {
   if (c.tls_ciphers.empty()) return bad("tls.ciphers must not be empty");
   if (c.synchronous != "full" && c.synchronous != "normal")
     return bad("store.synchronous must be \"full\" or \"normal\"");
+  if (c.backend != "sqlite" && c.backend != "postgres")
+    return bad("store.backend must be \"sqlite\" or \"postgres\"");
   if (c.password_cost != "interactive" && c.password_cost != "moderate" &&
       c.password_cost != "minimum")
     return bad("auth.password_cost must be \"interactive\", \"moderate\" or \"minimum\"");

@@ -21,6 +21,8 @@ struct server_config {
   std::string log_level = "info";
   std::string allowed_origins;
   // [store]
+  std::string backend = "sqlite";
+  std::string postgres_url;  // may hold a password: never logged or printed
   std::string synchronous = "full";
   std::int64_t readers = 2;
   std::int64_t max_batch = 1024;

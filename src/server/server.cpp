@@ -25,6 +25,7 @@
 #include "server/upload_gc.hpp"
 #include "store/blob_store.hpp"
 #include "store/cached_store.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "transport/http_listener.hpp"
 
@@ -53,7 +54,7 @@ pw_cost parse_cost(const std::string& s) {
 struct server::impl {
   server_context ctx;
   metrics m;
-  std::unique_ptr<sqlite::sqlite_store> db;
+  std::unique_ptr<store> db;         // sqlite::sqlite_store or pg::pg_store (store.backend)
   std::unique_ptr<cached_store> st;  // over db
   local_bus b;
   hub h{m};
@@ -79,14 +80,23 @@ struct server::impl {
     if (!ctx.cfg.web_dir.empty() && !std::filesystem::is_directory(ctx.cfg.web_dir))
       throw std::runtime_error("web.dir is not a directory: " + ctx.cfg.web_dir);
     std::filesystem::create_directories(ctx.cfg.data_dir);
-    sqlite::sqlite_options so;
-    so.path = (std::filesystem::path(ctx.cfg.data_dir) / "parley.db").string();
-    so.synchronous = ctx.cfg.synchronous;
-    so.readers = static_cast<std::size_t>(ctx.cfg.readers);
-    so.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
-    so.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
-    db = std::make_unique<sqlite::sqlite_store>(
-        so, [this](std::size_t writes, double secs) { m.observe_commit(writes, secs); });
+    auto observe = [this](std::size_t writes, double secs) { m.observe_commit(writes, secs); };
+    if (ctx.cfg.backend == "postgres") {
+      pg::pg_options po;
+      po.conninfo = ctx.cfg.postgres_url;
+      po.readers = static_cast<std::size_t>(ctx.cfg.readers);
+      po.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
+      po.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
+      db = std::make_unique<pg::pg_store>(po, observe);
+    } else {
+      sqlite::sqlite_options so;
+      so.path = (std::filesystem::path(ctx.cfg.data_dir) / "parley.db").string();
+      so.synchronous = ctx.cfg.synchronous;
+      so.readers = static_cast<std::size_t>(ctx.cfg.readers);
+      so.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
+      so.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
+      db = std::make_unique<sqlite::sqlite_store>(so, observe);
+    }
     event_cache::options co;
     co.per_conv = static_cast<std::size_t>(ctx.cfg.cache_events_per_conv);
     co.max_bytes = static_cast<std::size_t>(ctx.cfg.cache_max_bytes);
@@ -202,8 +212,10 @@ struct server::impl {
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
     std::fflush(stdout);
-    spdlog::info("event=listening host={} port={} data_dir={} threads={} synchronous={}",
-                 ctx.cfg.host, listener->port(), ctx.cfg.data_dir, ios.size(), ctx.cfg.synchronous);
+    // Never the postgres_url: it may hold a password.
+    spdlog::info("event=listening host={} port={} data_dir={} threads={} backend={} synchronous={}",
+                 ctx.cfg.host, listener->port(), ctx.cfg.data_dir, ios.size(), ctx.cfg.backend,
+                 ctx.cfg.synchronous);
 
     asio::signal_set signals(main_io, SIGINT, SIGTERM);
     signals.async_wait([this](const boost::system::error_code& ec, int sig) {

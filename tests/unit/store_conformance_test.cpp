@@ -1,7 +1,8 @@
 // Conformance suite for parley::store backends (the contract is in store/store.hpp).
 // Written against the abstract store / read_txn / write_txn interface only: every backend
-// (SQLite today, PostgreSQL later) is added to the INSTANTIATE_TEST_SUITE_P list at the
-// bottom with a factory that creates, opens and destroys its storage.
+// (SQLite, PostgreSQL) is added to the INSTANTIATE_TEST_SUITE_P list at the bottom with a
+// factory that creates, opens and destroys its storage. The PostgreSQL instantiation
+// needs a server (PARLEY_PG_URL, set by the CTest entry `pg`) and skips without one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,7 +15,9 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "pg_test_db.hpp"
 #include "store/cached_store.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "unit_support.hpp"
@@ -34,6 +37,8 @@ struct store_backend {
   std::function<std::unique_ptr<store>(const std::string& location)> open;
   // Removes the storage once the test is over.
   std::function<void(const std::string& location)> destroy;
+  // Why the backend cannot be tested here ("" when it can): its tests skip with it.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 void PrintTo(const store_backend& b, std::ostream* os) {
@@ -89,6 +94,26 @@ store_backend cached_sqlite_backend() {
   return b;
 }
 
+store_backend pg_backend() {
+  auto dbs = std::make_shared<std::vector<std::unique_ptr<test::temp_pg_db>>>();
+  store_backend b{"PostgreSQL",
+                  [dbs] {
+                    dbs->push_back(std::make_unique<test::temp_pg_db>());
+                    return dbs->back()->conninfo();
+                  },
+                  [](const std::string& conninfo) -> std::unique_ptr<store> {
+                    pg::pg_options o;
+                    o.conninfo = conninfo;
+                    return std::make_unique<pg::pg_store>(o);
+                  },
+                  [dbs](const std::string& conninfo) {
+                    for (auto& d : *dbs)
+                      if (d->conninfo() == conninfo) d->remove();
+                  }};
+  b.unavailable = [] { return test::pg_url().empty() ? std::string(test::kNoPgMessage) : ""; };
+  return b;
+}
+
 const error kOk{errc::ok, {}, {}, 0};  // not constexpr: clang 14 with libstdc++ 12
 
 // A new event for append_event (seq is assigned by the store).
@@ -132,13 +157,14 @@ class StoreConformance : public ::testing::TestWithParam<store_backend> {
  protected:
   void SetUp() override {
     init_crypto();
+    if (auto why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     location_ = GetParam().create();
     st_ = GetParam().open(location_);
   }
   void TearDown() override {
     if (st_) st_->stop();
     st_.reset();
-    GetParam().destroy(location_);
+    if (!location_.empty()) GetParam().destroy(location_);
   }
 
   store& st() { return *st_; }
@@ -1628,7 +1654,7 @@ TEST_P(StoreConformance, ReceiptsMoveForwardOnlyPerDeviceAndPerUser) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::Values(sqlite_backend(), cached_sqlite_backend()),
+                         ::testing::Values(sqlite_backend(), cached_sqlite_backend(), pg_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {
                            return i.param.name;
                          });

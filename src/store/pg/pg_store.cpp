@@ -1,0 +1,210 @@
+#include "store/pg/pg_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "store/pg/pg_conn.hpp"
+#include "store/pg/pg_schema.hpp"
+#include "store/pg/pg_txn.hpp"
+
+namespace parley::pg {
+
+namespace {
+
+// Every session: durable commits whatever the server's default, UTC, and no statement
+// left waiting forever on a lock held by a stuck node.
+constexpr const char* kSessionSetup =
+    "SET synchronous_commit = on; SET TIME ZONE 'UTC'; SET lock_timeout = '30s'";
+
+error internal_error(const std::exception& e) {
+  spdlog::error("event=store_error what=\"{}\"", e.what());
+  return make_error(errc::internal, "storage failure; nothing was written");
+}
+
+// After a failure: a broken connection is opened again for the next transaction.
+void recover(conn& c) {
+  try {
+    if (!c.ok()) c.reset();
+  } catch (const std::exception& e) {
+    spdlog::error("event=store_reconnect_failed what=\"{}\"", e.what());
+  }
+}
+
+}  // namespace
+
+pg_store::pg_store(pg_options opt, commit_observer obs)
+    : opt_(std::move(opt)), observer_(std::move(obs)) {
+  // Every connection is opened here, so a bad connection string fails the constructor.
+  auto w = std::make_unique<conn>(opt_.conninfo, kSessionSetup);
+  migrate(*w);
+  std::vector<std::unique_ptr<conn>> rs;
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.readers); ++i)
+    rs.push_back(std::make_unique<conn>(opt_.conninfo, kSessionSetup));
+  writer_ = std::thread([this, c = std::move(w)]() mutable { writer_loop(std::move(c)); });
+  for (auto& r : rs)
+    readers_.emplace_back([this, c = std::move(r)]() mutable { reader_loop(std::move(c)); });
+}
+
+pg_store::~pg_store() {
+  stop();
+}
+
+void pg_store::write(write_fn fn, write_done done) {
+  {
+    std::lock_guard lk(wmu_);
+    if (!wstop_ && wq_.size() < opt_.queue_limit) {
+      wq_.push_back({std::move(fn), std::move(done)});
+      wcv_.notify_one();
+      return;
+    }
+  }
+  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
+  e.retry_after_ms = 100;
+  done(e);
+}
+
+void pg_store::read(read_fn fn, std::function<void(const error&)> on_error) {
+  {
+    std::lock_guard lk(rmu_);
+    if (!rstop_ && rq_.size() < opt_.queue_limit) {
+      rq_.push_back({std::move(fn), std::move(on_error)});
+      rcv_.notify_one();
+      return;
+    }
+  }
+  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
+  e.retry_after_ms = 100;
+  if (on_error) on_error(e);
+}
+
+// One transaction over the batch. Isolated: a savepoint per job. Otherwise optimistic:
+// returns false with `results` cleared when a job failed after changing rows, or threw
+// (PostgreSQL aborts the whole transaction at a failed statement), after rolling
+// everything back; the caller runs the batch again, isolated. Returns false with every
+// result set to the error when the transaction itself failed.
+bool pg_store::run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch,
+                         std::vector<error>& results, bool isolated) {
+  results.assign(batch.size(), error{errc::ok, {}, {}, 0});
+  bool retry = false;
+  try {
+    // READ COMMITTED: each statement sees what other nodes committed before it, and an
+    // UPDATE that waited for another node's row lock works on the committed row.
+    c.exec("BEGIN");
+    for (std::size_t i = 0; i < batch.size() && !retry; ++i) {
+      if (isolated) {
+        c.exec("SAVEPOINT job");
+        try {
+          results[i] = batch[i].fn(txn);
+        } catch (const std::exception& e) {
+          results[i] = internal_error(e);
+        }
+        if (results[i].code != errc::ok) c.exec("ROLLBACK TO SAVEPOINT job");
+        c.exec("RELEASE SAVEPOINT job");
+        continue;
+      }
+      auto changes = c.total_changes();
+      try {
+        results[i] = batch[i].fn(txn);
+        retry = results[i].code != errc::ok && c.total_changes() != changes;
+      } catch (const std::exception&) {
+        retry = true;
+      }
+    }
+    if (!retry) {
+      // synchronous_commit stays on: COMMIT returns once the commit record is flushed.
+      c.exec("COMMIT");
+      return true;
+    }
+  } catch (const std::exception& e) {
+    auto err = internal_error(e);
+    for (auto& r : results) r = err;
+  }
+  try {
+    c.exec("ROLLBACK");
+  } catch (const std::exception&) {
+    recover(c);  // the connection broke; the server rolled back
+  }
+  if (retry) results.clear();
+  return false;
+}
+
+void pg_store::writer_loop(std::unique_ptr<conn> c) {
+  pg_txn txn(*c);
+  std::vector<write_job> batch;
+  std::vector<error> results;
+  for (;;) {
+    {
+      std::unique_lock lk(wmu_);
+      wcv_.wait(lk, [&] { return wstop_ || !wq_.empty(); });
+      if (wq_.empty()) return;  // stopping and drained
+      while (!wq_.empty() && batch.size() < opt_.max_batch) {
+        batch.push_back(std::move(wq_.front()));
+        wq_.pop_front();
+      }
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    if (!c->ok()) recover(*c);
+    // Optimistic pass first (no savepoint per job); a job that fails after changing rows,
+    // or throws (a unique index hit by another node's commit, say), sends the whole batch
+    // back to run again with a savepoint per job.
+    bool committed = run_batch(*c, txn, batch, results, false);
+    if (!committed && results.empty()) committed = run_batch(*c, txn, batch, results, true);
+    if (committed && observer_) {
+      observer_(batch.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(results[i]);
+    }
+    batch.clear();
+  }
+}
+
+void pg_store::reader_loop(std::unique_ptr<conn> c) {
+  pg_txn txn(*c);
+  for (;;) {
+    read_job job;
+    {
+      std::unique_lock lk(rmu_);
+      rcv_.wait(lk, [&] { return rstop_ || !rq_.empty(); });
+      if (rq_.empty()) return;
+      job = std::move(rq_.front());
+      rq_.pop_front();
+    }
+    std::optional<error> failure;
+    try {
+      if (!c->ok()) c->reset();
+      c->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      job.fn(txn);
+      c->exec("COMMIT");
+    } catch (const std::exception& e) {
+      failure = internal_error(e);
+      try {
+        c->exec("ROLLBACK");
+      } catch (const std::exception&) {
+        recover(*c);
+      }
+    }
+    if (failure && job.on_error) job.on_error(*failure);
+  }
+}
+
+void pg_store::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lk(wmu_);
+    wstop_ = true;
+  }
+  wcv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lk(rmu_);
+    rstop_ = true;
+  }
+  rcv_.notify_all();
+  for (auto& t : readers_) t.join();
+}
+
+}  // namespace parley::pg

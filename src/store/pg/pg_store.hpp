@@ -1,0 +1,75 @@
+// The PostgreSQL backend of parley::store. Like the SQLite one, one writer thread per
+// store instance runs every queued write of a round in one transaction (group commit; a
+// job that fails after writing, or throws, makes the batch run again with a savepoint per
+// job), and a pool of reader threads runs reads, each in a REPEATABLE READ READ ONLY
+// transaction (a consistent snapshot). Unlike SQLite, other nodes (processes with their
+// own pg_store) may write the same database at the same time: seqs and idempotency keys
+// are kept by row locks and unique indexes in the database, not by the single writer.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace parley::pg {
+
+class conn;
+class pg_txn;
+
+struct pg_options {
+  // libpq connection string or URI; may hold a password: never logged.
+  std::string conninfo;
+  std::size_t readers = 2;          // reader threads/connections
+  std::size_t max_batch = 1024;     // writes per transaction at most
+  std::size_t queue_limit = 65536;  // queued writes (and reads) before rate_limited
+};
+
+// Observes each commit: how many writes it carried and how long the transaction took.
+using commit_observer = std::function<void(std::size_t writes, double seconds)>;
+
+class pg_store final : public store {
+ public:
+  // Connects, migrates the schema (see pg_schema.hpp) and starts the threads. Throws
+  // std::runtime_error (pg_error) when the database cannot be reached or migrated.
+  explicit pg_store(pg_options opt, commit_observer obs = {});
+  ~pg_store() override;
+
+  void write(write_fn fn, write_done done) override;
+  void read(read_fn fn, std::function<void(const error&)> on_error) override;
+  void stop() override;
+
+ private:
+  struct write_job {
+    write_fn fn;
+    write_done done;
+  };
+  struct read_job {
+    read_fn fn;
+    std::function<void(const error&)> on_error;
+  };
+  void writer_loop(std::unique_ptr<conn> c);
+  bool run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch, std::vector<error>& results,
+                 bool isolated);
+  void reader_loop(std::unique_ptr<conn> c);
+
+  pg_options opt_;
+  commit_observer observer_;
+  std::mutex wmu_;
+  std::condition_variable wcv_;
+  std::deque<write_job> wq_;  // guarded by wmu_
+  bool wstop_ = false;        // guarded by wmu_
+  std::mutex rmu_;
+  std::condition_variable rcv_;
+  std::deque<read_job> rq_;  // guarded by rmu_
+  bool rstop_ = false;       // guarded by rmu_
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  bool stopped_ = false;
+};
+
+}  // namespace parley::pg

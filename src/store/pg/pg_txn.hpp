@@ -1,0 +1,112 @@
+// read_txn / write_txn over one PostgreSQL connection. The transaction itself (BEGIN,
+// savepoints, COMMIT) is driven by pg_store; this class only runs statements. Other
+// nodes may write the same database at the same time: nothing here caches what a
+// statement can read (append_event takes the next seq from the conversation's row, under
+// its row lock, every time).
+#pragma once
+
+#include "store/pg/pg_conn.hpp"
+#include "store/store.hpp"
+
+namespace parley::pg {
+
+class pg_txn final : public write_txn {
+ public:
+  explicit pg_txn(conn& c) : db_(c) {}
+
+  std::optional<credentials> find_user_by_handle(const std::string& handle) override;
+  std::optional<user> find_user(user_id id) override;
+  std::optional<device_session> find_device_by_token_hash(const std::string& hash) override;
+  std::optional<conversation> find_conversation(conv_id id) override;
+  std::optional<conv_id> find_direct(user_id a, user_id b) override;
+  std::optional<membership> find_membership(conv_id c, user_id u) override;
+  std::vector<membership> list_members(conv_id c) override;
+  std::vector<user_id> list_member_ids(conv_id c) override;
+  std::vector<std::pair<conversation, membership>> list_conversations(user_id u) override;
+  std::vector<event> read_events(conv_id c, seq_t from_seq, seq_t to_seq,
+                                 std::size_t limit) override;
+  std::vector<event> read_events_desc(conv_id c, seq_t from_seq, seq_t to_seq,
+                                      std::size_t limit) override;
+  std::optional<event> find_event_by_client_msg_id(user_id sender,
+                                                   const std::string& cmid) override;
+  std::optional<send_key> find_send_key(user_id sender, const std::string& cmid) override;
+  std::optional<message_state> find_message(conv_id c, seq_t seq) override;
+  std::vector<message_state> list_messages(conv_id c, seq_t root, seq_t from_seq, seq_t to_seq,
+                                           std::size_t limit, bool descending) override;
+  std::vector<reaction_count> list_reactions(conv_id c, seq_t from_seq, seq_t to_seq,
+                                             std::size_t max_users) override;
+  std::size_t count_user_reactions(conv_id c, seq_t msg, user_id u) override;
+  std::vector<user_id> list_thread_participants(conv_id c, seq_t root, std::size_t limit) override;
+  std::optional<bool> find_follow(user_id u, conv_id c, seq_t root) override;
+  std::vector<followed_thread> list_followed_threads(user_id u, conv_id c) override;
+  std::vector<message_edit> list_edits(conv_id c, seq_t seq) override;
+  std::optional<seq_t> find_read_pointer(user_id u, conv_id c, seq_t root) override;
+  std::int64_t count_unread(conv_id c, seq_t root, user_id u, seq_t after,
+                            std::int64_t cap) override;
+  std::int64_t count_mentions(user_id u, conv_id c, seq_t root, seq_t after,
+                              std::int64_t cap) override;
+  std::vector<search_hit> search_messages(user_id u, const search_query& q) override;
+  std::vector<receipt> list_receipts(conv_id c, seq_t root) override;
+  seq_t find_delivered(user_id u, conv_id c) override;
+  user_prefs find_prefs(user_id u) override;
+  std::vector<user_id> list_contacts(user_id u) override;
+  seq_t advance_delivered(device_id d, user_id u, conv_id c, seq_t seq) override;
+  void put_prefs(user_id u, bool private_receipts, bool invisible) override;
+  void set_last_seen(user_id u, std::int64_t ms) override;
+  std::optional<upload_info> find_upload(const std::string& id) override;
+  bool owns_upload(user_id u, const std::string& id) override;
+  bool sees_upload(user_id u, const std::string& id) override;
+  std::vector<std::pair<seq_t, attachment>> list_attachments(conv_id c, seq_t from_seq,
+                                                             seq_t to_seq) override;
+
+  result<user> insert_user(const std::string& handle, const std::string& pw_hash,
+                           std::int64_t now_ms) override;
+  device_id insert_device(user_id u, const std::string& token_hash, std::int64_t now_ms,
+                          std::int64_t expires_ms) override;
+  bool delete_device(device_id d) override;
+  bool replace_token(device_id d, const std::string& token_hash, std::int64_t expires_ms) override;
+  void set_password(user_id u, const std::string& pw_hash) override;
+  std::vector<device_id> delete_devices_of(user_id u, device_id keep) override;
+  conv_id insert_conversation(conv_kind k, const std::string& title,
+                              std::optional<std::pair<user_id, user_id>> direct_pair,
+                              std::int64_t now_ms) override;
+  void set_title(conv_id c, const std::string& title) override;
+  void put_member(conv_id c, user_id u, role r, seq_t joined_seq) override;
+  void set_member_left(conv_id c, user_id u, seq_t left_seq) override;
+  void set_member_role(conv_id c, user_id u, role r) override;
+  void append_event(event& ev) override;
+  seq_t prune_before(conv_id c, seq_t before_seq) override;
+  void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) override;
+  void insert_message(const message_state& m) override;
+  void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
+                    seq_t edit_seq) override;
+  std::vector<seq_t> delete_message(conv_id c, seq_t seq, std::int64_t ms) override;
+  bool add_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u,
+                    std::int64_t ms) override;
+  bool remove_reaction(conv_id c, seq_t msg, const std::string& emoji, user_id u) override;
+  void add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) override;
+  void remove_thread_reply(conv_id c, seq_t root) override;
+  bool set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) override;
+  bool advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) override;
+  std::size_t index_pending(std::size_t limit) override;
+  bool purge_search_index(std::size_t pages) override;
+  bool compact_search_index(std::size_t pages) override;
+  void set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users) override;
+  void put_upload(const upload_info& u, user_id owner, std::int64_t now_ms) override;
+  void add_attachments(conv_id c, seq_t seq, const std::vector<attachment>& a) override;
+  std::vector<std::string> collect_uploads(std::int64_t cutoff_ms, std::size_t limit) override;
+
+ private:
+  // Deletes the message state (messages, reactions, edits, mentions, thread participants)
+  // of seqs below `first` (pg_messages.cpp).
+  void prune_messages(conv_id c, seq_t first);
+  // Detaches the uploads of messages [from_seq, to_seq] of c, touching them at ms
+  // (pg_uploads.cpp).
+  void detach_uploads(conv_id c, seq_t from_seq, seq_t to_seq, std::int64_t ms);
+  // Removes the mention rows of message seq for `users` (pg_messages.cpp).
+  void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
+
+  conn& db_;
+};
+
+}  // namespace parley::pg
