@@ -111,7 +111,9 @@ class PgNodes : public ::testing::Test {
 TEST_F(PgNodes, TwoNodesAppendingToOneConversationGetGaplessSeqs) {
   auto& a = add_node();
   auto& b = add_node();
-  auto [u, c] = user_and_group(a);
+  const auto [u_, c_] = user_and_group(a);
+  const user_id u = u_;
+  const conv_id c = c_;
   // Each node submits its writes without waiting, so both have transactions open on the
   // same conversation at once, in batches of several appends each.
   constexpr int kPerNode = 300;
@@ -163,7 +165,9 @@ TEST_F(PgNodes, TwoNodesAppendingToOneConversationGetGaplessSeqs) {
 TEST_F(PgNodes, TheSameClientMsgIdSentThroughTwoNodesAtOnceMakesOneEvent) {
   auto& a = add_node();
   auto& b = add_node();
-  auto [u, c] = user_and_group(a);
+  const auto [u_, c_] = user_and_group(a);
+  const user_id u = u_;
+  const conv_id c = c_;
   // The service's send: look the key up, append only when it is new (a duplicate answers
   // with the original). Both nodes race on the same keys; each key must end up as exactly
   // one event, and both nodes must report that event.
@@ -224,7 +228,9 @@ TEST_F(PgNodes, TheSameClientMsgIdSentThroughTwoNodesAtOnceMakesOneEvent) {
 TEST_F(PgNodes, WhenBothNodesFoundNoKeyTheUniqueIndexDecidesAndTheLoserAnswersTheWinner) {
   auto& a = add_node();
   auto& b = add_node();
-  auto [u, c] = user_and_group(a);
+  const auto [u_, c_] = user_and_group(a);
+  const user_id u = u_;
+  const conv_id c = c_;
   // Both nodes look the key up before either appends (each job's first run waits for the
   // other's lookup), so both append: the second append waits for the first transaction,
   // then hits the unique index, and its node must answer with the first node's event.
