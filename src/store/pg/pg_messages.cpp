@@ -2,44 +2,15 @@
 // A message's row id is conv_id * 2^32 + seq, as in the SQLite backend (search cursors
 // carry it).
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <map>
 
+#include "store/message_rows.hpp"
 #include "store/pg/pg_txn.hpp"
 
 namespace parley::pg {
 
 namespace {
-
-constexpr std::int64_t kSeqSpan = std::int64_t{1} << 32;
-
-std::int64_t row_id(conv_id c, seq_t seq) {
-  return c * kSeqSpan + seq;
-}
-
-std::string join_ids(const std::vector<user_id>& ids) {
-  std::string out;
-  for (auto id : ids) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(id);
-  }
-  return out;
-}
-
-std::vector<user_id> split_ids(std::string_view s) {
-  std::vector<user_id> out;
-  while (!s.empty()) {
-    auto comma = s.find(',');
-    auto part = s.substr(0, comma);
-    user_id v = 0;
-    std::from_chars(part.data(), part.data() + part.size(), v);
-    out.push_back(v);
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
 
 constexpr const char* kMessageCols =
     "conv_id, seq, thread_root, sender_id, created_ms, text, reply_to, mentions, edited_ms, "
@@ -80,7 +51,7 @@ std::int64_t count(std::size_t n) {
 
 std::optional<message_state> pg_txn::find_message(conv_id c, seq_t seq) {
   static const std::string sql = select_messages("WHERE id = $1");
-  auto r = db_.query(sql, {p(row_id(c, seq))});
+  auto r = db_.query(sql, {p(message_row_id(c, seq))});
   if (r.empty()) return std::nullopt;
   return read_message(r, 0);
 }
@@ -88,7 +59,7 @@ std::optional<message_state> pg_txn::find_message(conv_id c, seq_t seq) {
 std::vector<message_state> pg_txn::list_messages(conv_id c, seq_t root, seq_t from_seq,
                                                  seq_t to_seq, std::size_t limit, bool descending) {
   from_seq = std::max<seq_t>(from_seq, 0);
-  to_seq = std::min<seq_t>(to_seq, kSeqSpan - 1);
+  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
   if (from_seq > to_seq) return {};
   static const std::string main_asc =
       select_messages("WHERE id >= $1 AND id <= $2 AND thread_root = 0 ORDER BY id LIMIT $3");
@@ -103,7 +74,7 @@ std::vector<message_state> pg_txn::list_messages(conv_id c, seq_t root, seq_t fr
   if (root == 0)
     return read_messages(
         db_.query(descending ? main_desc : main_asc,
-                  {p(row_id(c, from_seq)), p(row_id(c, to_seq)), p(count(limit))}));
+                  {p(message_row_id(c, from_seq)), p(message_row_id(c, to_seq)), p(count(limit))}));
   return read_messages(db_.query(descending ? thread_desc : thread_asc,
                                  {p(c), p(root), p(from_seq), p(to_seq), p(count(limit))}));
 }
@@ -192,7 +163,8 @@ std::int64_t pg_txn::count_unread(conv_id c, seq_t root, user_id u, seq_t after,
         .query(
             "SELECT count(*) FROM (SELECT 1 FROM messages WHERE id > $1 AND id < $2 AND "
             "thread_root = 0 AND deleted_ms IS NULL AND sender_id <> $3 LIMIT $4) x",
-            {p(row_id(c, std::max<seq_t>(after, 0))), p(row_id(c + 1, 0)), p(u), p(cap)})
+            {p(message_row_id(c, std::max<seq_t>(after, 0))), p(message_row_id(c + 1, 0)), p(u),
+             p(cap)})
         .i64(0, 0);
   return db_
       .query(
@@ -215,7 +187,7 @@ std::int64_t pg_txn::count_mentions(user_id u, conv_id c, seq_t root, seq_t afte
 
 void pg_txn::prune_messages(conv_id c, seq_t first) {
   db_.query("DELETE FROM messages WHERE id >= $1 AND id < $2",
-            {p(row_id(c, 0)), p(row_id(c, first))});
+            {p(message_row_id(c, 0)), p(message_row_id(c, first))});
   for (const char* sql : {"DELETE FROM reactions WHERE conv_id = $1 AND seq < $2",
                           "DELETE FROM message_edits WHERE conv_id = $1 AND seq < $2",
                           "DELETE FROM mentions WHERE conv_id = $1 AND seq < $2",
@@ -238,7 +210,7 @@ void pg_txn::insert_message(const message_state& m) {
       "WITH m AS (INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, "
       "text, reply_to, mentions) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id, text) "
       "INSERT INTO search_pending(msg_id) SELECT id FROM m WHERE text <> ''",
-      {p(row_id(m.conv, m.seq)), p(m.conv), p(m.seq), p(m.thread.value_or(0)), p(m.sender),
+      {p(message_row_id(m.conv, m.seq)), p(m.conv), p(m.seq), p(m.thread.value_or(0)), p(m.sender),
        p(m.created_ms), p(m.text), p(m.reply_to), p(join_ids(m.mentions))});
   for (auto u : m.mentions)
     db_.query(
@@ -253,12 +225,12 @@ void pg_txn::edit_message(conv_id c, seq_t seq, const std::string& text, std::in
   db_.query(
       "INSERT INTO message_edits(conv_id, seq, edit_seq, text, since_ms) "
       "SELECT conv_id, seq, $1, text, coalesce(edited_ms, created_ms) FROM messages WHERE id = $2",
-      {p(edit_seq), p(row_id(c, seq))});
+      {p(edit_seq), p(message_row_id(c, seq))});
   // An indexed message is re-indexed at once.
   db_.query(
       "UPDATE messages SET text = $1, edited_ms = $2, "
       "tsv = CASE WHEN indexed AND $1 <> '' THEN to_tsvector('simple', $1) END WHERE id = $3",
-      {p(text), p(ms), p(row_id(c, seq))});
+      {p(text), p(ms), p(message_row_id(c, seq))});
 }
 
 std::vector<seq_t> pg_txn::delete_message(conv_id c, seq_t seq, std::int64_t ms) {
@@ -273,10 +245,10 @@ std::vector<seq_t> pg_txn::delete_message(conv_id c, seq_t seq, std::int64_t ms)
   db_.query(
       "UPDATE search_purge SET pending = TRUE WHERE id = 1 AND "
       "EXISTS (SELECT 1 FROM messages WHERE id = $1 AND indexed AND text <> '')",
-      {p(row_id(c, seq))});
+      {p(message_row_id(c, seq))});
   db_.query(
       "UPDATE messages SET text = '', mentions = '', deleted_ms = $1, tsv = NULL WHERE id = $2",
-      {p(ms), p(row_id(c, seq))});
+      {p(ms), p(message_row_id(c, seq))});
   detach_uploads(c, seq, seq, ms);
   return edit_seqs;
 }
@@ -300,7 +272,7 @@ bool pg_txn::remove_reaction(conv_id c, seq_t msg, const std::string& emoji, use
 
 void pg_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) {
   db_.query("UPDATE messages SET reply_count = reply_count + 1, last_reply_ms = $1 WHERE id = $2",
-            {p(ms), p(row_id(c, root))});
+            {p(ms), p(message_row_id(c, root))});
   db_.query(
       "INSERT INTO thread_participants(conv_id, root, user_id, first_ms) VALUES ($1,$2,$3,$4) "
       "ON CONFLICT DO NOTHING",
@@ -309,7 +281,7 @@ void pg_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms)
 
 void pg_txn::remove_thread_reply(conv_id c, seq_t root) {
   db_.query("UPDATE messages SET reply_count = greatest(reply_count - 1, 0) WHERE id = $1",
-            {p(row_id(c, root))});
+            {p(message_row_id(c, root))});
 }
 
 bool pg_txn::set_follow(user_id u, conv_id c, seq_t root, bool following, bool only_if_unset) {
@@ -346,7 +318,7 @@ void pg_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& user
         "ON CONFLICT DO NOTHING",
         {p(u), p(c), p(seq), p(m->thread.value_or(0))});
   db_.query("UPDATE messages SET mentions = $1 WHERE id = $2",
-            {p(join_ids(users)), p(row_id(c, seq))});
+            {p(join_ids(users)), p(message_row_id(c, seq))});
 }
 
 bool pg_txn::advance_read_pointer(user_id u, conv_id c, seq_t root, seq_t seq) {

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "store/pg/pg_conn.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/pg/pg_txn.hpp"
@@ -34,7 +32,7 @@ void recover(conn& c) {
 }  // namespace
 
 pg_store::pg_store(pg_options opt, commit_observer obs)
-    : opt_(std::move(opt)), observer_(std::move(obs)) {
+    : opt_(std::move(opt)), observer_(std::move(obs)), queues_(opt_.queue_limit) {
   // Every connection is opened here, so a bad connection string fails the constructor.
   auto w = std::make_unique<conn>(opt_.conninfo, kSessionSetup);
   migrate(*w);
@@ -51,31 +49,11 @@ pg_store::~pg_store() {
 }
 
 void pg_store::write(write_fn fn, write_done done) {
-  {
-    std::lock_guard lk(wmu_);
-    if (!wstop_ && wq_.size() < opt_.queue_limit) {
-      wq_.push_back({std::move(fn), std::move(done)});
-      wcv_.notify_one();
-      return;
-    }
-  }
-  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
-  e.retry_after_ms = 100;
-  done(e);
+  queues_.submit_write(std::move(fn), std::move(done));
 }
 
 void pg_store::read(read_fn fn, std::function<void(const error&)> on_error) {
-  {
-    std::lock_guard lk(rmu_);
-    if (!rstop_ && rq_.size() < opt_.queue_limit) {
-      rq_.push_back({std::move(fn), std::move(on_error)});
-      rcv_.notify_one();
-      return;
-    }
-  }
-  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
-  e.retry_after_ms = 100;
-  if (on_error) on_error(e);
+  queues_.submit_read(std::move(fn), std::move(on_error));
 }
 
 // One transaction over the batch. Isolated: a savepoint per job. Otherwise optimistic:
@@ -133,50 +111,28 @@ void pg_store::writer_loop(std::unique_ptr<conn> c) {
   pg_txn txn(*c);
   std::vector<write_job> batch;
   std::vector<error> results;
-  for (;;) {
-    {
-      std::unique_lock lk(wmu_);
-      wcv_.wait(lk, [&] { return wstop_ || !wq_.empty(); });
-      if (wq_.empty()) return;  // stopping and drained
-      while (!wq_.empty() && batch.size() < opt_.max_batch) {
-        batch.push_back(std::move(wq_.front()));
-        wq_.pop_front();
-      }
-    }
-    auto t0 = std::chrono::steady_clock::now();
+  const std::function<bool(bool)> pass = [&](bool isolated) {
+    return run_batch(*c, txn, batch, results, isolated);
+  };
+  while (queues_.take_writes(batch, opt_.max_batch)) {
     if (!c->ok()) recover(*c);
     // Optimistic pass first (no savepoint per job); a job that fails after changing rows,
     // or throws (a unique index hit by another node's commit, say), sends the whole batch
     // back to run again with a savepoint per job.
-    bool committed = run_batch(*c, txn, batch, results, false);
-    if (!committed && results.empty()) committed = run_batch(*c, txn, batch, results, true);
-    if (committed && observer_) {
-      observer_(batch.size(),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].done) batch[i].done(results[i]);
-    }
-    batch.clear();
+    run_write_round(batch, results, observer_, pass);
   }
 }
 
 void pg_store::reader_loop(std::unique_ptr<conn> c) {
   pg_txn txn(*c);
   for (;;) {
-    read_job job;
-    {
-      std::unique_lock lk(rmu_);
-      rcv_.wait(lk, [&] { return rstop_ || !rq_.empty(); });
-      if (rq_.empty()) return;
-      job = std::move(rq_.front());
-      rq_.pop_front();
-    }
+    auto job = queues_.take_read();
+    if (!job) return;  // stopping and drained
     std::optional<error> failure;
     try {
       if (!c->ok()) c->reset();
       c->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      job.fn(txn);
+      job->fn(txn);
       c->exec("COMMIT");
     } catch (const std::exception& e) {
       failure = internal_error(e);
@@ -186,24 +142,16 @@ void pg_store::reader_loop(std::unique_ptr<conn> c) {
         recover(*c);
       }
     }
-    if (failure && job.on_error) job.on_error(*failure);
+    if (failure && job->on_error) job->on_error(*failure);
   }
 }
 
 void pg_store::stop() {
   if (stopped_) return;
   stopped_ = true;
-  {
-    std::lock_guard lk(wmu_);
-    wstop_ = true;
-  }
-  wcv_.notify_all();
+  queues_.stop_writes();
   if (writer_.joinable()) writer_.join();
-  {
-    std::lock_guard lk(rmu_);
-    rstop_ = true;
-  }
-  rcv_.notify_all();
+  queues_.stop_reads();
   for (auto& t : readers_) t.join();
 }
 

@@ -2,44 +2,15 @@
 // positions). A message's row id is conv_id * 2^32 + seq (see migration 3), so one
 // conversation's messages are the id range [conv_id * 2^32, (conv_id + 1) * 2^32).
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <map>
 
+#include "store/message_rows.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
 
 namespace parley::sqlite {
 
 namespace {
-
-constexpr std::int64_t kSeqSpan = std::int64_t{1} << 32;
-
-std::int64_t row_id(conv_id c, seq_t seq) {
-  return c * kSeqSpan + seq;
-}
-
-std::string join_ids(const std::vector<user_id>& ids) {
-  std::string out;
-  for (auto id : ids) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(id);
-  }
-  return out;
-}
-
-std::vector<user_id> split_ids(std::string_view s) {
-  std::vector<user_id> out;
-  while (!s.empty()) {
-    auto comma = s.find(',');
-    auto part = s.substr(0, comma);
-    user_id v = 0;
-    std::from_chars(part.data(), part.data() + part.size(), v);
-    out.push_back(v);
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
 
 constexpr const char* kMessageCols =
     "conv_id, seq, thread_root, sender_id, created_ms, text, reply_to, mentions, edited_ms, "
@@ -71,7 +42,7 @@ std::string select_messages(const char* tail) {
 std::optional<message_state> sqlite_txn::find_message(conv_id c, seq_t seq) {
   static const std::string sql = select_messages("WHERE id = ?");
   auto& s = db_.prepare(sql);
-  s.bind(1, row_id(c, seq));
+  s.bind(1, message_row_id(c, seq));
   if (!s.step()) return std::nullopt;
   return read_message(s);
 }
@@ -80,7 +51,7 @@ std::vector<message_state> sqlite_txn::list_messages(conv_id c, seq_t root, seq_
                                                      seq_t to_seq, std::size_t limit,
                                                      bool descending) {
   from_seq = std::max<seq_t>(from_seq, 0);
-  to_seq = std::min<seq_t>(to_seq, kSeqSpan - 1);
+  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
   std::vector<message_state> out;
   if (from_seq > to_seq) return out;
   // The main timeline walks the conversation's id range, skipping thread replies; a
@@ -98,7 +69,7 @@ std::vector<message_state> sqlite_txn::list_messages(conv_id c, seq_t root, seq_
   auto n = static_cast<std::int64_t>(limit);
   if (root == 0) {
     auto& s = db_.prepare(descending ? main_desc : main_asc);
-    s.bind(1, row_id(c, from_seq)).bind(2, row_id(c, to_seq)).bind(3, n);
+    s.bind(1, message_row_id(c, from_seq)).bind(2, message_row_id(c, to_seq)).bind(3, n);
     while (s.step()) out.push_back(read_message(s));
   } else {
     auto& s = db_.prepare(descending ? thread_desc : thread_asc);
@@ -198,8 +169,8 @@ std::int64_t sqlite_txn::count_unread(conv_id c, seq_t root, user_id u, seq_t af
     auto& s = db_.prepare(
         "SELECT count(*) FROM (SELECT 1 FROM messages WHERE id > ? AND id < ? AND "
         "thread_root = 0 AND deleted_ms IS NULL AND sender_id <> ? LIMIT ?)");
-    s.bind(1, row_id(c, std::max<seq_t>(after, 0)))
-        .bind(2, row_id(c + 1, 0))
+    s.bind(1, message_row_id(c, std::max<seq_t>(after, 0)))
+        .bind(2, message_row_id(c + 1, 0))
         .bind(3, u)
         .bind(4, cap);
     s.step();
@@ -225,8 +196,8 @@ std::int64_t sqlite_txn::count_mentions(user_id u, conv_id c, seq_t root, seq_t 
 
 void sqlite_txn::prune_messages(conv_id c, seq_t first) {
   db_.prepare("DELETE FROM messages WHERE id >= ? AND id < ?")
-      .bind(1, row_id(c, 0))
-      .bind(2, row_id(c, first))
+      .bind(1, message_row_id(c, 0))
+      .bind(2, message_row_id(c, first))
       .run();
   for (const char* sql : {"DELETE FROM reactions WHERE conv_id = ? AND seq < ?",
                           "DELETE FROM message_edits WHERE conv_id = ? AND seq < ?",
@@ -252,7 +223,7 @@ void sqlite_txn::insert_message(const message_state& m) {
   auto& s = db_.prepare(
       "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
       "reply_to, mentions, indexed) VALUES (?,?,?,?,?,?,?,?,?,0)");
-  s.bind(1, row_id(m.conv, m.seq))
+  s.bind(1, message_row_id(m.conv, m.seq))
       .bind(2, m.conv)
       .bind(3, m.seq)
       .bind(4, m.thread.value_or(0))
@@ -265,7 +236,7 @@ void sqlite_txn::insert_message(const message_state& m) {
   // Queued for the search indexer (index_pending), in commit order.
   if (!m.text.empty())
     db_.prepare("INSERT INTO search_pending(msg_id) VALUES (?)")
-        .bind(1, row_id(m.conv, m.seq))
+        .bind(1, message_row_id(m.conv, m.seq))
         .run();
   for (auto u : m.mentions) {
     db_.prepare(
@@ -286,12 +257,12 @@ void sqlite_txn::edit_message(conv_id c, seq_t seq, const std::string& text, std
          "SELECT conv_id, seq, ?, text, coalesce(edited_ms, created_ms) FROM messages "
          "WHERE id = ?")
       .bind(1, edit_seq)
-      .bind(2, row_id(c, seq))
+      .bind(2, message_row_id(c, seq))
       .run();
   db_.prepare("UPDATE messages SET text = ?, edited_ms = ? WHERE id = ?")
       .bind(1, text)
       .bind(2, ms)
-      .bind(3, row_id(c, seq))
+      .bind(3, message_row_id(c, seq))
       .run();
 }
 
@@ -310,11 +281,11 @@ std::vector<seq_t> sqlite_txn::delete_message(conv_id c, seq_t seq, std::int64_t
     db_.prepare(
            "UPDATE search_purge SET pending = 1 WHERE id = 1 AND "
            "EXISTS (SELECT 1 FROM messages WHERE id = ? AND indexed = 1)")
-        .bind(1, row_id(c, seq))
+        .bind(1, message_row_id(c, seq))
         .run();
   db_.prepare("UPDATE messages SET text = '', mentions = '', deleted_ms = ? WHERE id = ?")
       .bind(1, ms)
-      .bind(2, row_id(c, seq))
+      .bind(2, message_row_id(c, seq))
       .run();
   detach_uploads(c, seq, seq, ms);
   return edit_seqs;
@@ -346,7 +317,7 @@ bool sqlite_txn::remove_reaction(conv_id c, seq_t msg, const std::string& emoji,
 void sqlite_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) {
   db_.prepare("UPDATE messages SET reply_count = reply_count + 1, last_reply_ms = ? WHERE id = ?")
       .bind(1, ms)
-      .bind(2, row_id(c, root))
+      .bind(2, message_row_id(c, root))
       .run();
   db_.prepare(
          "INSERT OR IGNORE INTO thread_participants(conv_id, root, user_id, first_ms) "
@@ -360,7 +331,7 @@ void sqlite_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t
 
 void sqlite_txn::remove_thread_reply(conv_id c, seq_t root) {
   db_.prepare("UPDATE messages SET reply_count = max(reply_count - 1, 0) WHERE id = ?")
-      .bind(1, row_id(c, root))
+      .bind(1, message_row_id(c, root))
       .run();
 }
 
@@ -467,7 +438,7 @@ void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& 
         .run();
   db_.prepare("UPDATE messages SET mentions = ? WHERE id = ?")
       .bind(1, join_ids(users))
-      .bind(2, row_id(c, seq))
+      .bind(2, message_row_id(c, seq))
       .run();
 }
 

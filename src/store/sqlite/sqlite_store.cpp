@@ -1,7 +1,6 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <spdlog/spdlog.h>
-#include <chrono>
 
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
@@ -31,7 +30,7 @@ error internal_error(const std::exception& e) {
 }  // namespace
 
 sqlite_store::sqlite_store(sqlite_options opt, commit_observer obs)
-    : opt_(std::move(opt)), observer_(std::move(obs)) {
+    : opt_(std::move(opt)), observer_(std::move(obs)), queues_(opt_.queue_limit) {
   if (opt_.synchronous != "full" && opt_.synchronous != "normal")
     throw std::runtime_error("store.synchronous must be \"full\" or \"normal\"");
   {
@@ -50,31 +49,11 @@ sqlite_store::~sqlite_store() {
 }
 
 void sqlite_store::write(write_fn fn, write_done done) {
-  {
-    std::lock_guard lk(wmu_);
-    if (!wstop_ && wq_.size() < opt_.queue_limit) {
-      wq_.push_back({std::move(fn), std::move(done)});
-      wcv_.notify_one();
-      return;
-    }
-  }
-  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
-  e.retry_after_ms = 100;
-  done(e);
+  queues_.submit_write(std::move(fn), std::move(done));
 }
 
 void sqlite_store::read(read_fn fn, std::function<void(const error&)> on_error) {
-  {
-    std::lock_guard lk(rmu_);
-    if (!rstop_ && rq_.size() < opt_.queue_limit) {
-      rq_.push_back({std::move(fn), std::move(on_error)});
-      rcv_.notify_one();
-      return;
-    }
-  }
-  auto e = make_error(errc::rate_limited, "the store is overloaded or stopping; retry");
-  e.retry_after_ms = 100;
-  if (on_error) on_error(e);
+  queues_.submit_read(std::move(fn), std::move(on_error));
 }
 
 // One transaction over the batch. Isolated: a savepoint per job. Otherwise optimistic:
@@ -138,31 +117,15 @@ void sqlite_store::writer_loop() {
   sqlite_txn txn(d);
   std::vector<write_job> batch;
   std::vector<error> results;
-  for (;;) {
-    {
-      std::unique_lock lk(wmu_);
-      wcv_.wait(lk, [&] { return wstop_ || !wq_.empty(); });
-      if (wq_.empty()) return;  // stopping and drained
-      while (!wq_.empty() && batch.size() < opt_.max_batch) {
-        batch.push_back(std::move(wq_.front()));
-        wq_.pop_front();
-      }
-    }
-    auto t0 = std::chrono::steady_clock::now();
+  const std::function<bool(bool)> pass = [&](bool isolated) {
+    return run_batch(d, txn, batch, results, isolated);
+  };
+  while (queues_.take_writes(batch, opt_.max_batch)) {
     // Optimistic pass first: no savepoint per job (a savepoint copies every page a job
     // touches into the statement journal, which cost more than the job). A job that fails
     // without having changed a row needs no rollback. One that fails after changing rows,
     // or throws, sends the whole batch back to run again with a savepoint per job.
-    bool committed = run_batch(d, txn, batch, results, false);
-    if (!committed && results.empty()) committed = run_batch(d, txn, batch, results, true);
-    if (committed && observer_) {
-      observer_(batch.size(),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].done) batch[i].done(results[i]);
-    }
-    batch.clear();
+    run_write_round(batch, results, observer_, pass);
   }
 }
 
@@ -171,18 +134,12 @@ void sqlite_store::reader_loop(std::size_t /*index*/) {
   d.exec("PRAGMA query_only = ON");
   sqlite_txn txn(d);
   for (;;) {
-    read_job job;
-    {
-      std::unique_lock lk(rmu_);
-      rcv_.wait(lk, [&] { return rstop_ || !rq_.empty(); });
-      if (rq_.empty()) return;
-      job = std::move(rq_.front());
-      rq_.pop_front();
-    }
+    auto job = queues_.take_read();
+    if (!job) return;  // stopping and drained
     std::optional<error> failure;
     try {
       d.exec("BEGIN");
-      job.fn(txn);
+      job->fn(txn);
       d.reset_all();
       d.exec("COMMIT");
     } catch (const std::exception& e) {
@@ -193,24 +150,16 @@ void sqlite_store::reader_loop(std::size_t /*index*/) {
       } catch (const std::exception&) {
       }
     }
-    if (failure && job.on_error) job.on_error(*failure);
+    if (failure && job->on_error) job->on_error(*failure);
   }
 }
 
 void sqlite_store::stop() {
   if (stopped_) return;
   stopped_ = true;
-  {
-    std::lock_guard lk(wmu_);
-    wstop_ = true;
-  }
-  wcv_.notify_all();
+  queues_.stop_writes();
   if (writer_.joinable()) writer_.join();
-  {
-    std::lock_guard lk(rmu_);
-    rstop_ = true;
-  }
-  rcv_.notify_all();
+  queues_.stop_reads();
   for (auto& t : readers_) t.join();
 }
 

@@ -5,14 +5,12 @@
 // read-only connections. WAL mode; synchronous FULL by default.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "store/store.hpp"
+#include "store/work_queues.hpp"
 
 namespace parley::sqlite {
 
@@ -27,9 +25,6 @@ struct sqlite_options {
   std::size_t queue_limit = 65536;   // queued writes (and reads) before rate_limited
 };
 
-// Observes each commit: how many writes it carried and how long COMMIT took.
-using commit_observer = std::function<void(std::size_t writes, double seconds)>;
-
 class sqlite_store final : public store {
  public:
   // Opens (creating and migrating) the database and starts the threads. Throws
@@ -42,14 +37,7 @@ class sqlite_store final : public store {
   void stop() override;
 
  private:
-  struct write_job {
-    write_fn fn;
-    write_done done;
-  };
-  struct read_job {
-    read_fn fn;
-    std::function<void(const error&)> on_error;
-  };
+  using write_job = work_queues::write_job;
   void writer_loop();
   bool run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& batch, std::vector<error>& results,
                  bool isolated);
@@ -57,14 +45,7 @@ class sqlite_store final : public store {
 
   sqlite_options opt_;
   commit_observer observer_;
-  std::mutex wmu_;
-  std::condition_variable wcv_;
-  std::deque<write_job> wq_;  // guarded by wmu_
-  bool wstop_ = false;        // guarded by wmu_
-  std::mutex rmu_;
-  std::condition_variable rcv_;
-  std::deque<read_job> rq_;  // guarded by rmu_
-  bool rstop_ = false;       // guarded by rmu_
+  work_queues queues_;
   std::thread writer_;
   std::vector<std::thread> readers_;
   bool stopped_ = false;
