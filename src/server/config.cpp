@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <functional>
 #include <sstream>
@@ -69,6 +70,14 @@ const std::vector<option_def>& defs() {
       {"store", "cache_max_bytes", &server_config::cache_max_bytes,
        "Memory for the recent-events cache over all conversations (least recently used "
        "conversations are evicted)."},
+      {"cluster", "nats_url", &server_config::nats_url,
+       "Empty: a single node. Otherwise the NATS server(s) that carry events, notices and "
+       "presence between the nodes of a cluster, e.g. \"nats://10.0.0.5:4222\" (several: "
+       "comma-separated); every node must use the same PostgreSQL database (store.backend = "
+       "\"postgres\"). Credentials in the URL are never logged."},
+      {"cluster", "node_id", &server_config::node_id,
+       "This node's name in the cluster (letters, digits, '-', '_', '.'; at most 64); empty: "
+       "<hostname>-<pid>. Must differ between the nodes running at once."},
       {"auth", "token_ttl_s", &server_config::token_ttl_s,
        "Lifetime of a login token in seconds (30 days); its connections close (4003) when it "
        "expires, unless it was refreshed (token.refresh) before."},
@@ -382,6 +391,14 @@ result<unit> validate(const server_config& c) {
     return bad("store.synchronous must be \"full\" or \"normal\"");
   if (c.backend != "sqlite" && c.backend != "postgres")
     return bad("store.backend must be \"sqlite\" or \"postgres\"");
+  if (!c.nats_url.empty() && c.backend != "postgres")
+    return bad("cluster.nats_url needs store.backend = \"postgres\": the nodes of a cluster "
+               "share one database");
+  if (c.node_id.size() > 64 ||
+      !std::all_of(c.node_id.begin(), c.node_id.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+      }))
+    return bad("cluster.node_id: letters, digits, '-', '_' and '.' only, at most 64");
   if (c.password_cost != "interactive" && c.password_cost != "moderate" &&
       c.password_cost != "minimum")
     return bad("auth.password_cost must be \"interactive\", \"moderate\" or \"minimum\"");

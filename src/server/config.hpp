@@ -32,6 +32,9 @@ struct server_config {
   std::int64_t upload_gc_s = 3600;
   std::int64_t cache_events_per_conv = 256;
   std::int64_t cache_max_bytes = 64LL << 20;
+  // [cluster]
+  std::string nats_url;  // empty: a single node (in-process bus); may hold credentials
+  std::string node_id;   // empty: <hostname>-<pid>
   // [auth]
   std::int64_t token_ttl_s = 30LL * 24 * 3600;
   std::string password_cost = "interactive";
