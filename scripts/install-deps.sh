@@ -10,6 +10,7 @@ PKGS=(
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3 libsodium-dev libssl-dev
   libpq-dev postgresql-15
+  libnats-dev nats-server
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl ca-certificates python3 jq
