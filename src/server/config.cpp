@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include "transport/client_address.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -36,6 +38,11 @@ const std::vector<option_def>& defs() {
        "any, or a comma-separated list such as \"https://chat.example.com\". Requests "
        "from other origins get 403; requests without an Origin header are not browsers' and "
        "are not affected."},
+      {"server", "trusted_proxies", &server_config::trusted_proxies,
+       "Load balancers or reverse proxies in front of this server (comma-separated IP "
+       "addresses, e.g. \"10.0.0.2,10.0.0.3\"): for connections from them the client's "
+       "address is the last one in X-Forwarded-For, for the per-address limits and logs. "
+       "Empty: every client's address is its TCP peer's."},
       {"store", "backend", &server_config::backend,
        "\"sqlite\": the database is parley.db in data_dir; \"postgres\": a PostgreSQL 15 "
        "database (postgres_url), which several Parley nodes may share."},
@@ -391,9 +398,12 @@ result<unit> validate(const server_config& c) {
     return bad("store.synchronous must be \"full\" or \"normal\"");
   if (c.backend != "sqlite" && c.backend != "postgres")
     return bad("store.backend must be \"sqlite\" or \"postgres\"");
+  if (!valid_proxy_list(c.trusted_proxies))
+    return bad("server.trusted_proxies must be a comma-separated list of IP addresses");
   if (!c.nats_url.empty() && c.backend != "postgres")
-    return bad("cluster.nats_url needs store.backend = \"postgres\": the nodes of a cluster "
-               "share one database");
+    return bad(
+        "cluster.nats_url needs store.backend = \"postgres\": the nodes of a cluster "
+        "share one database");
   if (c.node_id.size() > 64 ||
       !std::all_of(c.node_id.begin(), c.node_id.end(), [](unsigned char ch) {
         return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';

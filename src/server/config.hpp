@@ -20,6 +20,7 @@ struct server_config {
   std::int64_t threads = 0;
   std::string log_level = "info";
   std::string allowed_origins;
+  std::string trusted_proxies;  // comma-separated IP addresses
   // [store]
   std::string backend = "sqlite";
   std::string postgres_url;  // may hold a password: never logged or printed

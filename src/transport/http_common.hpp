@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "server/context.hpp"
 #include "server/metrics.hpp"
+#include "transport/client_address.hpp"
 #include "transport/conn_stream.hpp"
 
 namespace parley::http_common {
@@ -115,6 +116,14 @@ inline std::string peer_address(http_stream& stream) {
   boost::system::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   return ec ? std::string() : ep.address().to_string();
+}
+
+// The client's address for a request: the peer's, or X-Forwarded-For's last entry when
+// the peer is one of server.trusted_proxies.
+template <class Fields>
+std::string request_address(const server_context& ctx, http_stream& stream,
+                            const http::header<true, Fields>& req) {
+  return client_address(ctx.cfg.trusted_proxies, peer_address(stream), req["X-Forwarded-For"]);
 }
 
 // Resolves a bearer token through the service.

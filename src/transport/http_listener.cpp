@@ -1,5 +1,7 @@
 #include "transport/http_listener.hpp"
 
+#include "transport/client_address.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -300,7 +302,8 @@ struct http_listener::impl {
           }
           auth = *r;
         }
-        auto ticket = ctx.conns->acquire(address);
+        auto client = client_address(ctx.cfg.trusted_proxies, address, req["X-Forwarded-For"]);
+        auto ticket = ctx.conns->acquire(client);
         if (!ticket || (auth && !ticket->add_user(auth->u.id))) {
           auto res = error_response(
               req.version(), false,
@@ -315,11 +318,13 @@ struct http_listener::impl {
         std::string early(static_cast<const char*>(buf.data().data()), buf.size());
         auto channel = stream.release_tls();
         start_websocket(ctx, registry, stream.release_socket(), std::move(channel), std::move(req),
-                        std::move(auth), std::move(early), std::move(ticket));
+                        std::move(auth), std::move(early), std::move(ticket),
+                        client == address ? std::string() : client);
         co_return;
       }
       stream.expires_never();
-      auto res = co_await handle(req, address);
+      auto res = co_await handle(
+          req, client_address(ctx.cfg.trusted_proxies, address, req["X-Forwarded-For"]));
       stream.expires_after(std::chrono::milliseconds(ctx.cfg.handshake_timeout_ms));
       auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
       if (wec || !res.keep_alive()) break;

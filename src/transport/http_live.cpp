@@ -259,7 +259,7 @@ asio::awaitable<bool> sse(server_context& ctx, http_stream& stream, header_parse
   auto sync = sync_request(cursor);
   if (!sync) co_return co_await write_response(stream, error_response(ver, false, sync.err()));
 
-  auto ticket = ctx.conns->acquire(peer_address(stream));
+  auto ticket = ctx.conns->acquire(request_address(ctx, stream, req));
   if (!ticket || !ticket->add_user(me.u.id))
     co_return co_await write_response(
         stream, error_response(ver, false,
@@ -375,7 +375,7 @@ asio::awaitable<bool> rpc(server_context& ctx, http_stream& stream, beast::flat_
         error_response(
             ver, ka,
             make_error(errc::invalid, op + " is for streams: use GET /v1/sse or /v1/poll", "op")));
-  caller who{me, peer_address(stream)};
+  caller who{me, request_address(ctx, stream, p.get())};
   auto start = [&ctx, &who, &op, &args](auto done) {
     if (!call_live_op(ctx, who, op, args, done)) ctx.svc->call(who, op, args, std::move(done));
   };

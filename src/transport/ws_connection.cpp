@@ -396,6 +396,7 @@ class ws_connection final : public session, public frame_sink {
 
   // Reads and writes go through TLS from now on.
   void use_tls(std::unique_ptr<tls_channel> tls) { tls_ = std::move(tls); }
+  void set_client(std::string a) { client_ = std::make_unique<std::string>(std::move(a)); }
 
   // From the epoll set.
   void on_io(std::uint32_t ev) {
@@ -443,6 +444,7 @@ class ws_connection final : public session, public frame_sink {
   }
 
   std::string peer_address() const override {
+    if (client_) return *client_;
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
     if (fd_ < 0 || ::getpeername(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return {};
@@ -1063,6 +1065,7 @@ class ws_connection final : public session, public frame_sink {
   std::unique_ptr<out_state> out_;          // only while something is queued or written
   std::unique_ptr<timer_type> auth_timer_;  // only until authenticated
   std::unique_ptr<tls_channel> tls_;        // null: plain TCP
+  std::unique_ptr<std::string> client_;     // set when a trusted proxy forwarded it
   int fd_;
   std::uint8_t list_ = ws_service::none;
   std::uint8_t deflate_bits_ = 0;  // permessage-deflate agreed: the server's window bits; 0: off
@@ -1227,7 +1230,7 @@ void ws_registry::close_all(std::uint16_t code, const std::string& reason) {
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
                      std::unique_ptr<tls_channel> tls, http::request<http::string_body> req,
                      std::optional<device_session> auth, std::string early,
-                     std::unique_ptr<connection_limits::ticket> ticket) {
+                     std::unique_ptr<connection_limits::ticket> ticket, std::string client) {
   auto ex = sock.get_executor();
   auto& svc = asio::use_service<ws_service>(ex.context());
   svc.configure(ctx, reg);
@@ -1242,6 +1245,7 @@ void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
   }
   auto c = std::make_shared<ws_connection>(svc, fd, ex);
   if (tls) c->use_tls(std::move(tls));
+  if (!client.empty()) c->set_client(std::move(client));
   c->set_ticket(std::move(ticket));
   c->start(std::move(req), std::move(auth), std::move(early));
 }

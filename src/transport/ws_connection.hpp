@@ -63,11 +63,12 @@ class tls_channel;
 // the connection's TLS state (null: plain TCP); the connection then reads and writes
 // through it. `early` holds bytes the client sent after the request that the HTTP reader
 // already buffered. `ticket` is the connection's place in the per-address and per-user
-// counts.
+// counts. `client` is the client's address when a trusted proxy forwarded the connection
+// ("": the socket's peer is the client).
 void start_websocket(server_context& ctx, ws_registry& reg, ws_socket sock,
                      std::unique_ptr<tls_channel> tls,
                      boost::beast::http::request<boost::beast::http::string_body> req,
                      std::optional<device_session> auth, std::string early,
-                     std::unique_ptr<connection_limits::ticket> ticket);
+                     std::unique_ptr<connection_limits::ticket> ticket, std::string client);
 
 }  // namespace parley

@@ -120,3 +120,23 @@ test('REST error shapes: 400, 401, 404, 405, 409, 413 and healthz', async (t) =>
   assert.equal(list.status, 200);
   assert.deepEqual(list.body, { conversations: [] });
 });
+
+test('behind a trusted proxy the per-address limits count the X-Forwarded-For address', async (t) => {
+  const burst = 3;
+  const login = (srv, xff) =>
+    rest(srv, 'POST', '/v1/login', {
+      body: { handle: 'nobody', password: 'wrong password here' },
+      headers: xff ? { 'X-Forwarded-For': xff } : {},
+    });
+  const args = ['--set', `rate.auth_address_burst=${burst}`, '--set', 'rate.auth_address_per_min=1'];
+  // The test client connects from 127.0.0.1: trusted here, so each forwarded address has its
+  // own bucket, and only the last entry (the proxy's) counts.
+  const trusting = await startServer(t, { extraArgs: [...args, '--set', 'server.trusted_proxies=127.0.0.1'] });
+  for (let i = 0; i < burst; i++) assert.equal((await login(trusting, '198.51.100.7, 203.0.113.1')).status, 401);
+  assert.equal((await login(trusting, '198.51.100.8, 203.0.113.1')).status, 429);
+  assert.equal((await login(trusting, '203.0.113.2')).status, 401);
+  // Not trusted: the header changes nothing, everyone is 127.0.0.1.
+  const plain = await startServer(t, { extraArgs: args });
+  for (let i = 0; i < burst; i++) assert.equal((await login(plain, `203.0.113.${10 + i}`)).status, 401);
+  assert.equal((await login(plain, '203.0.113.99')).status, 429);
+});

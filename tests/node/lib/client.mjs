@@ -305,8 +305,8 @@ export async function expectUpgradeRefused(srv, headers, { timeoutMs = DEFAULT_T
 }
 
 // REST: returns {status, body (parsed JSON or null), text, headers}.
-export async function rest(srv, method, path, { token, body, rawBody, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
-  const headers = {};
+export async function rest(srv, method, path, { token, body, rawBody, timeoutMs = DEFAULT_TIMEOUT_MS, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
   if (rawBody !== undefined) {
