@@ -112,7 +112,10 @@ await_http() {
   die "$name did not answer $url within 30 s (log: $log)"
 }
 
-# PostgreSQL: the data dir must be reachable by the postgres user when we are root.
+# PostgreSQL: as root, pg_cluster.sh runs it as the postgres user, who must reach the dir.
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
+  die "the postgres user cannot reach $dir (a parent directory is closed to it): set CLUSTER_DIR, e.g. /tmp/parley-cluster"
+fi
 pg_port=${CLUSTER_PG_PORT:-$(free_port)}
 bash "$root/tests/pg/pg_cluster.sh" halt "$dir/pg" # a postmaster left by a killed run
 pg_started=1
