@@ -66,6 +66,7 @@ stopped=0
 shutdown() {
   [ "$stopped" = 1 ] && return
   stopped=1
+  [ ${#order[@]} -eq 0 ] && [ "$pg_started" = 0 ] && return # nothing was started
   trap '' INT TERM
   echo
   echo "cluster: stopping"
