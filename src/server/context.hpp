@@ -10,6 +10,7 @@
 
 namespace parley {
 
+class bus;
 class hub;
 class blob_store;
 class typing_tracker;
@@ -21,6 +22,7 @@ struct server_context {
   store* st = nullptr;
   service* svc = nullptr;
   hub* h = nullptr;
+  bus* b = nullptr;  // the fan-out bus: interest in a cluster
   metrics* m = nullptr;
   blob_store* blobs = nullptr;
   typing_tracker* typing = nullptr;

@@ -167,6 +167,17 @@ void hub::close_expired(std::int64_t now_ms) {
   }
 }
 
+void hub::resync_all() {
+  for (auto& sh : shards_) {
+    boost::asio::post(*sh->ioc, [s = sh.get()] {
+      std::vector<std::shared_ptr<session>> targets;
+      for (auto& [uid, w] : s->by_user)
+        if (auto p = w.lock()) targets.push_back(std::move(p));
+      for (auto& p : targets) p->resync();
+    });
+  }
+}
+
 void hub::close_all(std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
     boost::asio::post(*sh->ioc, [s = sh.get(), code, reason] {

@@ -34,6 +34,8 @@ class hub {
   void remove(const session* s);
   // Any thread: queues the batch for delivery on every I/O thread.
   void dispatch(const std::vector<committed_event_ptr>& events);
+  // Any thread: every session reads what it may have missed from the store again.
+  void resync_all();
   // Any thread: sends a notice frame to every session of a user.
   void notify_user(user_id u, std::shared_ptr<const std::string> frame);
   // Any thread: the same frame to every session of each user (one post per shard).

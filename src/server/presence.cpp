@@ -2,16 +2,53 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 #include "core/service.hpp"
 
 namespace parley {
 
-presence_tracker::presence_tracker(boost::asio::io_context& io, store& st, hub& h,
+presence_tracker::presence_tracker(boost::asio::io_context& io, store& st, bus& b,
                                    typing_tracker& typing, std::chrono::milliseconds flush,
                                    std::chrono::milliseconds idle)
-    : st_(st), hub_(h), typing_(typing), flush_(flush), idle_(idle), timer_(io) {}
+    : st_(st), bus_(b), typing_(typing), flush_(flush), idle_(idle), timer_(io) {}
+
+namespace {
+constexpr auto kBeatEvery = std::chrono::seconds(2);
+constexpr auto kNodeTimeout = std::chrono::seconds(6);
+// Users per control message (a snapshot of more is sent in parts).
+constexpr std::size_t kUsersPerMessage = 20000;
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+std::uint64_t weight(std::string_view node, user_id u) {
+  return mix(fnv1a(node) ^ (static_cast<std::uint64_t>(u) * 0x9e3779b97f4a7c15ull));
+}
+}  // namespace
 
 void presence_tracker::start() {
+  if (bus_.clustered()) {
+    bus_.subscribe_control(
+        "presence", [self = shared_from_this()](std::string_view p) { self->on_control(p); });
+    // After each (re)connect to the bus: the others may have forgotten this node, and
+    // what they said meanwhile is lost.
+    bus_.on_lost([self = shared_from_this()] {
+      self->send_control("hello", {});
+      self->send_snapshot();
+    });
+  }
   schedule();
 }
 
@@ -24,11 +61,21 @@ void presence_tracker::schedule() {
   });
 }
 
-std::string presence_tracker::visible(const user_state& s) {
-  if (s.invisible || s.devices.empty()) return "offline";
+std::uint8_t presence_tracker::local_state(const user_state& s) {
+  if (!s.prefs_loaded || s.invisible || s.devices.empty()) return kOffline;
   for (const auto& [d, ds] : s.devices)
-    if (!ds.away) return "online";
-  return "away";
+    if (!ds.away) return kOnline;
+  return kAway;
+}
+
+std::uint8_t presence_tracker::combined(const user_state& s) {
+  auto v = local_state(s);
+  for (const auto& [n, st] : s.remote) v = std::max(v, st);
+  return v;
+}
+
+const char* presence_tracker::name(std::uint8_t state) {
+  return state == kOnline ? "online" : state == kAway ? "away" : "offline";
 }
 
 void presence_tracker::connected(user_id u, device_id d) {
@@ -41,7 +88,6 @@ void presence_tracker::connected(user_id u, device_id d) {
     s.left = false;
     ds.away = false;
     ds.active_ms = now_ms();
-    s.dirty = true;
     load = !s.prefs_loaded;
   }
   if (load) load_prefs(u);
@@ -56,7 +102,6 @@ void presence_tracker::load_prefs(user_id u) {
         if (it == self->users_.end() || it->second.prefs_loaded) return;
         it->second.invisible = p.invisible;
         it->second.prefs_loaded = true;
-        it->second.dirty = true;
       },
       [](const error&) {});
 }
@@ -68,7 +113,6 @@ void presence_tracker::disconnected(user_id u, device_id d) {
   auto dit = it->second.devices.find(d);
   if (dit == it->second.devices.end()) return;
   if (--dit->second.connections <= 0) it->second.devices.erase(dit);
-  it->second.dirty = true;
   if (it->second.devices.empty()) it->second.left = true;
 }
 
@@ -79,10 +123,7 @@ void presence_tracker::activity(user_id u, device_id d) {
   auto dit = it->second.devices.find(d);
   if (dit == it->second.devices.end()) return;
   dit->second.active_ms = now_ms();
-  if (dit->second.away) {
-    dit->second.away = false;
-    it->second.dirty = true;
-  }
+  dit->second.away = false;
 }
 
 void presence_tracker::set_away(user_id u, device_id d, bool away) {
@@ -93,7 +134,6 @@ void presence_tracker::set_away(user_id u, device_id d, bool away) {
   if (dit == it->second.devices.end()) return;
   dit->second.away = away;
   if (!away) dit->second.active_ms = now_ms();
-  it->second.dirty = true;
 }
 
 void presence_tracker::set_invisible(user_id u, bool invisible) {
@@ -101,13 +141,18 @@ void presence_tracker::set_invisible(user_id u, bool invisible) {
   auto it = users_.find(u);
   if (it == users_.end()) return;  // not connected: read from the store at the next connect
   it->second.invisible = invisible;
-  it->second.dirty = true;
 }
 
 std::string presence_tracker::shown(user_id u) {
   std::lock_guard lk(mu_);
   auto it = users_.find(u);
-  return it == users_.end() || !it->second.prefs_loaded ? "offline" : visible(it->second);
+  return name(it == users_.end() ? std::uint8_t{kOffline} : combined(it->second));
+}
+
+std::size_t presence_tracker::nodes_alive() {
+  std::lock_guard lk(mu_);
+  return 1 + static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(),
+                                                    [](const node_info& n) { return n.alive; }));
 }
 
 void presence_tracker::flush() {
@@ -117,31 +162,48 @@ void presence_tracker::flush() {
   };
   std::vector<change> changes;
   std::vector<user_id> gone;  // no connection since the last flush: their typing ends
+  std::vector<std::pair<user_id, std::uint8_t>> told;  // this node's changes, for the others
   auto now = now_ms();
+  auto steady = std::chrono::steady_clock::now();
+  bool beat = false;
   {
     std::lock_guard lk(mu_);
+    if (bus_.clustered()) {
+      for (std::uint32_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].alive && steady - nodes_[i].heard > kNodeTimeout) {
+          spdlog::warn("event=node_lost node={}", nodes_[i].id);
+          forget_node(i);
+        }
+      if (steady - last_beat_ >= kBeatEvery) {
+        last_beat_ = steady;
+        beat = true;
+      }
+    }
     for (auto it = users_.begin(); it != users_.end();) {
       auto& s = it->second;
       if (s.left && s.devices.empty()) gone.push_back(it->first);
       s.left = false;
       for (auto& [d, ds] : s.devices)
-        if (!ds.away && now - ds.active_ms >= idle_.count()) {
-          ds.away = true;  // idle
-          s.dirty = true;
-        }
-      if (s.dirty && s.prefs_loaded) {
-        s.dirty = false;
-        auto v = visible(s);
-        if (v != s.announced) {
-          s.announced = v;
-          changes.push_back({it->first, v});
-        }
+        if (!ds.away && now - ds.active_ms >= idle_.count()) ds.away = true;  // idle
+      auto mine = local_state(s);
+      if (mine != s.told) {
+        s.told = mine;
+        told.emplace_back(it->first, mine);
       }
-      if (s.devices.empty() && !s.dirty && s.announced == "offline")
+      auto v = combined(s);
+      if (v != s.announced) {
+        s.announced = v;
+        if (announcer_is_me(it->first)) changes.push_back({it->first, name(v)});
+      }
+      if (s.devices.empty() && s.remote.empty() && s.announced == kOffline)
         it = users_.erase(it);  // nothing left to remember
       else
         ++it;
     }
+  }
+  if (bus_.clustered()) {
+    if (!told.empty()) send_control("delta", told);
+    if (beat) send_control("beat", {});
   }
   for (auto u : gone) typing_.user_gone(u);  // (the typing lock is not taken under ours)
   if (changes.empty()) return;
@@ -169,9 +231,110 @@ void presence_tracker::flush() {
             auto last = p.invisible ? p.last_seen_ms : now;
             if (last) n += ",\"last_seen\":" + std::to_string(last);
           }
-          hub_.notify_users(t.list_contacts(c.u), std::make_shared<const std::string>(n + "}"));
+          bus_.publish_notice(0, t.list_contacts(c.u),
+                              std::make_shared<const std::string>(n + "}"));
         },
         [](const error&) {});
+}
+
+bool presence_tracker::announcer_is_me(user_id u) const {
+  const auto& me = bus_.node_id();
+  auto best = weight(me, u);
+  for (const auto& n : nodes_) {
+    if (!n.alive) continue;
+    auto w = weight(n.id, u);
+    if (w > best || (w == best && n.id < me)) return false;
+  }
+  return true;
+}
+
+std::uint32_t presence_tracker::node_index(const std::string& id) {
+  for (std::uint32_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].id == id) return i;
+  nodes_.push_back({id, {}, false});
+  return static_cast<std::uint32_t>(nodes_.size() - 1);
+}
+
+void presence_tracker::forget_node(std::uint32_t idx) {
+  nodes_[idx].alive = false;
+  for (auto& [u, s] : users_)
+    std::erase_if(s.remote, [idx](const auto& r) { return r.first == idx; });
+}
+
+void presence_tracker::on_control(std::string_view payload) {
+  // {"node":"id","kind":"delta"|"snapshot"|"beat"|"hello","users":[[user,state],...]}
+  boost::system::error_code ec;
+  auto v = boost::json::parse(payload, ec);
+  if (ec || !v.is_object()) return;
+  const auto& o = v.as_object();
+  const auto* node = o.if_contains("node");
+  const auto* kind = o.if_contains("kind");
+  if (!node || !node->is_string() || !kind || !kind->is_string()) return;
+  std::string id(node->as_string());
+  std::string k(kind->as_string());
+  if (id == bus_.node_id()) return;
+  bool ask = false;  // a node this one knows nothing of: ask everyone for their state
+  {
+    std::lock_guard lk(mu_);
+    auto idx = node_index(id);
+    if (!nodes_[idx].alive) {
+      spdlog::info("event=node_seen node={}", id);
+      ask = k != "snapshot" && k != "hello";
+    }
+    if (k == "snapshot") forget_node(idx);  // replaced by what follows
+    nodes_[idx].alive = true;
+    nodes_[idx].heard = std::chrono::steady_clock::now();
+    const auto* users = o.if_contains("users");
+    if ((k == "snapshot" || k == "delta") && users && users->is_array()) {
+      for (const auto& e : users->as_array()) {
+        const auto* pair = e.if_array();
+        if (!pair || pair->size() != 2 || !(*pair)[0].is_int64() || !(*pair)[1].is_int64())
+          continue;
+        auto u = (*pair)[0].as_int64();
+        auto st = (*pair)[1].as_int64();
+        if (st < kOffline || st > kOnline) continue;
+        auto it = users_.find(u);
+        if (it == users_.end()) {
+          if (st == kOffline) continue;
+          it = users_.emplace(u, user_state{}).first;
+        }
+        auto& r = it->second.remote;
+        std::erase_if(r, [idx](const auto& x) { return x.first == idx; });
+        if (st != kOffline) r.emplace_back(idx, static_cast<std::uint8_t>(st));
+      }
+    }
+  }
+  if (k == "hello") send_snapshot();
+  if (ask) send_control("hello", {});
+}
+
+void presence_tracker::send_control(const char* kind,
+                                    const std::vector<std::pair<user_id, std::uint8_t>>& users) {
+  std::size_t i = 0;
+  do {
+    std::string out = "{\"node\":" + boost::json::serialize(boost::json::value(bus_.node_id())) +
+                      ",\"kind\":\"" + (i == 0 ? kind : "delta") + "\",\"users\":[";
+    auto end = std::min(users.size(), i + kUsersPerMessage);
+    for (auto j = i; j < end; ++j) {
+      if (j > i) out += ',';
+      out += '[' + std::to_string(users[j].first) + ',' + std::to_string(users[j].second) + ']';
+    }
+    out += "]}";
+    bus_.publish_control("presence", std::move(out));
+    i = end;
+  } while (i < users.size());
+}
+
+void presence_tracker::send_snapshot() {
+  std::vector<std::pair<user_id, std::uint8_t>> mine;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [u, s] : users_) {
+      s.told = local_state(s);
+      if (s.told != kOffline) mine.emplace_back(u, s.told);
+    }
+  }
+  send_control("snapshot", mine);
 }
 
 void presence_tracker::contacts_json(read_txn& t, user_id viewer, std::string& out) {

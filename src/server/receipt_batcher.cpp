@@ -4,9 +4,9 @@
 
 namespace parley {
 
-receipt_batcher::receipt_batcher(boost::asio::io_context& io, store& st, hub& h,
+receipt_batcher::receipt_batcher(boost::asio::io_context& io, store& st, bus& b,
                                  std::chrono::milliseconds interval)
-    : st_(st), hub_(h), interval_(interval), timer_(io) {}
+    : st_(st), bus_(b), interval_(interval), timer_(io) {}
 
 void receipt_batcher::start() {
   schedule();
@@ -80,8 +80,8 @@ void receipt_batcher::flush() {
           if (out.find("\"delivered\"") == std::string::npos &&
               out.find("\"read\"") == std::string::npos)
             return;  // only private reads: nothing for the others
-          hub_.notify_users(std::move(members),
-                            std::make_shared<const std::string>(std::move(out)));
+          bus_.publish_notice(c, std::move(members),
+                              std::make_shared<const std::string>(std::move(out)));
         },
         [](const error& e) { spdlog::warn("event=receipts_failed what=\"{}\"", e.message); });
   }

@@ -17,15 +17,15 @@
 #include <memory>
 #include <mutex>
 
+#include "bus/bus.hpp"
 #include "core/service.hpp"
-#include "server/hub.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
 class receipt_batcher : public std::enable_shared_from_this<receipt_batcher> {
  public:
-  receipt_batcher(boost::asio::io_context& io, store& st, hub& h,
+  receipt_batcher(boost::asio::io_context& io, store& st, bus& b,
                   std::chrono::milliseconds interval);
   void start();
   // Any thread.
@@ -42,7 +42,7 @@ class receipt_batcher : public std::enable_shared_from_this<receipt_batcher> {
   void flush();
 
   store& st_;
-  hub& hub_;
+  bus& bus_;
   std::chrono::milliseconds interval_;
   boost::asio::steady_timer timer_;
   std::mutex mu_;

@@ -2,16 +2,19 @@
 
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <charconv>
 #include <filesystem>
 #include <thread>
 
 #include "bus/local_bus.hpp"
+#include "bus/nats_bus.hpp"
 #include "core/service.hpp"
 #include "server/connection_limits.hpp"
 #include "server/frame_sink.hpp"
@@ -39,6 +42,17 @@ std::size_t usable_cpus() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
   return std::max(1u, std::thread::hardware_concurrency());
 }
+
+// A cluster node's default name: <hostname>-<pid>.
+std::string default_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || !host[0]) std::snprintf(host, sizeof host, "node");
+  std::string out;
+  for (char c : std::string(host))
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return out.substr(0, 48) + "-" + std::to_string(getpid());
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -56,8 +70,10 @@ struct server::impl {
   metrics m;
   std::unique_ptr<store> db;         // sqlite::sqlite_store or pg::pg_store (store.backend)
   std::unique_ptr<cached_store> st;  // over db
-  local_bus b;
   hub h{m};
+  // local_bus, or nats_bus in a cluster (cluster.nats_url). After the hub, which its
+  // handlers call: closed in run() before the I/O threads stop, destroyed before the hub.
+  std::unique_ptr<bus> b;
   asio::thread_pool cpu{2};
   std::unique_ptr<service> svc;
   std::unique_ptr<blob_store> blobs;
@@ -100,9 +116,40 @@ struct server::impl {
     event_cache::options co;
     co.per_conv = static_cast<std::size_t>(ctx.cfg.cache_events_per_conv);
     co.max_bytes = static_cast<std::size_t>(ctx.cfg.cache_max_bytes);
-    st = std::make_unique<cached_store>(*db, co);
+    // Several nodes may share a PostgreSQL database: the writer's membership cache is off.
+    st = std::make_unique<cached_store>(*db, co, ctx.cfg.backend == "postgres");
     m.cache = &st->cache();
-    b.subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
+    if (ctx.cfg.nats_url.empty()) {
+      b = std::make_unique<local_bus>();
+    } else {
+      nats_options no;
+      no.url = ctx.cfg.nats_url;
+      no.node_id = ctx.cfg.node_id.empty() ? default_node_id() : ctx.cfg.node_id;
+      b = std::make_unique<nats_bus>(no);
+      spdlog::info("event=cluster node={}", no.node_id);  // never the URL: it may hold a password
+    }
+    b->subscribe([this](const std::vector<committed_event_ptr>& evs) { h.dispatch(evs); });
+    b->subscribe_notices(
+        [this](const std::vector<user_id>& users, const std::shared_ptr<const std::string>& f) {
+          h.notify_users(users, f);
+        });
+    b->on_lost([this] { h.resync_all(); });
+    // What other nodes do for their own sessions: close a device logged out there, or
+    // move its expiry after a token refresh ("<device>" / "<device> <expires_ms>").
+    b->subscribe_control("logout", [this](std::string_view p) {
+      device_id d = 0;
+      if (std::from_chars(p.data(), p.data() + p.size(), d).ec == std::errc() && d > 0)
+        h.close_device(d, close_code::logged_out, "logged out");
+    });
+    b->subscribe_control("refresh", [this](std::string_view p) {
+      device_id d = 0;
+      std::int64_t exp = 0;
+      auto sp = p.find(' ');
+      if (sp == std::string_view::npos) return;
+      if (std::from_chars(p.data(), p.data() + sp, d).ec == std::errc() &&
+          std::from_chars(p.data() + sp + 1, p.data() + p.size(), exp).ec == std::errc() && d > 0)
+        h.refresh_device(d, exp);
+    });
     service_options opt;
     opt.jwt = std::move(*jwt);
     opt.jwt_auto_create = ctx.cfg.jwt_auto_create == "on";
@@ -118,7 +165,7 @@ struct server::impl {
     opt.group_max_members = static_cast<std::size_t>(ctx.cfg.group_max_members);
     opt.run_cpu = [this](std::function<void()> f) { asio::post(cpu, std::move(f)); };
     opt.on_user_notice = [this](user_id u, std::shared_ptr<const std::string> f) {
-      h.notify_user(u, std::move(f));
+      b->publish_notice(0, {u}, std::move(f));
     };
     opt.edit_window_ms = ctx.cfg.edit_window_s * 1000;
     opt.max_attachments = static_cast<std::size_t>(ctx.cfg.max_attachments);
@@ -141,10 +188,10 @@ struct server::impl {
       opt.limiter = std::make_shared<rate_limiter>(r);
     }
     receipts = std::make_shared<receipt_batcher>(
-        main_io, *st, h, std::chrono::milliseconds(ctx.cfg.receipts_flush_ms));
-    typing = std::make_unique<typing_tracker>(*st, h);
+        main_io, *st, *b, std::chrono::milliseconds(ctx.cfg.receipts_flush_ms));
+    typing = std::make_unique<typing_tracker>(*st, *b);
     presence = std::make_shared<presence_tracker>(
-        main_io, *st, h, *typing, std::chrono::milliseconds(ctx.cfg.presence_flush_ms),
+        main_io, *st, *b, *typing, std::chrono::milliseconds(ctx.cfg.presence_flush_ms),
         std::chrono::seconds(ctx.cfg.presence_idle_s));
     opt.on_receipt = [this](const receipt_change& c) { receipts->add(c); };
     opt.on_delivered = [this](device_id d, user_id u, conv_id c, seq_t s) {
@@ -155,17 +202,20 @@ struct server::impl {
     };
     opt.on_logout = [this](device_id d) {
       h.close_device(d, close_code::logged_out, "logged out");
+      b->publish_control("logout", std::to_string(d));
     };
     opt.on_token_refreshed = [this](device_id d, std::int64_t expires_ms) {
       h.refresh_device(d, expires_ms);
+      b->publish_control("refresh", std::to_string(d) + " " + std::to_string(expires_ms));
     };
     opt.on_send_ack = [this](bool duplicate) {
       (duplicate ? m.sends_duplicate_total : m.sends_total).fetch_add(1, std::memory_order_relaxed);
     };
-    svc = std::make_unique<service>(*st, b, std::move(opt));
+    svc = std::make_unique<service>(*st, *b, std::move(opt));
     ctx.st = st.get();
     ctx.svc = svc.get();
     ctx.h = &h;
+    ctx.b = b.get();
     ctx.m = &m;
     blobs = std::make_unique<blob_store>(
         ctx.cfg.uploads_dir.empty() ? (std::filesystem::path(ctx.cfg.data_dir) / "uploads").string()
@@ -229,6 +279,7 @@ struct server::impl {
     main_io.run();
 
     st->stop();  // every queued write is committed (or failed) and answered
+    b->close();  // and published; nothing arrives from other nodes any more
     cpu.join();
     guards.clear();
     for (auto& io : ios) {

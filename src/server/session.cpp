@@ -8,7 +8,9 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 
+#include "bus/bus.hpp"
 #include "core/codec.hpp"
 #include "server/hub.hpp"
 #include "server/live_ops.hpp"
@@ -136,6 +138,39 @@ void session::set_auth(device_session d) {
   auth_ = std::move(d);
   ctx_.h->add(shared_from_this());
   if (ctx_.presence) ctx_.presence->connected(auth_->u.id, auth_->device);
+  if (ctx_.b && ctx_.b->clustered()) {
+    ctx_.b->want_user(auth_->u.id);
+    wanted_ = std::make_unique<std::vector<conv_id>>();
+  }
+}
+
+void session::want_conversations(const std::vector<conv_id>& visible) {
+  std::vector<conv_id> fresh;
+  for (auto c : visible)
+    if (!std::binary_search(wanted_->begin(), wanted_->end(), c)) fresh.push_back(c);
+  if (fresh.empty()) return;
+  std::sort(fresh.begin(), fresh.end());
+  fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
+  std::vector<conv_id> merged;
+  merged.reserve(wanted_->size() + fresh.size());
+  std::merge(wanted_->begin(), wanted_->end(), fresh.begin(), fresh.end(),
+             std::back_inserter(merged));
+  *wanted_ = std::move(merged);
+  // Events committed on other nodes before the bus delivers these conversations are read
+  // from the store once it does.
+  auto ready = [w = weak_from_this(), ex = ex_] {
+    boost::asio::post(ex, [w] {
+      if (auto s = w.lock()) s->resync();
+    });
+  };
+  ctx_.b->want(fresh, std::move(ready));
+}
+
+void session::resync() {
+  if (!sink_ || mode_ == mode::idle) return;
+  mode_ = mode::catching_up;
+  dirty_ = true;
+  if (!round_running_) run_round();
 }
 
 void session::reject_oversize(std::size_t bytes) {
@@ -402,6 +437,7 @@ void session::finish_round(std::uint32_t gen, const std::shared_ptr<round_result
         boost::json::object{{"notice", "position_reset"}, {"conv", c}, {"seq", top}})));
     cursor_emplace(cursors_, c, top).first->second = top;
   }
+  if (wanted_) want_conversations(r->visible);
   // Positions of conversations the user never belonged to are dropped, not echoed.
   std::erase_if(cursors_, [&](const auto& kv) {
     return std::find(r->visible.begin(), r->visible.end(), kv.first) == r->visible.end();
@@ -518,6 +554,11 @@ void session::on_closed() {
   ticket_.reset();
   if (auth_ && ctx_.presence) ctx_.presence->disconnected(auth_->u.id, auth_->device);
   if (auth_) ctx_.h->remove(this);
+  if (auth_ && wanted_) {
+    ctx_.b->unwant(*wanted_);
+    ctx_.b->unwant_user(auth_->u.id);
+    wanted_.reset();
+  }
   sink_.reset();
   ++round_gen_;
 }

@@ -46,6 +46,9 @@ class session : public std::enable_shared_from_this<session> {
   // A live event from the hub, in commit order. Returns whether it was queued to the
   // client (false: not synced yet, a duplicate, or a gap that starts a catch-up round).
   bool on_event(const committed_event_ptr& ce);
+  // Something may have been missed (the bus lost messages, or a conversation became
+  // received only now): read everything after the cursors from the store again.
+  void resync();
   // A notice for this user's devices (read positions, follows): sent as it is.
   void on_notice(std::shared_ptr<const std::string> frame) { send_frame(std::move(frame)); }
   // The positions delivered so far as a resume token: "conv.seq-conv.seq-..." (ascending
@@ -119,6 +122,9 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::unique_ptr<held_send> held_send_;
   std::unique_ptr<connection_limits::ticket> ticket_;
+  // In a cluster: the conversations this session has asked the bus for (sorted).
+  std::unique_ptr<std::vector<conv_id>> wanted_;
+  void want_conversations(const std::vector<conv_id>& visible);
 };
 
 }  // namespace parley

@@ -40,8 +40,8 @@ void typing_tracker::set(user_id u, conv_id c, bool on,
         if (send) {
           auto members = t.list_member_ids(c);
           members.erase(std::remove(members.begin(), members.end(), u), members.end());
-          hub_.notify_users(std::move(members),
-                            std::make_shared<const std::string>(notice(c, u, on, kExpiryMs)));
+          bus_.publish_notice(c, std::move(members),
+                              std::make_shared<const std::string>(notice(c, u, on, kExpiryMs)));
         }
         done(std::string("{}"));
       },
@@ -84,8 +84,8 @@ void typing_tracker::broadcast(conv_id c, user_id u, bool on) {
       [this, c, u, on](read_txn& t) {
         auto members = t.list_member_ids(c);
         members.erase(std::remove(members.begin(), members.end(), u), members.end());
-        hub_.notify_users(std::move(members),
-                          std::make_shared<const std::string>(notice(c, u, on, kExpiryMs)));
+        bus_.publish_notice(c, std::move(members),
+                            std::make_shared<const std::string>(notice(c, u, on, kExpiryMs)));
       },
       [](const error&) {});
 }

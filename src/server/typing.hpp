@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "bus/bus.hpp"
 #include "core/error.hpp"
-#include "server/hub.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -23,7 +23,7 @@ class typing_tracker {
   static constexpr std::int64_t kExpiryMs = 5000;
   static constexpr std::int64_t kThrottleMs = 2000;
 
-  typing_tracker(store& st, hub& h) : st_(st), hub_(h) {}
+  typing_tracker(store& st, bus& b) : st_(st), bus_(b) {}
   // u starts (on) or stops typing in c; u must be an active member. `done` gets {} or the
   // error, on a store thread.
   void set(user_id u, conv_id c, bool on, std::function<void(result<std::string>)> done);
@@ -41,7 +41,7 @@ class typing_tracker {
   void broadcast(conv_id c, user_id u, bool on);
 
   store& st_;
-  hub& hub_;
+  bus& bus_;
   std::mutex mu_;
   std::map<std::pair<conv_id, user_id>, entry> active_;
 };

@@ -275,7 +275,8 @@ void cached_store::members_cache::clear() {
   entries = 0;
 }
 
-cached_store::cached_store(store& inner, event_cache::options o) : inner_(inner), cache_(o) {}
+cached_store::cached_store(store& inner, event_cache::options o, bool shared_database)
+    : inner_(inner), cache_(o), shared_database_(shared_database) {}
 
 void cached_store::write(write_fn fn, write_done done) {
   auto rec = std::make_shared<write_record>();
@@ -287,6 +288,7 @@ void cached_store::write(write_fn fn, write_done done) {
           members_.clear();
           *rec = write_record{rec->runs, {}, {}, {}};
         }
+        if (shared_database_) members_.clear();  // never kept: other nodes write too
         recording_write w(t, *rec, members_, cache_);
         error e;
         try {

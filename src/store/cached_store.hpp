@@ -6,7 +6,10 @@
 // recipients of every event, and the membership check of every send), private to the
 // writer thread. It holds what the writer's own transaction sees; a membership write
 // drops the conversation from it, a job that rolls back drops every conversation it
-// wrote, and a batch that fails to commit clears it.
+// wrote, and a batch that fails to commit clears it. It is only right while this writer
+// is the database's only one: when other processes write too (PostgreSQL shared by the
+// nodes of a cluster), `shared_database` turns it off, since another node may add or
+// remove a member at any time and authorization must see that.
 #pragma once
 
 #include <map>
@@ -22,7 +25,7 @@ namespace parley {
 class cached_store final : public store {
  public:
   // `inner` must outlive this object.
-  cached_store(store& inner, event_cache::options o);
+  cached_store(store& inner, event_cache::options o, bool shared_database = false);
 
   void write(write_fn fn, write_done done) override;
   void read(read_fn fn, std::function<void(const error&)> on_error) override;
@@ -43,6 +46,7 @@ class cached_store final : public store {
   store& inner_;
   event_cache cache_;
   members_cache members_;
+  bool shared_database_;
 };
 
 }  // namespace parley

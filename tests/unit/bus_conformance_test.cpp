@@ -1,7 +1,12 @@
 // Conformance suite for parley::bus implementations (the contract is in bus/bus.hpp).
 // Written against the abstract interface only; every implementation (the in-process bus
-// today, NATS later) is added to the INSTANTIATE_TEST_SUITE_P list at the bottom. Delivery
-// may be asynchronous, so the suite waits (with a limit) for what it expects.
+// and NATS) is added to the INSTANTIATE_TEST_SUITE_P list at the bottom. Delivery may be
+// asynchronous, so the suite waits (with a limit) for what it expects.
+//
+// The NATS instantiation is two nodes on one throwaway nats-server: what the suite
+// publishes goes out on one node's bus and what it subscribes listens on the other's (which
+// wants every conversation the suite uses), so everything crosses the server. It skips
+// when no nats-server is installed.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -16,7 +21,9 @@
 
 #include "bus/bus.hpp"
 #include "bus/local_bus.hpp"
+#include "bus/nats_bus.hpp"
 #include "core/codec.hpp"
+#include "nats_test_server.hpp"
 #include "unit_support.hpp"
 
 namespace parley {
@@ -33,6 +40,44 @@ void PrintTo(const bus_backend& b, std::ostream* os) {
 
 bus_backend local_backend() {
   return {"Local", [] { return std::unique_ptr<bus>(std::make_unique<local_bus>()); }};
+}
+
+// Two nodes of a cluster seen as one bus: publishing on `a`, subscribing on `b`.
+class nats_pair final : public bus {
+ public:
+  nats_pair()
+      : a_({server_.url(), "node-a", std::chrono::milliseconds(50)}),
+        b_({server_.url(), "node-b", std::chrono::milliseconds(50)}) {
+    std::vector<conv_id> convs;
+    for (conv_id c = 1; c <= 200; ++c) convs.push_back(c);
+    b_.want(convs, [] {});
+    if (!b_.flush(std::chrono::seconds(10)) || !a_.flush(std::chrono::seconds(10)))
+      throw std::runtime_error("nats: subscriptions not confirmed");
+  }
+  void publish(std::vector<committed_event_ptr> events) override { a_.publish(std::move(events)); }
+  void subscribe(handler h) override { b_.subscribe(std::move(h)); }
+  void publish_notice(conv_id conv, std::vector<user_id> users,
+                      std::shared_ptr<const std::string> frame) override {
+    a_.publish_notice(conv, std::move(users), std::move(frame));
+  }
+  void subscribe_notices(notice_handler h) override { b_.subscribe_notices(std::move(h)); }
+  void publish_control(std::string_view topic, std::string payload) override {
+    a_.publish_control(topic, std::move(payload));
+  }
+  void subscribe_control(std::string topic, control_handler h) override {
+    b_.subscribe_control(std::move(topic), std::move(h));
+  }
+
+ private:
+  test::nats_test_server server_;
+  nats_bus a_, b_;
+};
+
+bus_backend nats_backend() {
+  return {"NATS", []() -> std::unique_ptr<bus> {
+            if (!test::nats_test_server::available()) return nullptr;
+            return std::make_unique<nats_pair>();
+          }};
 }
 
 committed_event_ptr make_committed(conv_id c, seq_t s, std::vector<user_id> recipients = {1, 2}) {
@@ -94,7 +139,10 @@ std::vector<seq_t> range(seq_t from, seq_t to) {
 
 class BusConformance : public ::testing::TestWithParam<bus_backend> {
  protected:
-  void SetUp() override { b_ = GetParam().make(); }
+  void SetUp() override {
+    b_ = GetParam().make();
+    if (!b_) GTEST_SKIP() << test::nats_test_server::kMissing;
+  }
   bus& b() { return *b_; }
   std::unique_ptr<bus> b_;
 };
@@ -199,7 +247,32 @@ TEST_P(BusConformance, EventsPublishedFromSeveralThreadsAreAllDelivered) {
   EXPECT_EQ(col.settle().size(), got.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(Buses, BusConformance, ::testing::Values(local_backend()),
+TEST_P(BusConformance, NoticesReachNoticeSubscribersIntact) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::vector<user_id>, std::string>> got;
+  b().subscribe_notices(
+      [&](const std::vector<user_id>& users, const std::shared_ptr<const std::string>& frame) {
+        std::lock_guard lk(mu);
+        got.emplace_back(users, *frame);
+        cv.notify_all();
+      });
+  const std::string f1 = "{\"notice\":\"typing\",\"conv\":3,\"user\":4,\"typing\":true}";
+  const std::string f2 = "{\"notice\":\"presence\",\"user\":9,\"state\":\"online\"}";
+  b().publish_notice(3, {4, 5, 6}, std::make_shared<const std::string>(f1));
+  b().publish_notice(0, {1, 2}, std::make_shared<const std::string>(f2));
+  std::unique_lock lk(mu);
+  cv.wait_for(lk, test::kWaitLimit, [&] { return got.size() >= 2; });
+  ASSERT_EQ(got.size(), 2u);
+  // Different subjects may arrive in either order.
+  if (got[0].second != f1) std::swap(got[0], got[1]);
+  EXPECT_EQ(got[0].first, (std::vector<user_id>{4, 5, 6}));
+  EXPECT_EQ(got[0].second, f1);
+  EXPECT_EQ(got[1].first, (std::vector<user_id>{1, 2}));
+  EXPECT_EQ(got[1].second, f2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Buses, BusConformance, ::testing::Values(local_backend(), nats_backend()),
                          [](const ::testing::TestParamInfo<bus_backend>& i) {
                            return i.param.name;
                          });
