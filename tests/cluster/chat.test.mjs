@@ -7,24 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WsClient, newUser, fullHistory, restOk } from '../node/lib/client.mjs';
 import { withCluster } from './lib/cluster.mjs';
+import { presenceOf } from './lib/presence.mjs';
 import { waitUntil } from './lib/resilient_client.mjs';
 
 const NOTICE_TIMEOUT_MS = 5_000;
-
-// The last presence state of user `id` that client heard (from a `users` list or a change).
-function presenceOf(client, id) {
-  let state;
-  for (const n of client.stateNotices) {
-    if (n.notice !== 'presence') continue;
-    if (Array.isArray(n.users)) {
-      const u = n.users.find((x) => x.user === id);
-      if (u) state = u.state;
-    } else if (n.user === id) {
-      state = n.state;
-    }
-  }
-  return state;
-}
 
 // Waits for a state notice after index `from` that satisfies pred.
 async function awaitNotice(client, from, pred, what) {
