@@ -22,7 +22,7 @@ BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:-}
 dir=${2:-}
 usage="usage: $0 start DIR PORT | halt DIR | restart DIR | stop DIR"
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "$usage" >&2; exit 2; }
+if [ -z "$cmd" ] || [ -z "$dir" ]; then echo "$usage" >&2; exit 2; fi
 
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
