@@ -12,6 +12,9 @@
 // stopNats() / startNats() (same port), restartPostgres({ downMs }) (fast shutdown, downMs
 // without a server, start on the same port and data).
 //
+// The binaries: PARLEY_BIN (as for tests/node), NATS_SERVER (default: nats-server on PATH),
+// PostgreSQL 15's from pg_cluster.sh (PG_BIN).
+//
 // Nothing outlives the test process: the nodes die with it (server.mjs), an exit handler
 // kills nats-server and stops PostgreSQL, and a detached watchdog does the same if the
 // process is killed outright (a CTest timeout), reading the pids from <dir>/pids.
@@ -143,8 +146,15 @@ export class Cluster {
     child.once('exit', () => {
       if (this.nats === child) this.nats = null;
     });
-    child.once('error', () => {});
-    await awaitListening(this.natsPort, () => this.nats === child, `nats-server (log ${this.natsLog})`);
+    child.once('error', (err) => {
+      // Not started at all (no such binary): no 'exit' follows.
+      if (this.nats === child) this.nats = null;
+      this.natsError = err;
+    });
+    await awaitListening(this.natsPort, () => this.nats === child, `${NATS_BIN} (log ${this.natsLog})`).catch((err) => {
+      if (this.natsError) err.message += `: ${this.natsError.message}`;
+      throw err;
+    });
     this.#writePids();
   }
 
