@@ -41,6 +41,7 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+[ $# -eq 0 ] || die "takes no arguments (settings are environment variables; see the top of $0)"
 [[ $nodes =~ ^[1-9][0-9]?$ ]] || die "CLUSTER_NODES must be 1 to 99, not '$nodes'"
 [ -x "$bin" ] || die "no parley binary at $bin (build it: make cluster, or set PARLEY_BIN)"
 [ -d "$web" ] || die "no web app at $web (build the parley_web target)"
