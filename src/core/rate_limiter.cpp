@@ -69,6 +69,8 @@ struct rate_limiter::impl {
   };
   std::array<shard, kShards> shards;
   std::size_t per_shard_max;
+  bucket& find_or_add(shard& sh, std::string k, const rate_rule& rule, const rules& rules_,
+                      clock_type::time_point now);
 };
 
 rate_limiter::rate_limiter(rules r, std::size_t max_keys)
@@ -82,45 +84,78 @@ std::int64_t rate_limiter::take(rate_class c, std::string_view key) {
   return take(c, key, clock_type::now());
 }
 
-std::int64_t rate_limiter::take(rate_class c, std::string_view key, clock_type::time_point now) {
-  const auto& rule = rules_[static_cast<std::size_t>(c)];
-  if (rule.per_s <= 0) return 0;
+namespace {
+std::string bucket_key(rate_class c, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 1);
   k += static_cast<char>('a' + static_cast<int>(c));
   k += key;
+  return k;
+}
+}  // namespace
+
+rate_limiter::impl::bucket& rate_limiter::impl::find_or_add(shard& sh, std::string k,
+                                                            const rate_rule& rule,
+                                                            const rules& rules_,
+                                                            clock_type::time_point now) {
+  auto it = sh.m.find(k);
+  if (it != sh.m.end()) return it->second;
+  if (sh.m.size() >= per_shard_max) {
+    // Forget buckets that are full again: a fresh bucket is the same.
+    std::erase_if(sh.m, [&](const auto& kv) {
+      const auto& r = rules_[static_cast<std::size_t>(kv.first[0] - 'a')];
+      double dt = std::chrono::duration<double>(now - kv.second.last).count();
+      return kv.second.tokens + dt * r.per_s >= r.burst;
+    });
+    if (sh.m.size() >= per_shard_max) {  // still full: the oldest half goes
+      std::vector<clock_type::time_point> ts;
+      ts.reserve(sh.m.size());
+      for (const auto& [_, b] : sh.m) ts.push_back(b.last);
+      auto mid = ts.begin() + static_cast<std::ptrdiff_t>(ts.size() / 2);
+      std::nth_element(ts.begin(), mid, ts.end());
+      auto cut = *mid;
+      std::erase_if(sh.m, [&](const auto& kv) { return kv.second.last <= cut; });
+    }
+  }
+  return sh.m.emplace(std::move(k), impl::bucket{rule.burst, now}).first->second;
+}
+
+std::int64_t rate_limiter::take(rate_class c, std::string_view key, clock_type::time_point now) {
+  const auto& rule = rules_[static_cast<std::size_t>(c)];
+  if (rule.per_s <= 0) return 0;
+  auto k = bucket_key(c, key);
+  auto& sh = impl_->shards[std::hash<std::string>{}(k) % kShards];
+  std::int64_t wait;
+  {
+    std::lock_guard lk(sh.mu);
+    auto& b = impl_->find_or_add(sh, std::move(k), rule, rules_, now);
+    wait = take_token(rule.per_s, rule.burst, b.tokens, b.last, now);
+  }
+  if (wait == 0 && observer_) observer_(c, key);
+  return wait;
+}
+
+void rate_limiter::debit(rate_class c, std::string_view key, double n) {
+  debit(c, key, n, clock_type::now());
+}
+
+void rate_limiter::debit(rate_class c, std::string_view key, double n, clock_type::time_point now) {
+  const auto& rule = rules_[static_cast<std::size_t>(c)];
+  if (rule.per_s <= 0 || n <= 0) return;
+  auto k = bucket_key(c, key);
   auto& sh = impl_->shards[std::hash<std::string>{}(k) % kShards];
   std::lock_guard lk(sh.mu);
-  auto it = sh.m.find(k);
-  if (it == sh.m.end()) {
-    if (sh.m.size() >= impl_->per_shard_max) {
-      // Forget buckets that are full again: a fresh bucket is the same.
-      std::erase_if(sh.m, [&](const auto& kv) {
-        const auto& r = rules_[static_cast<std::size_t>(kv.first[0] - 'a')];
-        double dt = std::chrono::duration<double>(now - kv.second.last).count();
-        return kv.second.tokens + dt * r.per_s >= r.burst;
-      });
-      if (sh.m.size() >= impl_->per_shard_max) {  // still full: the oldest half goes
-        std::vector<clock_type::time_point> ts;
-        ts.reserve(sh.m.size());
-        for (const auto& [_, b] : sh.m) ts.push_back(b.last);
-        auto mid = ts.begin() + static_cast<std::ptrdiff_t>(ts.size() / 2);
-        std::nth_element(ts.begin(), mid, ts.end());
-        auto cut = *mid;
-        std::erase_if(sh.m, [&](const auto& kv) { return kv.second.last <= cut; });
-      }
-    }
-    it = sh.m.emplace(std::move(k), impl::bucket{rule.burst, now}).first;
-  }
-  return take_token(rule.per_s, rule.burst, it->second.tokens, it->second.last, now);
+  auto& b = impl_->find_or_add(sh, std::move(k), rule, rules_, now);
+  double dt = std::chrono::duration<double>(now - b.last).count();
+  if (dt > 0) b.tokens = std::min(rule.burst, b.tokens + dt * rule.per_s);
+  b.last = now;
+  b.tokens = std::max(-rule.burst, b.tokens - n);
 }
 
 void rate_limiter::refund(rate_class c, std::string_view key) {
   const auto& rule = rules_[static_cast<std::size_t>(c)];
   if (rule.per_s <= 0) return;
-  std::string k;
-  k += static_cast<char>('a' + static_cast<int>(c));
-  k += key;
+  auto k = bucket_key(c, key);
   auto& sh = impl_->shards[std::hash<std::string>{}(k) % kShards];
   std::lock_guard lk(sh.mu);
   if (auto it = sh.m.find(k); it != sh.m.end())

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -50,12 +51,26 @@ class rate_limiter {
   // send answered with its original acknowledgement).
   void refund(rate_class c, std::string_view key);
 
+  // Takes `n` tokens of class `c` for `key` without refusing: what other nodes of a
+  // cluster took (server/cluster_rates). A bucket may go down to minus its burst, so a
+  // burst spent on several nodes at once is paid back before the next is allowed.
+  void debit(rate_class c, std::string_view key, double n);
+  void debit(rate_class c, std::string_view key, double n,
+             std::chrono::steady_clock::time_point now);
+
+  // Called after every token taken (not for refusals), outside any lock of the limiter.
+  // Set before the limiter is used.
+  void set_observer(std::function<void(rate_class, std::string_view key)> o) {
+    observer_ = std::move(o);
+  }
+
   std::size_t keys() const;  // buckets held (for tests and metrics)
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
   rules rules_;
+  std::function<void(rate_class, std::string_view)> observer_;
 };
 
 // A token bucket owned by one thread (a connection's own, no lock).

@@ -16,6 +16,7 @@
 #include "bus/local_bus.hpp"
 #include "bus/nats_bus.hpp"
 #include "core/service.hpp"
+#include "server/cluster_rates.hpp"
 #include "server/connection_limits.hpp"
 #include "server/frame_sink.hpp"
 #include "server/hub.hpp"
@@ -83,6 +84,7 @@ struct server::impl {
   std::shared_ptr<receipt_batcher> receipts;
   std::unique_ptr<typing_tracker> typing;
   std::shared_ptr<presence_tracker> presence;
+  std::shared_ptr<cluster_rates> rates;  // in a cluster with rate limits on
   std::vector<std::unique_ptr<asio::io_context>> ios;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -186,6 +188,7 @@ struct server::impl {
       r[static_cast<std::size_t>(rate_class::auth_address)] = {per_min(c.rate_auth_address_per_min),
                                                                double(c.rate_auth_address_burst)};
       opt.limiter = std::make_shared<rate_limiter>(r);
+      if (b->clustered()) rates = std::make_shared<cluster_rates>(main_io, *b, opt.limiter);
     }
     receipts = std::make_shared<receipt_batcher>(
         main_io, *st, *b, std::chrono::milliseconds(ctx.cfg.receipts_flush_ms));
@@ -258,6 +261,7 @@ struct server::impl {
         ->start();
     receipts->start();
     presence->start();
+    if (rates) rates->start();
     sweep_expired();
     listener->start();
     std::printf("parley listening on %s:%u\n", ctx.cfg.host.c_str(), listener->port());
