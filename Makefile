@@ -1,4 +1,6 @@
-# Parley: `make run` starts the server on ./data; `make test` runs every test (the fuzz
+# Parley: `make run` starts the server on ./data; `make cluster` starts a local cluster of
+# nodes behind HAProxy, with PostgreSQL and NATS, on ./cluster-data (scripts/cluster.sh;
+# CLUSTER_NODES, CLUSTER_PORT, CLUSTER_DIR...); `make test` runs every test (the fuzz
 # targets too, 20 s each: CTest's `fuzz`; the suites under ASan+UBSan and TSan: `asan` and
 # `tsan`); `make fuzz` runs only the fuzz targets (FUZZ_ARGS="--long" for 10 minutes each;
 # see tests/fuzz/run.sh); `make sanitize` runs only the sanitizer builds (tests/sanitize/).
@@ -6,7 +8,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test fuzz sanitize clean
+.PHONY: all deps configure build run cluster test fuzz sanitize clean
 
 all: build
 
@@ -22,6 +24,10 @@ configure: deps
 run: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target parley parley_web
 	$(BUILD)/parley serve --host 127.0.0.1 --port 8080 --data-dir ./data --set web.dir=$(BUILD)/web
+
+cluster: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target parley parley_web
+	@BUILD=$(BUILD) bash scripts/cluster.sh
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 900

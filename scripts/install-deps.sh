@@ -2,6 +2,12 @@
 # Installs every package Parley needs to build, run and test, from Debian 12 and npm.
 # Idempotent: packages already present are skipped; apt-get update runs only when
 # something is missing. Must run as root (or with sudo available).
+#
+# nats-server and haproxy are for the local cluster (`make cluster`, scripts/cluster.sh) and
+# the `cluster` tests, which run their own processes with their own configuration on their
+# own ports (free ones, found at start, unless given); nothing uses or stops the system
+# services these packages install where systemd runs them: Debian's default haproxy.cfg
+# binds no port, and nats-server.service takes 127.0.0.1:4222, a port never assumed here.
 set -euo pipefail
 
 PKGS=(
@@ -10,7 +16,7 @@ PKGS=(
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3 libsodium-dev libssl-dev
   libpq-dev postgresql-15
-  libnats-dev nats-server
+  libnats-dev nats-server haproxy
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl ca-certificates python3 jq

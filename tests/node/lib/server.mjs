@@ -8,14 +8,16 @@
 //   await srv.cleanup()   -> kills the process if still running, removes the temp dir
 //
 // The binary comes from PARLEY_BIN (CTest sets it). Set PARLEY_KEEP_TEST_DATA=1 to keep the
-// temp dirs (data and server.log) for inspection.
+// temp dirs (data and server.log) for inspection. With `dir` (new ParleyServer({dir})), the
+// server uses that directory (created if missing) instead of a temp dir of its own, and
+// cleanup() leaves it to the caller (the cluster tests keep it when a test fails).
 //
 // Sanitizer builds (tests/sanitize/asan.sh): stop() and cleanup() throw, failing the test,
 // when the server wrote a sanitizer report to its log; with PARLEY_TEST_SANITIZER set,
 // cleanup() stops a running server with SIGTERM instead of SIGKILL (so the leak check at exit
 // runs) and throws unless it exits with status 0.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -51,11 +53,13 @@ export function parleyBin() {
 }
 
 export class ParleyServer {
-  constructor({ extraArgs = [], startTimeoutMs = DEFAULT_START_TIMEOUT_MS } = {}) {
+  constructor({ extraArgs = [], startTimeoutMs = DEFAULT_START_TIMEOUT_MS, dir } = {}) {
     this.bin = parleyBin();
     this.extraArgs = extraArgs;
     this.startTimeoutMs = startTimeoutMs;
-    this.dir = mkdtempSync(join(tmpdir(), 'parley-node-test-'));
+    this.ownsDir = !dir;
+    if (dir) mkdirSync(dir, { recursive: true });
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'parley-node-test-'));
     this.dataDir = join(this.dir, 'data');
     this.logPath = join(this.dir, 'server.log');
     this.port = 0;
@@ -251,7 +255,7 @@ export class ParleyServer {
       await this.kill9();
       this.#checkLog();
     } finally {
-      if (!process.env.PARLEY_KEEP_TEST_DATA) rmSync(this.dir, { recursive: true, force: true });
+      if (this.ownsDir && !process.env.PARLEY_KEEP_TEST_DATA) rmSync(this.dir, { recursive: true, force: true });
     }
   }
 }
