@@ -162,6 +162,56 @@ TEST_F(PgNodes, TwoNodesAppendingToOneConversationGetGaplessSeqs) {
   }
 }
 
+TEST_F(PgNodes, WritesThatDeadlockAcrossNodesAreRetriedUntilTheyCommit) {
+  auto& a = add_node();
+  auto& b = add_node();
+  const auto [u_, c1_] = user_and_group(a);
+  const user_id u = u_;
+  const conv_id c1 = c1_;
+  conv_id c2 = 0;
+  ASSERT_EQ(write(a,
+                  [&](write_txn& t) -> error {
+                    c2 = t.insert_conversation(conv_kind::group, "h", std::nullopt, 1);
+                    t.put_member(c2, u, role::owner, 0);
+                    return kOk;
+                  })
+                .code,
+            errc::ok);
+  // Each job appends to both conversations, pausing in between: a's jobs lock c1 then c2,
+  // b's c2 then c1. Submitted one at a time, so each batch holds one job and the two
+  // streams keep overlapping: they deadlock again and again, reruns included.
+  constexpr int kPerNode = 15;
+  test::countdown left(2 * kPerNode);
+  std::atomic<int> failures{0};
+  auto submit = [&](store& st, conv_id first, conv_id second) {
+    for (int i = 0; i < kPerNode; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(25)))
+      st.write(
+          [=](write_txn& t) {
+            auto e1 = make_event(first, u, {});
+            t.append_event(e1);
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            auto e2 = make_event(second, u, {});
+            t.append_event(e2);
+            return kOk;
+          },
+          [&](const error& e) {
+            if (e.code != errc::ok) ++failures;
+            left.hit();
+          });
+  };
+  std::thread ta([&] { submit(a, c1, c2); });
+  std::thread tb([&] { submit(b, c2, c1); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(left.wait());
+  EXPECT_EQ(failures.load(), 0);
+  for (conv_id c : {c1, c2}) {
+    auto evs = read(a, [c](read_txn& t) { return t.read_events(c, 1, 1'000'000, 1000); });
+    ASSERT_EQ(evs.size(), static_cast<std::size_t>(2 * kPerNode)) << "conversation " << c;
+    for (std::size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(evs[i].seq, static_cast<seq_t>(i + 1));
+  }
+}
+
 TEST_F(PgNodes, TheSameClientMsgIdSentThroughTwoNodesAtOnceMakesOneEvent) {
   auto& a = add_node();
   auto& b = add_node();

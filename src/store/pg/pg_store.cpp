@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <random>
+#include <thread>
+
 #include "store/pg/pg_conn.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/pg/pg_txn.hpp"
@@ -20,6 +24,16 @@ error internal_error(const std::exception& e) {
   return make_error(errc::internal, "storage failure; nothing was written");
 }
 
+// A failure that says nothing about the job, only about its timing against another node's
+// transaction: deadlock, serialization failure, lock not available.
+bool transient(const std::exception& e) {
+  const auto* pe = dynamic_cast<const pg_error*>(&e);
+  return pe &&
+         (pe->sqlstate() == "40P01" || pe->sqlstate() == "40001" || pe->sqlstate() == "55P03");
+}
+
+constexpr int kTransientAttempts = 6;
+
 // After a failure: a broken connection is opened again for the next transaction.
 void recover(conn& c) {
   try {
@@ -36,6 +50,14 @@ pg_store::pg_store(pg_options opt, commit_observer obs)
   // Every connection is opened here, so a bad connection string fails the constructor.
   auto w = std::make_unique<conn>(opt_.conninfo, kSessionSetup);
   migrate(*w);
+  // Deadlocks between nodes are found after deadlock_timeout (1 s by default) of waiting;
+  // the writer asks for 100 ms where it may (a superuser setting: refused otherwise, and
+  // then the deadlock costs its second).
+  try {
+    w->exec("SET deadlock_timeout = '100ms'");
+  } catch (const std::exception&) {
+    spdlog::info("event=deadlock_timeout_default reason=\"not a superuser\"");
+  }
   std::vector<std::unique_ptr<conn>> rs;
   for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.readers); ++i)
     rs.push_back(std::make_unique<conn>(opt_.conninfo, kSessionSetup));
@@ -63,6 +85,8 @@ void pg_store::read(read_fn fn, std::function<void(const error&)> on_error) {
 // result set to the error when the transaction itself failed.
 bool pg_store::run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch,
                          std::vector<error>& results, bool isolated) {
+  if (isolated && transient_) return run_jobs_alone(c, txn, batch, results);
+  if (!isolated) transient_ = false;
   results.assign(batch.size(), error{errc::ok, {}, {}, 0});
   bool retry = false;
   try {
@@ -85,8 +109,9 @@ bool pg_store::run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch,
       try {
         results[i] = batch[i].fn(txn);
         retry = results[i].code != errc::ok && c.total_changes() != changes;
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
         retry = true;
+        transient_ = transient_ || transient(e);
       }
     }
     if (!retry) {
@@ -105,6 +130,45 @@ bool pg_store::run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch,
   }
   if (retry) results.clear();
   return false;
+}
+
+// After a deadlock (or lock timeout) with another node: every job in a transaction of its
+// own, so that none holds a lock while waiting for another (a job locks at most one
+// conversation), each tried again a few times, with a growing random pause, while the
+// conflict lasts. Costs a commit per job, for this batch only.
+bool pg_store::run_jobs_alone(conn& c, pg_txn& txn, std::vector<write_job>& batch,
+                              std::vector<error>& results) {
+  results.assign(batch.size(), error{errc::ok, {}, {}, 0});
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (int attempt = 1;; ++attempt) {
+      bool again = false;
+      try {
+        c.exec("BEGIN");
+        try {
+          results[i] = batch[i].fn(txn);
+        } catch (const std::exception& e) {
+          if (transient(e) && attempt < kTransientAttempts)
+            again = true;
+          else
+            results[i] = internal_error(e);
+        }
+        c.exec(!again && results[i].code == errc::ok ? "COMMIT" : "ROLLBACK");
+      } catch (const std::exception& e) {
+        results[i] = internal_error(e);
+        try {
+          c.exec("ROLLBACK");
+        } catch (const std::exception&) {
+          recover(c);
+        }
+      }
+      if (!again) break;
+      spdlog::info("event=store_conflict_retry attempt={}", attempt);
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds((1 << attempt) + static_cast<int>(std::random_device{}() % 8)));
+    }
+  }
+  transient_ = false;
+  return true;
 }
 
 void pg_store::writer_loop(std::unique_ptr<conn> c) {

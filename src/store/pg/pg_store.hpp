@@ -43,6 +43,8 @@ class pg_store final : public store {
   void writer_loop(std::unique_ptr<conn> c);
   bool run_batch(conn& c, pg_txn& txn, std::vector<write_job>& batch, std::vector<error>& results,
                  bool isolated);
+  bool run_jobs_alone(conn& c, pg_txn& txn, std::vector<write_job>& batch,
+                      std::vector<error>& results);
   void reader_loop(std::unique_ptr<conn> c);
 
   pg_options opt_;
@@ -51,6 +53,9 @@ class pg_store final : public store {
   std::thread writer_;
   std::vector<std::thread> readers_;
   bool stopped_ = false;
+  // The last optimistic pass failed on a deadlock or lock timeout with another node (the
+  // writer thread only): the rerun gives each job its own transaction.
+  bool transient_ = false;
 };
 
 }  // namespace parley::pg
