@@ -3,7 +3,7 @@
 
 Usage:
     bench/report.py RUN_DIR [--out bench/RESULTS.md] [--plots-dir bench/plots]
-                            [--require-plots]
+                            [--require-plots] [--rerun RUN_DIR]... [--append FILE]...
 
 Inputs (in RUN_DIR):
   meta.json      {"command", "started", "commit", "machine": {...}, "versions": {...},
@@ -44,6 +44,7 @@ Only the Python 3.11 standard library is needed, plus matplotlib for the plots.
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import math
 import os
@@ -866,6 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rerun", metavar="RUN_DIR", type=Path, action="append", default=[],
                     help="a later run of some workloads: its results replace RUN_DIR's for "
                          "the workloads it has (repeatable; the report names each run)")
+    ap.add_argument("--append", metavar="FILE", type=Path, action="append", default=[],
+                    help="a Markdown file appended to the report as it is (e.g. the "
+                         "cluster comparison written by bench/cluster.sh); repeatable")
     ap.add_argument("--require-plots", action="store_true",
                     help="fail (exit 1) if matplotlib is not available")
     args = ap.parse_args(argv)
@@ -904,6 +908,15 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report(meta, records, args.run_dir, args.out, plots_dir, plt, reason, reruns)
     text = report.render()
+    for extra in args.append:
+        try:
+            appendix = extra.read_text(encoding="utf-8")
+        except OSError as e:
+            print(f"report.py: error: {extra}: {e}", file=sys.stderr)
+            return 2
+        # One heading level down: the appendix becomes a section of the report.
+        appendix = re.sub(r"^(#+) ", r"#\1 ", appendix.strip(), flags=re.MULTILINE)
+        text = text.rstrip("\n") + "\n\n" + appendix + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}" + "".join(f"\nwrote {p}" for p in report.plot_files))

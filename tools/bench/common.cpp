@@ -172,7 +172,8 @@ asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::si
                                       const std::string& token) {
   std::string source = ep.source_for(idx);  // (named: GCC 12 and co_await temporaries)
   std::string path = "/v1/ws";
-  co_await ws.connect(ep.host, ep.port, path, source);
+  std::string host = ep.host_for(idx);
+  co_await ws.connect(host, ep.port_for(idx), path, source);
   json::object req;
   req["op"] = "auth";
   req["token"] = token;
@@ -242,7 +243,8 @@ asio::awaitable<void> connect_peer(ws_stream& ws, const endpoint& ep, bool socke
   std::string path = socketio ? "/socket.io/?EIO=4&transport=websocket&user=" : "/v1/ws?user=";
   path += std::to_string(uid);
   std::string source = ep.source_for(idx);
-  co_await ws.connect(ep.host, ep.port, path, source);
+  std::string host = ep.host_for(idx);
+  co_await ws.connect(host, ep.port_for(idx), path, source);
   if (!socketio) co_return;
   for (bool connected = false; !connected;) {
     std::string_view m = co_await ws.read();
@@ -469,7 +471,14 @@ bool arg_reader::common(common_options& o) {
     o.ep.source_addrs = integer();
     if (o.ep.source_addrs > 250) error("--source-addrs is 0..250");
   } else if (cur_ == "--server-pid") {
-    o.server_pid = integer();
+    o.server_pids.clear();
+    for (const auto& p : list()) {
+      char* end = nullptr;
+      long v = std::strtol(p.c_str(), &end, 10);
+      if (*end != '\0' || v <= 0) error("--server-pid takes process ids");
+      o.server_pids.push_back(v);
+    }
+    o.server_pid = o.server_pids.front();
   } else if (cur_ == "--json") {
     o.json_line = true;
   } else if (cur_ == "--quiet") {
@@ -502,21 +511,29 @@ void arg_reader::require_target(const std::string& target) const {
 }
 
 void arg_reader::require_url(endpoint& ep) const {
-  std::string url = url_;
-  if (url.empty()) error("--url is required");
-  for (std::string_view pre : {"ws://", "http://"})
-    if (url.starts_with(pre)) url.erase(0, pre.size());
-  if (auto slash = url.find('/'); slash != std::string::npos) url.erase(slash);
-  auto colon = url.rfind(':');
-  if (colon == std::string::npos) error("--url takes HOST:PORT");
-  ep.host = url.substr(0, colon);
-  auto ps = url.substr(colon + 1);
-  char* end = nullptr;
-  long port = std::strtol(ps.c_str(), &end, 10);
-  if (ps.empty() || *end != '\0' || port <= 0 || port > 65535) error("bad port in --url: " + ps);
-  ep.port = static_cast<std::uint16_t>(port);
-  if (ep.host.starts_with('[') && ep.host.ends_with(']'))
-    ep.host = ep.host.substr(1, ep.host.size() - 2);
+  if (url_.empty()) error("--url is required");
+  ep.nodes.clear();
+  std::string_view rest = url_;
+  while (true) {
+    auto comma = rest.find(',');
+    std::string url(rest.substr(0, comma));
+    for (std::string_view pre : {"ws://", "http://"})
+      if (url.starts_with(pre)) url.erase(0, pre.size());
+    if (auto slash = url.find('/'); slash != std::string::npos) url.erase(slash);
+    auto colon = url.rfind(':');
+    if (colon == std::string::npos) error("--url takes HOST:PORT[,HOST:PORT...]");
+    std::string host = url.substr(0, colon);
+    auto ps = url.substr(colon + 1);
+    char* end = nullptr;
+    long port = std::strtol(ps.c_str(), &end, 10);
+    if (ps.empty() || *end != '\0' || port <= 0 || port > 65535) error("bad port in --url: " + ps);
+    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    ep.nodes.emplace_back(host, static_cast<std::uint16_t>(port));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  ep.host = ep.nodes.front().first;
+  ep.port = ep.nodes.front().second;
 }
 
 std::string fmt0(double v) {

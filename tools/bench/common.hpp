@@ -85,11 +85,20 @@ asio::awaitable<void> sleep_until_ns(std::int64_t t_ns);
 asio::awaitable<void> wait_all(task_group_ptr tg, int n, const char* what, double timeout_s);
 
 // Where the server is and how to reach it.
+// --url may list several nodes of a cluster (HOST:PORT,HOST:PORT,...): WebSocket i goes
+// to node i % n; REST setup (register, login) goes to the first.
 struct endpoint {
-  std::string host;
+  std::string host;  // the first node
   std::uint16_t port = 0;
+  std::vector<std::pair<std::string, std::uint16_t>> nodes;  // every node, the first too
   int source_addrs = 0;  // > 0: connection i binds to 127.0.0.(2 + i % source_addrs)
   std::string source_for(std::size_t i) const;
+  const std::string& host_for(std::size_t i) const {
+    return nodes.empty() ? host : nodes[i % nodes.size()].first;
+  }
+  std::uint16_t port_for(std::size_t i) const {
+    return nodes.empty() ? port : nodes[i % nodes.size()].second;
+  }
 };
 
 // A Parley user with a login token.
@@ -226,8 +235,9 @@ void cache_stats(const std::map<std::string, double>& before,
 // The options every workload has (see arg_reader::common).
 struct common_options {
   endpoint ep;
-  long server_pid = 0;  // --server-pid: read its CPU and memory from /proc
-  int child = -1;       // --child i: a generator process started by the parent
+  long server_pid = 0;            // --server-pid: read its CPU and memory from /proc
+  std::vector<long> server_pids;  // --server-pid P1,P2,...: every node of a cluster (idle)
+  int child = -1;                 // --child i: a generator process started by the parent
   bool json_line = false, quiet = false;
 };
 

@@ -87,7 +87,8 @@ acknowledged sends/s, delivered events/s (over all receivers), send->ack and
 send->delivery latency, the tool's and the server's CPU use, and the correctness checks
 (must all be zero). Other workloads: parley-bench idle|storm|resume|history|rtt --help.
 
-  --url HOST:PORT         server address (ws:// or http:// prefix accepted)       [required]
+  --url HOST:PORT         server address (ws:// or http:// prefix accepted); several, comma-
+                          separated, spread connections over a cluster's nodes   [required]
   --rooms R               rooms (groups)                                          [1]
   --members M             members per room, all connected                         [100]
   --senders K             members of each room that send (the first K)            [10]
@@ -718,7 +719,8 @@ asio::awaitable<void> connect_auth(conn& c) {
   std::string path = "/v1/ws";  // (named: GCC 12 mis-compiles temporaries inside co_await)
   std::string source = g->opt.ep.source_for(static_cast<std::size_t>(c.idx));
   if (g->opt.deflate) c.ws->offer_deflate();
-  co_await c.ws->connect(g->opt.ep.host, g->opt.ep.port, path, source);
+  std::string host = g->opt.ep.host_for(static_cast<std::size_t>(c.idx));
+  co_await c.ws->connect(host, g->opt.ep.port_for(static_cast<std::size_t>(c.idx)), path, source);
   if (g->opt.deflate && !c.ws->deflate())
     throw std::runtime_error("the server did not agree to permessage-deflate");
   json::object req;
@@ -734,7 +736,8 @@ asio::awaitable<void> connect_join(conn& c) {
   std::string path = socketio() ? "/socket.io/?EIO=4&transport=websocket&user=" : "/v1/ws?user=";
   path += std::to_string(c.uid);
   std::string source = g->opt.ep.source_for(static_cast<std::size_t>(c.idx));
-  co_await c.ws->connect(g->opt.ep.host, g->opt.ep.port, path, source);
+  std::string host = g->opt.ep.host_for(static_cast<std::size_t>(c.idx));
+  co_await c.ws->connect(host, g->opt.ep.port_for(static_cast<std::size_t>(c.idx)), path, source);
   if (socketio())
     while (!c.sio_connected) on_message(c, co_await c.ws->read());
   json::object req;
@@ -749,7 +752,8 @@ asio::awaitable<void> connect_nats(conn& c) {
   c.ws = std::make_unique<ws_stream>(c.w->io.get_executor());
   std::string path = "/";
   std::string source = g->opt.ep.source_for(static_cast<std::size_t>(c.idx));
-  co_await c.ws->connect(g->opt.ep.host, g->opt.ep.port, path, source);
+  std::string host = g->opt.ep.host_for(static_cast<std::size_t>(c.idx));
+  co_await c.ws->connect(host, g->opt.ep.port_for(static_cast<std::size_t>(c.idx)), path, source);
   for (;;) {
     std::string_view m = co_await c.ws->read();
     if (m.starts_with("INFO")) break;

@@ -31,8 +31,10 @@ const char* kUsage = R"(usage: parley-bench idle --url HOST:PORT --server-pid PI
 
 W1: server memory per idle connection and CPU used by heartbeats.
 
-  --url HOST:PORT         server address                                          [required]
-  --server-pid PID        the server's process id (RSS and CPU are read from /proc) [required]
+  --url HOST:PORT         server address; several, comma-separated, spread the
+                          connections over a cluster's nodes                     [required]
+  --server-pid PID        the server's process id (RSS and CPU are read from /proc; several,
+                          comma-separated, are summed: a cluster's nodes)         [required]
   --connections N         idle connections to open                                [10000]
   --procs P               generator processes sharing the connections             [1]
   --source-addrs N        bind connection i to 127.0.0.(2 + i % N)                [0]
@@ -55,6 +57,22 @@ struct options : common_options {
   int setup_concurrency = 16;
   int connect_concurrency = 256;
 };
+
+// Summed over every server process (--server-pid P1,P2,... for the nodes of a cluster).
+std::int64_t total_rss(const options& o) {
+  std::int64_t sum = 0;
+  for (auto pid : o.server_pids) sum += proc_rss(pid).value_or(0);
+  return sum;
+}
+double total_cpu(const options& o) {  // seconds; -1 if any process could not be read
+  double sum = 0;
+  for (auto pid : o.server_pids) {
+    auto c = proc_cpu(pid);
+    if (!c) return -1;
+    sum += c->total();
+  }
+  return sum;
+}
 
 options parse(int argc, char** argv) {
   options o;
@@ -241,7 +259,7 @@ int idle_main(int argc, char** argv) {
     say(o,
         "users ready; reading the server's RSS, then connecting " + std::to_string(o.connections));
     sleep_s(1);
-    rss0 = proc_rss(o.server_pid).value_or(0);
+    rss0 = total_rss(o);
     auto t0 = now_ns();
     if (h) {
       connect_s = h->connect_all();
@@ -253,13 +271,13 @@ int idle_main(int argc, char** argv) {
     }
     say(o, std::to_string(o.connections) + " connected in " + fmt2(connect_s) + " s; settling");
     sleep_s(o.settle_s);
-    rss1 = proc_rss(o.server_pid).value_or(0);
-    auto c0 = proc_cpu(o.server_pid);
+    rss1 = total_rss(o);
+    auto c0 = total_cpu(o);
     auto w0 = now_ns();
     sleep_s(o.hold_s);
-    auto c1 = proc_cpu(o.server_pid);
+    auto c1 = total_cpu(o);
     double wall = static_cast<double>(now_ns() - w0) / 1e9;
-    if (c0 && c1) cpu_pct = 100.0 * (c1->total() - c0->total()) / wall;
+    if (c0 >= 0 && c1 >= 0) cpu_pct = 100.0 * (c1 - c0) / wall;
     if (h) {
       dropped = h->dropped();
       first_drop = h->first_drop();
