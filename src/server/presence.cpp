@@ -48,6 +48,11 @@ void presence_tracker::start() {
       self->send_control("hello", {});
       self->send_snapshot();
     });
+    // At start too (the first connection is not a loss): the others send their states,
+    // and this node's (empty) snapshot takes back whatever an earlier process with the
+    // same node id said, if it died less than the forgetting time ago.
+    send_control("hello", {});
+    send_snapshot();
   }
   schedule();
 }
@@ -193,8 +198,9 @@ void presence_tracker::flush() {
       auto v = combined(s);
       if (v != s.announced) {
         s.announced = v;
-        if (announcer_is_me(it->first)) changes.push_back({it->first, name(v)});
+        if (announcer_is_me(it->first, s.not_announcer)) changes.push_back({it->first, name(v)});
       }
+      s.not_announcer = -1;
       if (s.devices.empty() && s.remote.empty() && s.announced == kOffline)
         it = users_.erase(it);  // nothing left to remember
       else
@@ -237,11 +243,12 @@ void presence_tracker::flush() {
         [](const error&) {});
 }
 
-bool presence_tracker::announcer_is_me(user_id u) const {
+bool presence_tracker::announcer_is_me(user_id u, std::int64_t except_node) const {
   const auto& me = bus_.node_id();
   auto best = weight(me, u);
-  for (const auto& n : nodes_) {
-    if (!n.alive) continue;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const auto& n = nodes_[i];
+    if (!n.alive || static_cast<std::int64_t>(i) == except_node) continue;
     auto w = weight(n.id, u);
     if (w > best || (w == best && n.id < me)) return false;
   }
@@ -281,7 +288,13 @@ void presence_tracker::on_control(std::string_view payload) {
       spdlog::info("event=node_seen node={}", id);
       ask = k != "snapshot" && k != "hello";
     }
-    if (k == "snapshot") forget_node(idx);  // replaced by what follows
+    std::vector<user_id> had;  // users this node's snapshot may take back
+    if (k == "snapshot") {
+      for (auto& [u, s] : users_)
+        for (const auto& r : s.remote)
+          if (r.first == idx) had.push_back(u);
+      forget_node(idx);  // replaced by what follows
+    }
     nodes_[idx].alive = true;
     nodes_[idx].heard = std::chrono::steady_clock::now();
     const auto* users = o.if_contains("users");
@@ -302,6 +315,13 @@ void presence_tracker::on_control(std::string_view payload) {
         std::erase_if(r, [idx](const auto& x) { return x.first == idx; });
         if (st != kOffline) r.emplace_back(idx, static_cast<std::uint8_t>(st));
       }
+    }
+    for (auto u : had) {
+      auto it = users_.find(u);
+      if (it == users_.end()) continue;
+      auto& r = it->second.remote;
+      if (std::none_of(r.begin(), r.end(), [idx](const auto& x) { return x.first == idx; }))
+        it->second.not_announcer = idx;
     }
   }
   if (k == "hello") send_snapshot();

@@ -10,7 +10,9 @@
 // In a cluster (a clustered bus) what others see is the most present state over every
 // node (online > away > offline). Each node tells the others its own users' states on the
 // bus's control topic "presence": changes at every flush, a heartbeat every 2 s, its whole
-// state when a node says hello (at start and after each reconnect to the bus). A node not
+// state when a node says hello; at start and after each reconnect to the bus it says
+// hello and sends its own state (at start: none, which also takes back what an earlier
+// process under the same node id said). A node not
 // heard from for 6 s is forgotten with everything it said (killed nodes go offline). Of
 // the nodes alive, one announces each user's changes to the contacts (rendezvous hashing
 // of user and node names), so a change is announced once however many nodes see it.
@@ -77,6 +79,9 @@ class presence_tracker : public std::enable_shared_from_this<presence_tracker> {
     bool left = false;  // the last connection closed: typing ends at the next flush if
                         // none came back (a long-polling client is between two polls)
     std::vector<std::pair<std::uint32_t, std::uint8_t>> remote;  // (node index, state)
+    // A node's snapshot took back what it had said of this user: that node (restarted,
+    // it knows nothing of the user) is not the one to announce the change.
+    std::int64_t not_announcer = -1;
   };
   struct node_info {
     std::string id;
@@ -94,7 +99,7 @@ class presence_tracker : public std::enable_shared_from_this<presence_tracker> {
   void on_control(std::string_view payload);
   void send_control(const char* kind, const std::vector<std::pair<user_id, std::uint8_t>>& users);
   void send_snapshot();
-  bool announcer_is_me(user_id u) const;
+  bool announcer_is_me(user_id u, std::int64_t except_node) const;
   std::uint32_t node_index(const std::string& id);
   void forget_node(std::uint32_t idx);
 

@@ -35,3 +35,26 @@ test('users of a killed node go offline for the rest of the cluster, and come ba
     t.diagnostic(`ann offline for bob ${tookMs} ms after the kill`);
   });
 });
+
+test('a node restarted before the others forgot it takes back what it said about its users', async (t) => {
+  await withCluster({ nodes: 2 }, async (cluster) => {
+    const [node1, node2] = cluster.nodes;
+    const ann = await newUser(node1, 'ann');
+    const bob = await newUser(node2, 'bob');
+    await restOk(node1, 'POST', '/v1/conversations', { token: ann.token, body: { kind: 'direct', peer: 'bob' } });
+    const a = await WsClient.open(node1, ann.token);
+    const b = await WsClient.open(node2, bob.token);
+    const seen = () => `; bob's presence notices: ${JSON.stringify(b.stateNotices.filter((n) => n.notice === 'presence'))}`;
+    await waitUntil(() => presenceOf(b, ann.id) === 'online', 5_000, 'bob to see ann online', seen);
+
+    // Back under the same node id well within the 6 s after which node2 would forget it:
+    // node2 never stops hearing "node1", so only node1 itself can say ann is gone.
+    await cluster.kill9(node1);
+    await cluster.restart(node1);
+    const restarted = Date.now();
+    await waitUntil(() => presenceOf(b, ann.id) === 'offline', 8_000, 'bob to see ann offline after node1 restarted without her', seen);
+    t.diagnostic(`ann offline for bob ${Date.now() - restarted} ms after node1 was back`);
+    await b.close();
+    a.terminate();
+  });
+});
