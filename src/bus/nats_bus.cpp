@@ -79,6 +79,13 @@ struct nats_bus::impl {
   bool closed = false;     // guarded by gate
   std::atomic<bool> publish_failed{false};
   std::atomic<bool> up{false};
+  std::atomic<bool> closing{false};
+  // libnats runs its connection callbacks on a thread of its own, after Close returns;
+  // the closed callback is the last one, so close() waits for it before the callbacks'
+  // closure (this object) may go away.
+  std::mutex closed_mu;
+  std::condition_variable closed_cv;
+  bool closed_cb_done = false;  // guarded by closed_mu
   std::thread worker;
 
   // --- libnats callbacks (its threads) ---
@@ -99,9 +106,15 @@ struct nats_bus::impl {
     if (self->publish_failed.exchange(false)) self->publish_control("resync", self->opt.node_id);
     self->mark_lost();
   }
+  static void on_closed(natsConnection*, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    std::lock_guard lk(self->closed_mu);
+    self->closed_cb_done = true;
+    self->closed_cv.notify_all();
+  }
   static void on_disconnected(natsConnection*, void* closure) {
     auto* self = static_cast<impl*>(closure);
-    if (self->up.exchange(false))
+    if (self->up.exchange(false) && !self->closing)
       spdlog::warn("event=nats_disconnected node={}", self->opt.node_id);
   }
   static void on_error(natsConnection*, natsSubscription*, natsStatus s, void* closure) {
@@ -327,6 +340,7 @@ nats_bus::nats_bus(nats_options o) : p_(std::make_unique<impl>()) {
   check(natsOptions_SetErrorHandler(p->nopts, &impl::on_error, p), "error handler");
   check(natsOptions_SetDisconnectedCB(p->nopts, &impl::on_disconnected, p), "disconnected");
   check(natsOptions_SetReconnectedCB(p->nopts, &impl::on_connected, p), "reconnected");
+  check(natsOptions_SetClosedCB(p->nopts, &impl::on_closed, p), "closed");
   check(natsOptions_SetRetryOnFailedConnect(p->nopts, true, &impl::on_connected, p), "retry");
   auto s = natsConnection_Connect(&p->nc, p->nopts);
   if (s == NATS_OK) {
@@ -362,7 +376,11 @@ void nats_bus::close() {
     std::unique_lock g(p_->gate);
     p_->closed = true;
   }
+  p_->closing = true;
   natsConnection_Close(p_->nc);
+  std::unique_lock lk(p_->closed_mu);
+  if (!p_->closed_cv.wait_for(lk, std::chrono::seconds(10), [&] { return p_->closed_cb_done; }))
+    spdlog::warn("event=nats_close_slow node={}", p_->opt.node_id);
 }
 
 nats_bus::~nats_bus() {
