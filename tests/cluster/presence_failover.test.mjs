@@ -8,18 +8,25 @@ import { withCluster } from './lib/cluster.mjs';
 import { presenceOf } from './lib/presence.mjs';
 import { waitUntil } from './lib/resilient_client.mjs';
 
+// ann connected to node1 and bob to node2, in one direct conversation, bob seeing ann online.
+async function annOnNode1BobOnNode2(cluster) {
+  const [node1, node2] = cluster.nodes;
+  const ann = await newUser(node1, 'ann');
+  const bob = await newUser(node2, 'bob');
+  await restOk(node1, 'POST', '/v1/conversations', { token: ann.token, body: { kind: 'direct', peer: 'bob' } });
+  const a = await WsClient.open(node1, ann.token);
+  const b = await WsClient.open(node2, bob.token);
+  const seen = () => `; bob's presence notices: ${JSON.stringify(b.stateNotices.filter((n) => n.notice === 'presence'))}`;
+  await waitUntil(() => presenceOf(b, ann.id) === 'online', 5_000, 'bob to see ann online', seen);
+  return { ann, a, b, seen };
+}
+
 const FORGET_TIMEOUT_MS = 12_000; // 6 s of silence, a presence flush, and slack for a busy machine
 
 test('users of a killed node go offline for the rest of the cluster, and come back', async (t) => {
   await withCluster({ nodes: 2 }, async (cluster) => {
-    const [node1, node2] = cluster.nodes;
-    const ann = await newUser(node1, 'ann');
-    const bob = await newUser(node2, 'bob');
-    await restOk(node1, 'POST', '/v1/conversations', { token: ann.token, body: { kind: 'direct', peer: 'bob' } });
-    const a = await WsClient.open(node1, ann.token);
-    const b = await WsClient.open(node2, bob.token);
-    const seen = () => `; bob's presence notices: ${JSON.stringify(b.stateNotices.filter((n) => n.notice === 'presence'))}`;
-    await waitUntil(() => presenceOf(b, ann.id) === 'online', 5_000, 'bob to see ann online', seen);
+    const [node1] = cluster.nodes;
+    const { ann, a, b, seen } = await annOnNode1BobOnNode2(cluster);
 
     await cluster.kill9(node1);
     const killed = Date.now();
@@ -38,14 +45,8 @@ test('users of a killed node go offline for the rest of the cluster, and come ba
 
 test('a node restarted before the others forgot it takes back what it said about its users', async (t) => {
   await withCluster({ nodes: 2 }, async (cluster) => {
-    const [node1, node2] = cluster.nodes;
-    const ann = await newUser(node1, 'ann');
-    const bob = await newUser(node2, 'bob');
-    await restOk(node1, 'POST', '/v1/conversations', { token: ann.token, body: { kind: 'direct', peer: 'bob' } });
-    const a = await WsClient.open(node1, ann.token);
-    const b = await WsClient.open(node2, bob.token);
-    const seen = () => `; bob's presence notices: ${JSON.stringify(b.stateNotices.filter((n) => n.notice === 'presence'))}`;
-    await waitUntil(() => presenceOf(b, ann.id) === 'online', 5_000, 'bob to see ann online', seen);
+    const [node1] = cluster.nodes;
+    const { ann, a, b, seen } = await annOnNode1BobOnNode2(cluster);
 
     // Back under the same node id well within the 6 s after which node2 would forget it:
     // node2 never stops hearing "node1", so only node1 itself can say ann is gone.
