@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "store/sqlite/wal_vfs.hpp"
+
 namespace parley::sqlite {
 
 namespace {
@@ -97,7 +99,9 @@ db::db(const std::string& path, bool readonly) {
   configure_sqlite_once();
   int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  // Every connection goes through the WAL-coalescing VFS (wal_vfs.hpp); only the writer
+  // appends to the WAL, so only its commits change.
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, register_wal_vfs() ? kWalVfsName : nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

@@ -20,6 +20,11 @@ void configure_writer(db& d, const std::string& synchronous) {
   // Deleted content (a deleted message's text) is overwritten with zeros in the pages it
   // leaves, where that costs no extra I/O, instead of lingering in free space.
   d.exec("PRAGMA secure_delete = FAST");
+  // Checkpoint when the WAL holds 10,000 pages (about 40 MiB), not SQLite's 1,000: the
+  // pages a busy writer dirties again and again (each conversation's newest leaves) are
+  // copied into the database once per checkpoint instead of ten times as often (W3 rounds
+  // in 100 rooms of 10: 140k to 170k deliveries/s).
+  d.exec("PRAGMA wal_autocheckpoint = 10000");
 }
 
 error internal_error(const std::exception& e) {

@@ -1,0 +1,128 @@
+// The WAL-coalescing VFS (store/sqlite/wal_vfs.hpp): a commit's frames reach the WAL in a
+// few large writes, every commit is visible to another connection as soon as it returns,
+// and what was committed survives a process that dies without closing the database.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/wal_vfs.hpp"
+#include "unit_support.hpp"
+
+namespace parley {
+namespace {
+
+using test::temp_db;
+
+std::int64_t count_rows(sqlite::db& d) {
+  auto& q = d.prepare("SELECT count(*) FROM t");
+  EXPECT_TRUE(q.step());
+  auto n = q.i64(0);
+  q.reset();
+  return n;
+}
+
+void open_wal(sqlite::db& d, const char* synchronous) {
+  d.exec("PRAGMA journal_mode = WAL");
+  d.exec(std::string("PRAGMA synchronous = ") + synchronous);
+  d.exec("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+}
+
+void insert_rows(sqlite::db& d, int first, int count, std::size_t bytes) {
+  std::string body(bytes, 'x');
+  auto& ins = d.prepare("INSERT INTO t(id, body) VALUES (?, ?)");
+  for (int i = first; i < first + count; ++i) {
+    ins.bind(1, std::int64_t{i}).bind(2, body).run();
+    ins.reset();
+  }
+}
+
+TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
+  temp_db path;
+  sqlite::db d(path.path(), false);
+  open_wal(d, "FULL");
+  auto before = sqlite::wal_vfs_stats();
+  d.exec("BEGIN IMMEDIATE");
+  insert_rows(d, 1, 2000, 1000);  // about 500 pages of 4 KiB, two appends per frame
+  d.exec("COMMIT");
+  auto after = sqlite::wal_vfs_stats();
+  auto appends = after.appends - before.appends;
+  auto writes = after.file_writes - before.file_writes;
+  EXPECT_GE(appends, 1000u);
+  // About 2 MiB in pieces of 124 KiB: 17 writes, not 1,000.
+  EXPECT_LE(writes, 40u) << appends << " appends";
+  EXPECT_EQ(count_rows(d), 2000);
+}
+
+// Another connection reads the WAL through its own file: a commit must be in the file
+// before SQLite publishes it, with and without an fsync per commit.
+void every_commit_is_visible_to_a_reader(const char* synchronous) {
+  temp_db path;
+  sqlite::db w(path.path(), false);
+  open_wal(w, synchronous);
+  sqlite::db r(path.path(), true);
+  for (int i = 0; i < 300; ++i) {
+    w.exec("BEGIN IMMEDIATE");
+    insert_rows(w, i * 7 + 1, 7, 600);
+    w.exec("COMMIT");
+    ASSERT_EQ(count_rows(r), (i + 1) * 7) << "commit " << i;
+    auto& q = r.prepare("SELECT length(body) FROM t WHERE id = ?");
+    q.bind(1, std::int64_t{i * 7 + 7});
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.i64(0), 600);
+    q.reset();
+  }
+  w.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  EXPECT_EQ(count_rows(r), 2100);
+}
+
+TEST(WalVfs, EveryCommitIsVisibleToAnotherConnectionWithFullSync) {
+  every_commit_is_visible_to_a_reader("FULL");
+}
+
+TEST(WalVfs, EveryCommitIsVisibleToAnotherConnectionWithNormalSync) {
+  every_commit_is_visible_to_a_reader("NORMAL");
+}
+
+TEST(WalVfs, CommitsSurviveAProcessThatDiesWithoutClosing) {
+  temp_db path;
+  {
+    sqlite::db d(path.path(), false);
+    open_wal(d, "NORMAL");
+  }
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A new connection in the child: commit, leave one transaction unfinished, and die.
+    try {
+      sqlite::db d(path.path(), false);
+      d.exec("PRAGMA synchronous = NORMAL");
+      d.exec("PRAGMA wal_autocheckpoint = 0");
+      for (int i = 0; i < 50; ++i) {
+        d.exec("BEGIN IMMEDIATE");
+        insert_rows(d, i * 10 + 1, 10, 900);
+        d.exec("COMMIT");
+      }
+      d.exec("BEGIN IMMEDIATE");
+      insert_rows(d, 100000, 3000, 900);  // spills frames to the WAL, never committed
+      ::_exit(0);
+    } catch (...) {
+      ::_exit(3);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  sqlite::db d(path.path(), false);
+  EXPECT_EQ(count_rows(d), 500);
+  auto& q = d.prepare("PRAGMA integrity_check");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.text(0), "ok");
+  q.reset();
+}
+
+}  // namespace
+}  // namespace parley
