@@ -972,6 +972,52 @@ TEST_P(StoreConformance, OnlyTheLastRunOfAWriteCounts) {
   }
 }
 
+// Appends in one batch, then writes of the same batch that read the conversation: they
+// see its last seq as of the appends before them, and one that fails after reading (no
+// rows of its own changed) runs once and leaves the others committed.
+TEST_P(StoreConformance, AWriteReadsTheLastSeqOfAppendsEarlierInItsBatch) {
+  auto a = add_user("ann");
+  conv_id c = add_group();
+  auto release = hold_writer();
+  constexpr int n = 6;
+  std::vector<int> runs(n, 0);
+  std::vector<error> results(n);
+  std::vector<seq_t> seen(n, -1);
+  countdown left(n);
+  for (int i = 0; i < n; ++i) {
+    st().write(
+        [&, i](write_txn& t) -> error {
+          ++runs[i];
+          if (i % 2 == 0) {
+            auto e = make_event(c, a.id, "seen" + std::to_string(i));
+            t.append_event(e);
+            return kOk;
+          }
+          auto conv = t.find_conversation(c);
+          if (!conv) return make_error(errc::not_found, "gone");
+          seen[i] = conv->last_seq;
+          if (i == 3) return make_error(errc::forbidden, "read, then refused");
+          return kOk;
+        },
+        [&, i](const error& e) {
+          results[i] = e;
+          left.hit();
+        });
+  }
+  release();
+  ASSERT_TRUE(left.wait());
+  EXPECT_EQ(seen[1], 1);
+  EXPECT_EQ(seen[3], 2);
+  EXPECT_EQ(seen[5], 3);
+  EXPECT_EQ(results[3].code, errc::forbidden);
+  for (int i : {0, 1, 2, 4, 5}) EXPECT_EQ(results[i].code, errc::ok) << i;
+  if (GetParam().name.find("SQLite") != std::string::npos) {
+    for (int i = 0; i < n; ++i) EXPECT_EQ(runs[i], 1) << "write " << i;
+  }
+  EXPECT_EQ(read([&](read_txn& t) { return t.find_conversation(c)->last_seq; }), 3);
+  EXPECT_EQ(seqs_of(all_events(c)), range(1, 3));
+}
+
 TEST_P(StoreConformance, ThrowingWriteIsRolledBackAndReportedAsInternal) {
   auto a = add_user("ann");
   conv_id c = add_group();

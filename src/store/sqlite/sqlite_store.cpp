@@ -72,6 +72,7 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
   try {
     // Prepared once (the statement cache), not parsed per job.
     d.prepare("BEGIN IMMEDIATE").run();
+    txn.defer_last_seqs(!isolated);
     for (std::size_t i = 0; i < batch.size() && !retry; ++i) {
       if (isolated) {
         d.prepare("SAVEPOINT job").run();
@@ -88,16 +89,18 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
         d.prepare("RELEASE job").run();
         continue;
       }
+      txn.take_saved_rows();
       auto changes = d.total_changes();
       try {
         results[i] = batch[i].fn(txn);
-        retry = results[i].code != errc::ok && d.total_changes() != changes;
+        retry = results[i].code != errc::ok && d.total_changes() - txn.take_saved_rows() != changes;
       } catch (const std::exception&) {
         retry = true;
       }
       d.reset_all();
     }
     if (!retry) {
+      txn.save_last_seqs();
       d.prepare("COMMIT").run();
       return true;
     }

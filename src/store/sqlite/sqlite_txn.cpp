@@ -77,6 +77,7 @@ std::optional<device_session> sqlite_txn::find_device_by_token_hash(const std::s
 }
 
 std::optional<conversation> sqlite_txn::find_conversation(conv_id id) {
+  save_last_seqs();
   static const std::string sql =
       cat({"SELECT ", kConvCols, " FROM conversations c WHERE c.id = ?"});
   auto& s = db_.prepare(sql);
@@ -124,6 +125,7 @@ std::vector<user_id> sqlite_txn::list_member_ids(conv_id c) {
 }
 
 std::vector<std::pair<conversation, membership>> sqlite_txn::list_conversations(user_id u) {
+  save_last_seqs();
   static const std::string sql =
       cat({"SELECT ", kConvCols, ", ", kMemberCols,
            " FROM members m JOIN conversations c ON c.id = m.conv_id JOIN users u ON u.id = "
@@ -289,10 +291,12 @@ void sqlite_txn::append_event(event& ev) {
     ev.seq = q.i64(0) + 1;
     q.reset();
   }
-  db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?")
-      .bind(1, ev.seq)
-      .bind(2, ev.conv)
-      .run();
+  if (!defer_last_seq_) {
+    db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?")
+        .bind(1, ev.seq)
+        .bind(2, ev.conv)
+        .run();
+  }
   auto& s = db_.prepare(
       "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
       "VALUES (?,?,?,?,?,?,?,?)");
@@ -320,8 +324,23 @@ void sqlite_txn::append_event(event& ev) {
         .bind(6, ev.ts_ms)
         .run();
   }
-  if (last_seq_.size() >= kLastSeqsRemembered) last_seq_.clear();
+  if (last_seq_.size() >= kLastSeqsRemembered) {
+    save_last_seqs();  // what is forgotten must be in the row
+    last_seq_.clear();
+  }
   last_seq_[ev.conv] = ev.seq;  // every statement above succeeded
+  if (defer_last_seq_) unsaved_seq_[ev.conv] = ev.seq;
+}
+
+void sqlite_txn::save_last_seqs() {
+  if (unsaved_seq_.empty()) return;
+  auto& u = db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?");
+  for (const auto& [conv, seq] : unsaved_seq_) {
+    u.bind(1, seq).bind(2, conv).run();
+    u.reset();
+  }
+  saved_rows_ += static_cast<std::int64_t>(unsaved_seq_.size());
+  unsaved_seq_.clear();
 }
 
 seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {

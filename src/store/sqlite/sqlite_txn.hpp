@@ -3,6 +3,7 @@
 #pragma once
 
 #include <unordered_map>
+#include <utility>
 
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -15,7 +16,21 @@ class sqlite_txn final : public write_txn {
 
   // The writer's memory of conversations' last_seq (append_event reads it once per
   // conversation, not once per event). The writer must call this after every rollback.
-  void forget_cached() { last_seq_.clear(); }
+  void forget_cached() {
+    last_seq_.clear();
+    unsaved_seq_.clear();
+  }
+  // While deferring, append_event leaves conversations.last_seq to save_last_seqs()
+  // (one UPDATE per conversation per batch instead of one per event); reads of
+  // conversations in this transaction save first. The writer defers only in a batch
+  // without savepoints (a rollback to a savepoint would not undo the memory) and saves
+  // before COMMIT.
+  void defer_last_seqs(bool on) { defer_last_seq_ = on; }
+  void save_last_seqs();
+  // Rows save_last_seqs() updated since the last call: a job's own changes are the
+  // connection's change count minus these (saving another job's seqs is not a change of
+  // the job that read the conversation).
+  std::int64_t take_saved_rows() { return std::exchange(saved_rows_, 0); }
 
   std::optional<credentials> find_user_by_handle(const std::string& handle) override;
   std::optional<user> find_user(user_id id) override;
@@ -110,7 +125,10 @@ class sqlite_txn final : public write_txn {
   void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
   db& db_;
-  std::unordered_map<conv_id, seq_t> last_seq_;  // written by this connection, committed
+  std::unordered_map<conv_id, seq_t> last_seq_;     // written by this connection, committed
+  std::unordered_map<conv_id, seq_t> unsaved_seq_;  // appended, conversations row not yet
+  bool defer_last_seq_ = false;
+  std::int64_t saved_rows_ = 0;
 };
 
 }  // namespace parley::sqlite
