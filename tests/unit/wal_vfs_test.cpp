@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "store/sqlite/sqlite_db.hpp"
@@ -41,8 +42,13 @@ void insert_rows(sqlite::db& d, int first, int count, std::size_t bytes) {
 
 TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   temp_db path;
+  auto start = sqlite::wal_vfs_stats();
   sqlite::db d(path.path(), false);
   open_wal(d, "FULL");
+  d.exec("PRAGMA wal_autocheckpoint = 0");  // the WAL only grows in this test
+  // The first commit grew the file with zeros ahead of its frames.
+  EXPECT_GT(sqlite::wal_vfs_stats().zero_writes, start.zero_writes);
+  EXPECT_GE(std::filesystem::file_size(path.path() + "-wal"), 4u << 20);
   auto before = sqlite::wal_vfs_stats();
   d.exec("BEGIN IMMEDIATE");
   insert_rows(d, 1, 2000, 1000);  // about 500 pages of 4 KiB, two appends per frame
@@ -54,6 +60,15 @@ TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   // About 2 MiB in pieces of 124 KiB: 17 writes, not 1,000.
   EXPECT_LE(writes, 40u) << appends << " appends";
   EXPECT_EQ(count_rows(d), 2000);
+  // Those 2 MiB of frames went into the zeros (the WAL's fsync did not grow the file);
+  // the next 3 MiB go past them, and the file grows again, 4 MiB beyond the frames.
+  EXPECT_EQ(after.zero_writes, before.zero_writes);
+  d.exec("BEGIN IMMEDIATE");
+  insert_rows(d, 5000, 3000, 1000);
+  d.exec("COMMIT");
+  EXPECT_GT(sqlite::wal_vfs_stats().zero_writes, after.zero_writes);
+  EXPECT_GE(std::filesystem::file_size(path.path() + "-wal"), 8u << 20);
+  EXPECT_EQ(count_rows(d), 5000);
 }
 
 // Another connection reads the WAL through its own file: a commit must be in the file

@@ -26,6 +26,7 @@ constexpr int kFrameHeaderBytes = 24;
 
 std::atomic<std::uint64_t> g_appends{0};
 std::atomic<std::uint64_t> g_file_writes{0};
+std::atomic<std::uint64_t> g_zero_writes{0};
 
 sqlite3_vfs* g_real = nullptr;
 
@@ -38,7 +39,8 @@ struct file {
   file* db;                // WAL: its main database file
   std::vector<char>* buf;  // WAL: pending contiguous bytes, starting at buf_off
   sqlite3_int64 buf_off;
-  bool commit_next;  // WAL: the next write is the page of a commit frame
+  bool commit_next;         // WAL: the next write is the page of a commit frame
+  sqlite3_int64 zeroed_to;  // WAL: the file's bytes end here (-1: not known yet)
 };
 
 constexpr std::size_t kHeaderBytes = (sizeof(file) + 15) & ~std::size_t{15};
@@ -49,6 +51,9 @@ file* as_file(sqlite3_file* p) {
 sqlite3_file* real_of(sqlite3_file* p) {
   return as_file(p)->real;
 }
+
+// The WAL grows in steps of this many bytes of zeros, written ahead of the frames.
+constexpr sqlite3_int64 kGrowStep = 4 << 20;
 
 // Writes through the unix VFS in pieces below its limit (it writes at most 128 KiB - 1
 // bytes per call and reports a longer write as a full disk).
@@ -65,9 +70,40 @@ int write_through(sqlite3_file* real, const char* data, std::size_t len, sqlite3
   return SQLITE_OK;
 }
 
+// Before frames are written past the end of the WAL file, the file is extended with
+// zeros to kGrowStep beyond them. An fsync of a write into blocks that are already part of
+// the file is a data flush; one that grows the file also commits the file system's
+// journal (the new size and blocks), which took twice as long on this machine's disk
+// (fdatasync of 16 KiB: 0.20 ms against 0.47 ms). Zeros after the last frame are what a
+// WAL may hold anyway (SQLite reuses the file from its start after a checkpoint and stops
+// reading at the first frame whose salt does not match), so they never become data.
+int grow_ahead(file* f, sqlite3_int64 end) {
+  if (f->zeroed_to < 0) {
+    sqlite3_int64 size = 0;
+    if (int rc = f->real->pMethods->xFileSize(f->real, &size); rc != SQLITE_OK) return rc;
+    f->zeroed_to = size;
+  }
+  if (end <= f->zeroed_to) return SQLITE_OK;
+  auto from = std::max(f->zeroed_to, f->buf_off + static_cast<sqlite3_int64>(f->buf->size()));
+  auto to = end + kGrowStep;
+  static const std::vector<char> zeros(kMaxWrite, 0);
+  for (auto off = from; off < to;) {
+    auto n = static_cast<std::size_t>(std::min<sqlite3_int64>(to - off, kMaxWrite));
+    g_zero_writes.fetch_add(1, std::memory_order_relaxed);
+    if (int rc = f->real->pMethods->xWrite(f->real, zeros.data(), static_cast<int>(n), off);
+        rc != SQLITE_OK)
+      return rc;
+    off += static_cast<sqlite3_int64>(n);
+  }
+  f->zeroed_to = to;
+  return SQLITE_OK;
+}
+
 int flush(file* f) {
   if (!f->buf || f->buf->empty()) return SQLITE_OK;
-  int rc = write_through(f->real, f->buf->data(), f->buf->size(), f->buf_off);
+  auto end = f->buf_off + static_cast<sqlite3_int64>(f->buf->size());
+  int rc = grow_ahead(f, end);
+  if (rc == SQLITE_OK) rc = write_through(f->real, f->buf->data(), f->buf->size(), f->buf_off);
   f->buf->clear();  // on failure SQLite rolls the transaction back; nothing to retry
   return rc;
 }
@@ -225,6 +261,7 @@ int wal_write(sqlite3_file* p, const void* b, int n, sqlite3_int64 off) {
   auto len = static_cast<std::size_t>(n);
   if (len >= kBufferCap) {
     f->commit_next = false;
+    f->zeroed_to = -1;  // written past what grow_ahead knows; ask the file again
     return write_through(f->real, static_cast<const char*>(b), len, off);
   }
   if (buf.size() + len > kBufferCap) {
@@ -244,7 +281,9 @@ int wal_write(sqlite3_file* p, const void* b, int n, sqlite3_int64 off) {
   return commit ? flush(f) : SQLITE_OK;
 }
 int wal_truncate(sqlite3_file* p, sqlite3_int64 size) {
-  if (int rc = flush(as_file(p)); rc != SQLITE_OK) return rc;
+  auto* f = as_file(p);
+  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  f->zeroed_to = -1;
   return fwd_truncate(p, size);
 }
 int wal_sync(sqlite3_file* p, int flags) {
@@ -296,6 +335,7 @@ int vfs_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, in
     f->base.pMethods = &kDbMethods;
   } else if ((flags & SQLITE_OPEN_WAL) && name) {
     f->base.pMethods = &kWalMethods;
+    f->zeroed_to = -1;
     f->buf = new (std::nothrow) std::vector<char>();
     if (!f->buf) {
       f->real->pMethods->xClose(f->real);
@@ -384,7 +424,8 @@ bool register_wal_vfs() {
 }
 
 wal_vfs_counters wal_vfs_stats() {
-  return {g_appends.load(std::memory_order_relaxed), g_file_writes.load(std::memory_order_relaxed)};
+  return {g_appends.load(std::memory_order_relaxed), g_file_writes.load(std::memory_order_relaxed),
+          g_zero_writes.load(std::memory_order_relaxed)};
 }
 
 }  // namespace parley::sqlite

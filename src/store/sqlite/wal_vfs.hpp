@@ -8,7 +8,10 @@
 // a read, sync, truncate, size query or file control on the WAL, and a shared-memory
 // barrier on its database (SQLite publishes a commit to other connections in the
 // wal-index only after that barrier). A write that is not contiguous with the buffer
-// writes the buffer first, so the file sees writes in SQLite's order. Every other file
+// writes the buffer first, so the file sees writes in SQLite's order. Before frames go
+// past the end of the file, it is extended with 4 MiB of zeros beyond them, so that the
+// fsync of a commit is a data flush and not also a file-system journal commit for the new
+// size. Every other file
 // (the database, temporary files) is the unix VFS's own.
 //
 // Contract: register_wal_vfs() is idempotent and thread-safe; connections opened with
@@ -30,6 +33,7 @@ bool register_wal_vfs();
 struct wal_vfs_counters {
   std::uint64_t appends = 0;      // xWrite calls SQLite made on WAL files
   std::uint64_t file_writes = 0;  // writes of those bytes to the underlying files
+  std::uint64_t zero_writes = 0;  // writes of zeros that grow a WAL file ahead of its frames
 };
 wal_vfs_counters wal_vfs_stats();
 
