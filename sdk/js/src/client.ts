@@ -698,7 +698,14 @@ export class ParleyClient extends Emitter<ClientEvents> {
   // ----- the outbox on the wire ------------------------------------------------------------
 
   #flush(): void {
-    if (!this.#synced || !this.#link || !this.#outbox || Date.now() < this.#pausedUntil) return;
+    if (this.#stopped || !this.#synced || !this.#link || !this.#outbox) return;
+    const paused = this.#pausedUntil - Date.now();
+    if (paused > 0) {
+      // A timer can fire a millisecond before Date.now() reaches the end of the pause;
+      // wait out the rest rather than leave the outbox paused with nothing to wake it.
+      if (!this.#pauseTimer) this.#armPause(paused);
+      return;
+    }
     for (const e of this.#outbox.entries()) {
       if (this.#inflight.size >= (this.#window || this.opt.sendWindow)) break;
       if (this.#inflight.has(e.client_msg_id)) continue;
@@ -734,11 +741,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + wait);
       this.#inflight.clear();
       this.#window = 1;
-      if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
-      this.#pauseTimer = setTimeout(() => {
-        this.#pauseTimer = null;
-        this.#flush();
-      }, Math.min(wait, MAX_TIMER_MS));
+      this.#armPause(wait);
       return;
     }
     const conv = this.#outbox?.entries().find((e) => e.client_msg_id === cmid)?.conv ?? 0;
@@ -747,6 +750,15 @@ export class ParleyClient extends Emitter<ClientEvents> {
       this.emit('sendFailed', { clientMsgId: cmid, conv, error: err });
     });
     this.#flush();
+  }
+
+  /** Flushes the outbox again in `ms` (replacing a pending pause timer). */
+  #armPause(ms: number): void {
+    if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = setTimeout(() => {
+      this.#pauseTimer = null;
+      this.#flush();
+    }, Math.min(ms, MAX_TIMER_MS));
   }
 
   /** Removes an entry from the outbox (and storage), then reports it, once. */
