@@ -20,6 +20,8 @@ namespace {
 constexpr std::size_t kBufferCap = 4u << 20;
 // The largest write handed to the unix VFS at once (a multiple of the page size).
 constexpr std::size_t kMaxWrite = 124u << 10;
+// The WAL grows in steps of this many bytes of zeros, written ahead of the frames.
+constexpr sqlite3_int64 kGrowStep = 4 << 20;
 // A WAL frame header: page number, then the database size in pages for a commit frame
 // (zero for every other frame), salts and checksums.
 constexpr int kFrameHeaderBytes = 24;
@@ -39,8 +41,8 @@ struct file {
   file* db;                // WAL: its main database file
   std::vector<char>* buf;  // WAL: pending contiguous bytes, starting at buf_off
   sqlite3_int64 buf_off;
-  bool commit_next;         // WAL: the next write is the page of a commit frame
-  sqlite3_int64 zeroed_to;  // WAL: the file's bytes end here (-1: not known yet)
+  bool commit_next;              // WAL: the next write is the page of a commit frame
+  sqlite3_int64 zeroed_to = -1;  // WAL: the file's bytes end here (-1: not known yet)
 };
 
 constexpr std::size_t kHeaderBytes = (sizeof(file) + 15) & ~std::size_t{15};
@@ -51,9 +53,6 @@ file* as_file(sqlite3_file* p) {
 sqlite3_file* real_of(sqlite3_file* p) {
   return as_file(p)->real;
 }
-
-// The WAL grows in steps of this many bytes of zeros, written ahead of the frames.
-constexpr sqlite3_int64 kGrowStep = 4 << 20;
 
 // Writes through the unix VFS in pieces below its limit (it writes at most 128 KiB - 1
 // bytes per call and reports a longer write as a full disk).
@@ -84,10 +83,9 @@ int grow_ahead(file* f, sqlite3_int64 end) {
     f->zeroed_to = size;
   }
   if (end <= f->zeroed_to) return SQLITE_OK;
-  auto from = std::max(f->zeroed_to, f->buf_off + static_cast<sqlite3_int64>(f->buf->size()));
   auto to = end + kGrowStep;
   static const std::vector<char> zeros(kMaxWrite, 0);
-  for (auto off = from; off < to;) {
+  for (auto off = end; off < to;) {
     auto n = static_cast<std::size_t>(std::min<sqlite3_int64>(to - off, kMaxWrite));
     g_zero_writes.fetch_add(1, std::memory_order_relaxed);
     if (int rc = f->real->pMethods->xWrite(f->real, zeros.data(), static_cast<int>(n), off);
@@ -217,25 +215,13 @@ void db_shm_barrier(sqlite3_file* p) {
   fwd_shm_barrier(p);
 }
 
-constexpr sqlite3_io_methods kDbMethods = {3,
-                                           db_close,
-                                           fwd_read,
-                                           fwd_write,
-                                           fwd_truncate,
-                                           fwd_sync,
-                                           fwd_file_size,
-                                           fwd_lock,
-                                           fwd_unlock,
-                                           fwd_check_reserved,
-                                           fwd_file_control,
-                                           fwd_sector_size,
-                                           fwd_device_characteristics,
-                                           fwd_shm_map,
-                                           fwd_shm_lock,
-                                           db_shm_barrier,
-                                           fwd_shm_unmap,
-                                           fwd_fetch,
-                                           fwd_unfetch};
+constexpr sqlite3_io_methods db_methods() {
+  auto m = kPlainMethods;
+  m.xClose = db_close;
+  m.xShmBarrier = db_shm_barrier;
+  return m;
+}
+constexpr sqlite3_io_methods kDbMethods = db_methods();
 
 // WAL files: contiguous appends are buffered.
 int wal_close(sqlite3_file* p) {
@@ -255,17 +241,15 @@ int wal_write(sqlite3_file* p, const void* b, int n, sqlite3_int64 off) {
   auto* f = as_file(p);
   auto& buf = *f->buf;
   g_appends.fetch_add(1, std::memory_order_relaxed);
-  if (!buf.empty() && off != f->buf_off + static_cast<sqlite3_int64>(buf.size())) {
+  auto len = static_cast<std::size_t>(n);
+  // Out of order, or no room: what is pending goes first.
+  if (off != f->buf_off + static_cast<sqlite3_int64>(buf.size()) || buf.size() + len > kBufferCap) {
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
   }
-  auto len = static_cast<std::size_t>(n);
   if (len >= kBufferCap) {
     f->commit_next = false;
     f->zeroed_to = -1;  // written past what grow_ahead knows; ask the file again
     return write_through(f->real, static_cast<const char*>(b), len, off);
-  }
-  if (buf.size() + len > kBufferCap) {
-    if (int rc = flush(f); rc != SQLITE_OK) return rc;
   }
   if (buf.empty()) f->buf_off = off;
   const auto* bytes = static_cast<const char*>(b);
@@ -303,25 +287,19 @@ int wal_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** pp) {
   return fwd_fetch(p, off, n, pp);
 }
 
-constexpr sqlite3_io_methods kWalMethods = {3,
-                                            wal_close,
-                                            wal_read,
-                                            wal_write,
-                                            wal_truncate,
-                                            wal_sync,
-                                            wal_file_size,
-                                            fwd_lock,
-                                            fwd_unlock,
-                                            fwd_check_reserved,
-                                            wal_file_control,
-                                            fwd_sector_size,
-                                            fwd_device_characteristics,
-                                            fwd_shm_map,
-                                            fwd_shm_lock,
-                                            fwd_shm_barrier,
-                                            fwd_shm_unmap,
-                                            wal_fetch,
-                                            fwd_unfetch};
+constexpr sqlite3_io_methods wal_methods() {
+  auto m = kPlainMethods;
+  m.xClose = wal_close;
+  m.xRead = wal_read;
+  m.xWrite = wal_write;
+  m.xTruncate = wal_truncate;
+  m.xSync = wal_sync;
+  m.xFileSize = wal_file_size;
+  m.xFileControl = wal_file_control;
+  m.xFetch = wal_fetch;
+  return m;
+}
+constexpr sqlite3_io_methods kWalMethods = wal_methods();
 
 int vfs_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* out_flags) {
   auto* f = new (p) file{};
@@ -335,7 +313,6 @@ int vfs_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, in
     f->base.pMethods = &kDbMethods;
   } else if ((flags & SQLITE_OPEN_WAL) && name) {
     f->base.pMethods = &kWalMethods;
-    f->zeroed_to = -1;
     f->buf = new (std::nothrow) std::vector<char>();
     if (!f->buf) {
       f->real->pMethods->xClose(f->real);
