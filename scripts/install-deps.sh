@@ -14,7 +14,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   clang-14 libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev
-  libsqlite3-dev sqlite3 libsodium-dev libssl-dev
+  libsqlite3-dev sqlite3 libsodium-dev libssl-dev libjemalloc-dev
   libpq-dev postgresql-15
   libnats-dev nats-server haproxy
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "server/heap_stats.hpp"
 #include "store/event_cache.hpp"
 
 namespace parley {
@@ -74,6 +75,17 @@ std::string metrics::render() const {
           tls_handshake_failures_total.load());
   counter("parley_commit_writes_total", "Writes carried by committed transactions.",
           commit_writes_.load());
+  auto heap = read_heap_stats();
+  o << "# HELP parley_heap_info The memory allocator the server runs on.\n"
+       "# TYPE parley_heap_info gauge\nparley_heap_info{allocator=\""
+    << heap.allocator << "\"} 1\n"
+    << "# HELP parley_heap_allocated_bytes Bytes in live heap allocations.\n"
+       "# TYPE parley_heap_allocated_bytes gauge\nparley_heap_allocated_bytes "
+    << heap.allocated << '\n';
+  if (heap.resident > 0)
+    o << "# HELP parley_heap_resident_bytes Bytes of the heap in physical memory.\n"
+         "# TYPE parley_heap_resident_bytes gauge\nparley_heap_resident_bytes "
+      << heap.resident << '\n';
   o << "# HELP parley_errors_total Error replies by code.\n# TYPE parley_errors_total counter\n";
   for (std::size_t i = 1; i < errors_.size(); ++i)
     o << "parley_errors_total{code=\"" << errc_name(static_cast<errc>(i)) << "\"} "
