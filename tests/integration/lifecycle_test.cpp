@@ -28,6 +28,37 @@ TEST(Lifecycle, DeadPeerIsClosedAfterHeartbeatTimeout) {
   alive->call({{"op", "ping"}});
 }
 
+TEST(Lifecycle, ARequestFollowedByAHangUpIsServedAndTheConnectionEnds) {
+  // The server reads a socket until a short read, and treats a hang-up edge as a reason to
+  // read on to the end of stream: a request and a FIN that arrive together (or one after
+  // the other) must both be seen, with no wait for the heartbeat to find the dead peer.
+  server_process srv({"--set", "websocket.heartbeat_timeout_ms=60000"});
+  auto ann = register_and_login(srv.port(), "ann");
+  auto bob = register_and_login(srv.port(), "bob");
+  auto b = connect_live(srv.port(), bob.token);
+  std::int64_t conv = 0;
+  {
+    ws_client a(srv.port(), ann.token);
+    conv = create_group(a, "g", {"bob"});
+  }
+  ASSERT_EQ(b->events(1)[0]["type"].as_string(), "conversation.created");
+  constexpr int kTimes = 20;
+  for (int i = 0; i < kTimes; ++i) {
+    ws_client a(srv.port(), ann.token);
+    a.send_text_then_hang_up(
+        boost::json::serialize(boost::json::object{{"id", 1},
+                                                   {"op", "send"},
+                                                   {"conv", conv},
+                                                   {"client_msg_id", "m" + std::to_string(i)},
+                                                   {"text", "bye " + std::to_string(i)}}));
+    auto ev = b->events(1)[0];
+    EXPECT_EQ(ev["data"].as_object()["text"].as_string(), "bye " + std::to_string(i));
+    // Only bob's connection is left, long before any heartbeat could have ended ann's.
+    EXPECT_TRUE(eventually([&] { return metric(srv.port(), "parley_connections") == 1; }, 3s))
+        << "round " << i;
+  }
+}
+
 TEST(Lifecycle, SlowConsumerIsDisconnectedAndRecoversByResume) {
   // (ann floods on purpose: rate limits are off here; rate_test.cpp tests them)
   server_process srv({"--set", "limits.outbound_queue_bytes=65536", "--set",

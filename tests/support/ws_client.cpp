@@ -254,6 +254,12 @@ void ws_client::send_binary(const std::string& data) {
   impl_->ws.write(asio::buffer(data));
 }
 
+void ws_client::send_text_then_hang_up(const std::string& text) {
+  send_text(text);
+  beast::error_code ec;
+  beast::get_lowest_layer(impl_->ws).socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
 int ws_client::wait_closed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   try {

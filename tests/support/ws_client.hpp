@@ -61,6 +61,9 @@ class ws_client {
   void keep_state_notices(bool keep = true);
   void send_text(const std::string& text);
   void send_binary(const std::string& data);
+  // Sends a text message and at once ends the TCP stream (shutdown of the sending side,
+  // no close frame), so the server may find the data and the end of stream together.
+  void send_text_then_hang_up(const std::string& text);
   // Waits for the server to close; returns the close code (0 if the TCP connection ended
   // without a close frame).
   int wait_closed(std::chrono::milliseconds timeout = 10s);
