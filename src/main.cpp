@@ -100,7 +100,9 @@ int main(int argc, char** argv) {
 
   if (prune->parsed()) {
     try {
-      parley::sqlite::sqlite_store st({(std::filesystem::path(prune_dir) / "parley.db").string()});
+      parley::sqlite::sqlite_options so;
+      so.path = (std::filesystem::path(prune_dir) / "parley.db").string();
+      parley::sqlite::sqlite_store st(so);
       std::promise<parley::seq_t> done;
       st.write(
           [&](parley::write_txn& t) -> parley::error {

@@ -53,9 +53,10 @@ const std::vector<option_def>& defs() {
        "environment variable PARLEY_STORE_POSTGRES_URL rather than in this file; it is never "
        "logged."},
       {"store", "synchronous", &server_config::synchronous,
-       "SQLite: \"full\": fsync every commit (survives power loss); \"normal\": WAL without "
-       "fsync per commit (survives a process crash only). PostgreSQL always waits for the "
-       "commit's WAL flush (synchronous_commit = on)."},
+       "SQLite: \"full\": a write is acknowledged (and readable) only after an fsync of the "
+       "WAL that covers its commit, made behind the writer (survives power loss); "
+       "\"normal\": acknowledged at commit, no fsync per commit (survives a process crash "
+       "only). PostgreSQL always waits for the commit's WAL flush (synchronous_commit = on)."},
       {"store", "readers", &server_config::readers,
        "Reader threads, each with its own read-only connection."},
       {"store", "max_batch", &server_config::max_batch,

@@ -1,6 +1,8 @@
 #include "store/work_queues.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <utility>
 
 namespace parley {
 
@@ -38,13 +40,22 @@ void work_queues::submit_read(store::read_fn fn, std::function<void(const error&
 
 bool work_queues::take_writes(std::vector<write_job>& batch, std::size_t max) {
   std::unique_lock lk(wmu_);
-  wcv_.wait(lk, [&] { return wstop_ || !wq_.empty(); });
-  if (wq_.empty()) return false;  // stopping and drained
+  wcv_.wait(lk, [&] { return wstop_ || wwake_ || !wq_.empty(); });
+  bool woken = std::exchange(wwake_, false);
+  if (wq_.empty()) return woken && !wstop_;  // woken, or stopping and drained
   while (!wq_.empty() && batch.size() < max) {
     batch.push_back(std::move(wq_.front()));
     wq_.pop_front();
   }
   return true;
+}
+
+void work_queues::wake_writer() {
+  {
+    std::lock_guard lk(wmu_);
+    wwake_ = true;
+  }
+  wcv_.notify_one();
 }
 
 std::optional<work_queues::read_job> work_queues::take_read() {
@@ -54,6 +65,18 @@ std::optional<work_queues::read_job> work_queues::take_read() {
   auto job = std::move(rq_.front());
   rq_.pop_front();
   return job;
+}
+
+bool work_queues::take_reads(std::vector<read_job>& batch, std::size_t max, std::size_t share) {
+  std::unique_lock lk(rmu_);
+  rcv_.wait(lk, [&] { return rstop_ || !rq_.empty(); });
+  if (rq_.empty()) return false;  // stopping and drained
+  auto n = std::min(max, (rq_.size() + share - 1) / std::max<std::size_t>(1, share));
+  while (!rq_.empty() && batch.size() < n) {
+    batch.push_back(std::move(rq_.front()));
+    rq_.pop_front();
+  }
+  return true;
 }
 
 void work_queues::stop_writes() {
@@ -72,8 +95,8 @@ void work_queues::stop_reads() {
   rcv_.notify_all();
 }
 
-void run_write_round(std::vector<work_queues::write_job>& batch, std::vector<error>& results,
-                     const commit_observer& observer, const std::function<bool(bool)>& pass) {
+bool commit_write_round(std::vector<work_queues::write_job>& batch, std::vector<error>& results,
+                        const commit_observer& observer, const std::function<bool(bool)>& pass) {
   auto t0 = std::chrono::steady_clock::now();
   bool committed = pass(false);
   if (!committed && results.empty()) committed = pass(true);
@@ -81,10 +104,21 @@ void run_write_round(std::vector<work_queues::write_job>& batch, std::vector<err
     observer(batch.size(),
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  return committed;
+}
+
+void finish_write_round(std::vector<work_queues::write_job>& batch,
+                        const std::vector<error>& results) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].done) batch[i].done(results[i]);
   }
   batch.clear();
+}
+
+void run_write_round(std::vector<work_queues::write_job>& batch, std::vector<error>& results,
+                     const commit_observer& observer, const std::function<bool(bool)>& pass) {
+  commit_write_round(batch, results, observer, pass);
+  finish_write_round(batch, results);
 }
 
 }  // namespace parley

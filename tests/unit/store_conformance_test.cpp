@@ -45,18 +45,20 @@ void PrintTo(const store_backend& b, std::ostream* os) {
   *os << b.name;
 }
 
-store_backend sqlite_backend() {
+// synchronous "normal": acknowledged at COMMIT (durability across a clean stop() needs no
+// fsync); "full": acknowledged after the background flush of the WAL, and reads wait for it.
+store_backend sqlite_backend(std::string synchronous = "normal") {
   // The temp_db objects live for the whole test binary's run; destroy() removes the files.
   auto dbs = std::make_shared<std::vector<std::unique_ptr<test::temp_db>>>();
-  return {"SQLite",
+  return {synchronous == "full" ? "SQLiteFull" : "SQLite",
           [dbs] {
             dbs->push_back(std::make_unique<test::temp_db>());
             return dbs->back()->path();
           },
-          [](const std::string& path) -> std::unique_ptr<store> {
+          [synchronous](const std::string& path) -> std::unique_ptr<store> {
             sqlite::sqlite_options o;
             o.path = path;
-            o.synchronous = "normal";  // durability across a clean stop() needs no fsync
+            o.synchronous = synchronous;
             return std::make_unique<sqlite::sqlite_store>(o);
           },
           [dbs](const std::string& path) {
@@ -1700,7 +1702,8 @@ TEST_P(StoreConformance, ReceiptsMoveForwardOnlyPerDeviceAndPerUser) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::Values(sqlite_backend(), cached_sqlite_backend(), pg_backend()),
+                         ::testing::Values(sqlite_backend(), sqlite_backend("full"),
+                                           cached_sqlite_backend(), pg_backend()),
                          [](const ::testing::TestParamInfo<store_backend>& i) {
                            return i.param.name;
                          });

@@ -2,16 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <deque>
+
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
+#include "store/sqlite/wal_syncer.hpp"
 
 namespace parley::sqlite {
 
 namespace {
 
-void configure_writer(db& d, const std::string& synchronous) {
+void configure_writer(db& d) {
   d.exec("PRAGMA journal_mode = WAL");
-  d.exec(synchronous == "normal" ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+  // No fsync in COMMIT: with store.synchronous = full the wal_syncer flushes the WAL
+  // behind the writer, and acknowledgements wait for it. Checkpoints still flush the WAL
+  // before copying it, and the database after.
+  d.exec("PRAGMA synchronous = NORMAL");
   d.exec("PRAGMA foreign_keys = ON");
   d.exec("PRAGMA cache_size = -65536");
   // Statement journals and sorts stay in memory: a spilled journal was a temporary file
@@ -27,6 +34,9 @@ void configure_writer(db& d, const std::string& synchronous) {
   d.exec("PRAGMA wal_autocheckpoint = 10000");
 }
 
+// Reads run in one snapshot at most.
+constexpr std::size_t kReadsPerSnapshot = 32;
+
 error internal_error(const std::exception& e) {
   spdlog::error("event=store_error what=\"{}\"", e.what());
   return make_error(errc::internal, "storage failure; nothing was written");
@@ -41,8 +51,12 @@ sqlite_store::sqlite_store(sqlite_options opt, commit_observer obs)
   {
     // Create and migrate before any reader opens the file.
     db d(opt_.path, false);
-    configure_writer(d, opt_.synchronous);
+    configure_writer(d);
     migrate(d);
+  }
+  if (opt_.synchronous == "full") {
+    auto flush = opt_.wal_flush ? opt_.wal_flush : wal_syncer::fdatasync_of(opt_.path + "-wal");
+    syncer_ = std::make_unique<wal_syncer>(std::move(flush), [this] { queues_.wake_writer(); });
   }
   writer_ = std::thread([this] { writer_loop(); });
   for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.readers); ++i)
@@ -101,7 +115,7 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
     }
     if (!retry) {
       txn.save_last_seqs();
-      d.prepare("COMMIT").run();
+      commit(d);
       return true;
     }
   } catch (const std::exception& e) {
@@ -119,47 +133,121 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
   return false;
 }
 
+void sqlite_store::commit(db& d) {
+  if (!syncer_) {
+    d.prepare("COMMIT").run();
+    return;
+  }
+  // The ticket is taken before the commit can become visible to a reader, and handed
+  // back whether or not it committed (a reader may be waiting for it).
+  last_ticket_ = syncer_->begin_commit();
+  try {
+    d.prepare("COMMIT").run();
+  } catch (...) {
+    syncer_->end_commit(last_ticket_);
+    throw;
+  }
+  syncer_->end_commit(last_ticket_);
+}
+
 void sqlite_store::writer_loop() {
   db d(opt_.path, false);
-  configure_writer(d, opt_.synchronous);
+  configure_writer(d);
   sqlite_txn txn(d);
   std::vector<write_job> batch;
   std::vector<error> results;
   const std::function<bool(bool)> pass = [&](bool isolated) {
     return run_batch(d, txn, batch, results, isolated);
   };
-  while (queues_.take_writes(batch, opt_.max_batch)) {
-    // Optimistic pass first: no savepoint per job (a savepoint copies every page a job
-    // touches into the statement journal, which cost more than the job). A job that fails
-    // without having changed a row needs no rollback. One that fails after changing rows,
-    // or throws, sends the whole batch back to run again with a savepoint per job.
-    run_write_round(batch, results, observer_, pass);
+  // Optimistic pass first: no savepoint per job (a savepoint copies every page a job
+  // touches into the statement journal, which cost more than the job). A job that fails
+  // without having changed a row needs no rollback. One that fails after changing rows,
+  // or throws, sends the whole batch back to run again with a savepoint per job.
+  if (!syncer_) {
+    while (queues_.take_writes(batch, opt_.max_batch))
+      run_write_round(batch, results, observer_, pass);
+    return;
   }
+  // Committed rounds wait here, in commit order, for the flush that makes them durable
+  // (a round that did not commit waits for the commits before it).
+  struct waiting_round {
+    std::uint64_t ticket;
+    std::vector<write_job> batch;
+    std::vector<error> results;
+  };
+  std::deque<waiting_round> waiting;
+  auto release = [&] {
+    auto durable = syncer_->durable();
+    while (!waiting.empty() && waiting.front().ticket <= durable) {
+      finish_write_round(waiting.front().batch, waiting.front().results);
+      waiting.pop_front();
+    }
+  };
+  for (;;) {
+    release();
+    // Wakes for new writes, and (wake_writer) each time a flush has returned.
+    if (!queues_.take_writes(batch, opt_.max_batch)) break;
+    if (batch.empty()) continue;
+    commit_write_round(batch, results, observer_, pass);
+    waiting.push_back({last_ticket_, std::move(batch), std::move(results)});
+    batch.clear();
+    results.clear();
+  }
+  while (!waiting.empty()) {
+    syncer_->wait_durable(waiting.back().ticket);
+    release();
+  }
+  syncer_->stop();
+}
+
+// The reads of one snapshot. With the background flush, a read waits before it runs until
+// every commit its snapshot may hold is durable: what a client reads is never lost.
+void sqlite_store::run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::read_job>& jobs) {
+  std::vector<std::optional<error>> failures(jobs.size());
+  try {
+    d.exec("BEGIN");
+    if (syncer_) {
+      // The first read fixes the snapshot; a commit after the ticket read next is not in it.
+      auto& v = d.prepare("PRAGMA schema_version");
+      v.step();
+      v.reset();
+      syncer_->wait_durable(syncer_->latest());
+    }
+  } catch (const std::exception& e) {
+    failures.assign(jobs.size(), internal_error(e));
+  }
+  if (!failures[0]) {
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      try {
+        jobs[i].fn(txn);
+      } catch (const std::exception& e) {
+        failures[i] = internal_error(e);
+      }
+      d.reset_all();
+    }
+  }
+  try {
+    d.exec("COMMIT");
+  } catch (const std::exception&) {
+    try {
+      d.exec("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+  }
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    if (failures[i] && jobs[i].on_error) jobs[i].on_error(*failures[i]);
+  jobs.clear();
 }
 
 void sqlite_store::reader_loop(std::size_t /*index*/) {
   db d(opt_.path, true);
   d.exec("PRAGMA query_only = ON");
   sqlite_txn txn(d);
-  for (;;) {
-    auto job = queues_.take_read();
-    if (!job) return;  // stopping and drained
-    std::optional<error> failure;
-    try {
-      d.exec("BEGIN");
-      job->fn(txn);
-      d.reset_all();
-      d.exec("COMMIT");
-    } catch (const std::exception& e) {
-      failure = internal_error(e);
-      d.reset_all();
-      try {
-        d.exec("ROLLBACK");
-      } catch (const std::exception&) {
-      }
-    }
-    if (failure && job->on_error) job->on_error(*failure);
-  }
+  std::vector<work_queues::read_job> jobs;
+  // Reads waiting together share a snapshot (and its wait for durability), split evenly
+  // between the reader threads.
+  while (queues_.take_reads(jobs, kReadsPerSnapshot, std::max<std::size_t>(1, opt_.readers)))
+    run_reads(d, txn, jobs);
 }
 
 void sqlite_store::stop() {

@@ -2,9 +2,19 @@
 // connection (group commit: every write queued while the previous transaction commits
 // goes into the next one; a job that fails after writing, or throws, makes the batch run
 // again with a savepoint per job), and a pool of reader threads with
-// read-only connections. WAL mode; synchronous FULL by default.
+// read-only connections. WAL mode.
+//
+// synchronous "full" (the default) is durable: a batch's `done` calls run (on the writer
+// thread, in commit order) only once a flush of the WAL after its COMMIT has returned;
+// the flush runs on its own thread (wal_syncer) while the writer runs the next batches.
+// A read starts from a snapshot and waits until every commit it may hold is durable.
+// "normal" runs the `done` calls right after COMMIT, and the WAL reaches the disk at
+// checkpoints: a power failure may take back acknowledged writes.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +26,7 @@ namespace parley::sqlite {
 
 class db;
 class sqlite_txn;
+class wal_syncer;
 
 struct sqlite_options {
   std::string path;                  // database file; created if missing
@@ -23,6 +34,9 @@ struct sqlite_options {
   std::size_t readers = 2;           // reader threads/connections
   std::size_t max_batch = 1024;      // writes per transaction at most
   std::size_t queue_limit = 65536;   // queued writes (and reads) before rate_limited
+  // With "full": makes the WAL's bytes durable for the background flush (tests slow it
+  // down or count it); empty: fdatasync of the WAL file.
+  std::function<bool()> wal_flush;
 };
 
 class sqlite_store final : public store {
@@ -39,13 +53,18 @@ class sqlite_store final : public store {
  private:
   using write_job = work_queues::write_job;
   void writer_loop();
+  void commit(db& d);  // COMMIT, with a ticket of the background flush when there is one
   bool run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& batch, std::vector<error>& results,
                  bool isolated);
   void reader_loop(std::size_t index);
+  void run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::read_job>& jobs);
 
   sqlite_options opt_;
   commit_observer observer_;
   work_queues queues_;
+  // "full": the background flush of the WAL, and the ticket of the writer's last COMMIT.
+  std::unique_ptr<wal_syncer> syncer_;
+  std::uint64_t last_ticket_ = 0;  // writer thread only
   std::thread writer_;
   std::vector<std::thread> readers_;
   bool stopped_ = false;

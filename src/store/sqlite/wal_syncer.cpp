@@ -1,0 +1,111 @@
+#include "store/sqlite/wal_syncer.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace parley::sqlite {
+
+wal_syncer::wal_syncer(flush_fn flush, std::function<void()> on_durable)
+    : flush_(std::move(flush)), on_durable_(std::move(on_durable)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+wal_syncer::~wal_syncer() {
+  stop();
+}
+
+wal_syncer::flush_fn wal_syncer::fdatasync_of(std::string wal_path) {
+  struct state {
+    std::string path;
+    int fd = -1;
+    ~state() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  auto s = std::make_shared<state>();
+  s->path = std::move(wal_path);
+  return [s]() -> bool {
+    struct stat by_path {};
+    if (::stat(s->path.c_str(), &by_path) != 0) {
+      spdlog::critical("event=wal_flush_failed path=\"{}\" what=\"stat: {}\"", s->path,
+                       std::strerror(errno));
+      return false;
+    }
+    struct stat by_fd {};
+    if (s->fd >= 0 && (::fstat(s->fd, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino ||
+                       by_fd.st_dev != by_path.st_dev)) {
+      ::close(s->fd);
+      s->fd = -1;
+    }
+    if (s->fd < 0) s->fd = ::open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0 || ::fdatasync(s->fd) != 0) {
+      spdlog::critical("event=wal_flush_failed path=\"{}\" what=\"{}\"", s->path,
+                       std::strerror(errno));
+      return false;
+    }
+    return true;
+  };
+}
+
+std::uint64_t wal_syncer::begin_commit() {
+  return latest_.fetch_add(1) + 1;
+}
+
+void wal_syncer::end_commit(std::uint64_t ticket) {
+  {
+    std::lock_guard lk(mu_);
+    ended_ = ticket;
+  }
+  work_cv_.notify_one();
+}
+
+void wal_syncer::wait_durable(std::uint64_t ticket) {
+  if (durable_.load() >= ticket) return;
+  std::unique_lock lk(mu_);
+  durable_cv_.wait(lk, [&] { return durable_.load() >= ticket || finished_; });
+}
+
+void wal_syncer::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  work_cv_.notify_one();
+  thread_.join();
+}
+
+void wal_syncer::run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] { return stop_ || ended_ > durable_.load(); });
+    if (ended_ <= durable_.load()) {  // stopping, and everything is flushed
+      finished_ = true;
+      durable_cv_.notify_all();
+      return;
+    }
+    auto target = ended_;
+    lk.unlock();
+    if (!flush_()) {
+      // Which commits reached the disk is unknown: none may be acknowledged, and the
+      // WAL must be read again from the file. Fail-stop.
+      spdlog::critical("event=store_abort why=\"the WAL could not be flushed\"");
+      std::abort();
+    }
+    lk.lock();
+    durable_.store(target);
+    durable_cv_.notify_all();
+    lk.unlock();
+    if (on_durable_) on_durable_();
+    lk.lock();
+  }
+}
+
+}  // namespace parley::sqlite

@@ -1,0 +1,207 @@
+// The background flush of the WAL (wal_syncer) and what sqlite_store with synchronous
+// "full" builds on it: an acknowledgement, and a read that may see a commit, wait for the
+// flush that makes the commit durable.
+#include "store/sqlite/wal_syncer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/crypto.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "unit_support.hpp"
+
+namespace parley::sqlite {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <class T>
+error ok_or_error(const result<T>& r) {
+  return r ? error{errc::ok, {}, {}, 0} : r.err();
+}
+
+// A flush that blocks until the test lets it return, counting the flushes started.
+class gated_flush {
+ public:
+  wal_syncer::flush_fn fn() {
+    return [this] {
+      std::unique_lock lk(mu_);
+      ++started_;
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return released_ >= started_; });
+      return true;
+    };
+  }
+  // Waits until `n` flushes have started.
+  bool wait_started(int n) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, test::kWaitLimit, [&] { return started_ >= n; });
+  }
+  void release_one() {
+    std::lock_guard lk(mu_);
+    ++released_;
+    cv_.notify_all();
+  }
+  void release_all() {
+    std::lock_guard lk(mu_);
+    released_ = 1 << 30;
+    cv_.notify_all();
+  }
+  int started() {
+    std::lock_guard lk(mu_);
+    return started_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0;
+  int released_ = 0;
+};
+
+TEST(WalSyncer, ACommitIsDurableOnlyAfterAFlushThatStartedAfterIt) {
+  gated_flush gate;
+  std::atomic<int> advances{0};
+  wal_syncer s(gate.fn(), [&] { ++advances; });
+  auto t1 = s.begin_commit();
+  EXPECT_EQ(s.latest(), t1);
+  s.end_commit(t1);
+  ASSERT_TRUE(gate.wait_started(1));
+  // Two more commits end while the first flush is running: it does not cover them.
+  auto t2 = s.begin_commit();
+  s.end_commit(t2);
+  auto t3 = s.begin_commit();
+  s.end_commit(t3);
+  EXPECT_EQ(s.durable(), 0u);
+  gate.release_one();
+  ASSERT_TRUE(gate.wait_started(2));
+  EXPECT_EQ(s.durable(), t1);
+  // One flush covers both.
+  gate.release_one();
+  s.wait_durable(t3);
+  EXPECT_EQ(s.durable(), t3);
+  EXPECT_EQ(gate.started(), 2);
+  s.stop();
+  EXPECT_EQ(advances.load(), 2);
+}
+
+TEST(WalSyncer, StopFlushesWhatWasHandedBackAndEndsTheWaits) {
+  gated_flush gate;
+  gate.release_all();
+  wal_syncer s(gate.fn(), {});
+  auto t1 = s.begin_commit();
+  s.end_commit(t1);
+  auto never_ended = s.begin_commit();
+  auto waiter = std::async(std::launch::async, [&] { s.wait_durable(never_ended); });
+  s.stop();
+  ASSERT_EQ(waiter.wait_for(test::kWaitLimit), std::future_status::ready);
+  EXPECT_EQ(s.durable(), t1);
+}
+
+TEST(WalSyncer, FlushesTheWalFileByPathAndFailsWithoutIt) {
+  test::temp_db db;
+  auto missing = wal_syncer::fdatasync_of(db.path() + "-wal");
+  EXPECT_FALSE(missing());
+  { std::ofstream(db.path() + "-wal") << "frames"; }
+  auto flush = wal_syncer::fdatasync_of(db.path() + "-wal");
+  EXPECT_TRUE(flush());
+  // The file is re-created under the same name: the next flush is of the new one.
+  std::filesystem::remove(db.path() + "-wal");
+  EXPECT_FALSE(flush());
+  { std::ofstream(db.path() + "-wal") << "new frames"; }
+  EXPECT_TRUE(flush());
+}
+
+class SqliteFullSync : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    init_crypto();
+    sqlite_options o;
+    o.path = db_.path();
+    o.synchronous = "full";
+    o.wal_flush = gate_.fn();
+    st_ = std::make_unique<sqlite_store>(o);
+  }
+  void TearDown() override {
+    gate_.release_all();
+    st_->stop();
+  }
+
+  test::temp_db db_;
+  gated_flush gate_;
+  std::unique_ptr<sqlite_store> st_;
+};
+
+TEST_F(SqliteFullSync, AWriteIsAcknowledgedAndReadableOnlyAfterTheWalFlush) {
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::promise<void> both;
+  auto note = [&](std::string what) {
+    std::lock_guard lk(mu);
+    order.push_back(std::move(what));
+    if (order.size() == 2) both.set_value();
+  };
+  st_->write([](write_txn& t) -> error { return ok_or_error(t.insert_user("flushed", "pw", 1)); },
+             [&](const error& e) { note(e.code == errc::ok ? "written" : "write failed"); });
+  // A write that fails without writing is answered after the commit before it.
+  st_->write([](write_txn&) -> error { return make_error(errc::not_found, "nothing"); },
+             [&](const error& e) { note(e.code == errc::not_found ? "refused" : "?"); });
+  ASSERT_TRUE(gate_.wait_started(1));
+  std::promise<bool> seen;
+  auto seen_f = seen.get_future();
+  st_->read([&](read_txn& t) { seen.set_value(t.find_user_by_handle("flushed").has_value()); },
+            [&](const error&) { seen.set_value(false); });
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(order.empty()) << "acknowledged before the WAL was flushed";
+  }
+  EXPECT_EQ(seen_f.wait_for(0ms), std::future_status::timeout) << "read before the WAL was flushed";
+  gate_.release_all();
+  auto f = both.get_future();
+  ASSERT_EQ(f.wait_for(test::kWaitLimit), std::future_status::ready);
+  EXPECT_EQ(order, (std::vector<std::string>{"written", "refused"}));
+  EXPECT_TRUE(test::get_or_throw(seen_f, "read"));
+}
+
+TEST_F(SqliteFullSync, WritesKeepCommittingWhileAFlushRuns) {
+  // The first commit's flush is held: later writes still commit (their reads see them in
+  // the writer), and are acknowledged together once the flushes return.
+  constexpr int kWrites = 50;
+  test::countdown acked(kWrites);
+  st_->write([](write_txn& t) -> error { return ok_or_error(t.insert_user("first", "pw", 1)); },
+             [&](const error&) { acked.hit(); });
+  ASSERT_TRUE(gate_.wait_started(1));
+  std::promise<int> users_seen_by_writer;
+  for (int i = 1; i < kWrites; ++i) {
+    st_->write(
+        [i, &users_seen_by_writer](write_txn& t) -> error {
+          auto r = t.insert_user("user" + std::to_string(i), "pw", 1);
+          if (i == kWrites - 1) {
+            int n = 0;
+            for (int j = 1; j < kWrites; ++j)
+              n += t.find_user_by_handle("user" + std::to_string(j)).has_value();
+            users_seen_by_writer.set_value(n);
+          }
+          return ok_or_error(r);
+        },
+        [&](const error&) { acked.hit(); });
+  }
+  auto n = users_seen_by_writer.get_future();
+  EXPECT_EQ(test::get_or_throw(n, "the last write"), kWrites - 1);
+  EXPECT_EQ(acked.remaining(), static_cast<std::size_t>(kWrites));
+  gate_.release_all();
+  EXPECT_TRUE(acked.wait());
+  EXPECT_LE(gate_.started(), 3) << "one flush covers every commit made while another ran";
+}
+
+}  // namespace
+}  // namespace parley::sqlite
