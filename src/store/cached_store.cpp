@@ -122,8 +122,13 @@ constexpr std::size_t kMembersCacheEntries = 1'000'000;
 class recording_write final : public forwarding_read<write_txn> {
  public:
   recording_write(write_txn& t, write_record& rec, cached_store::members_cache& mc,
-                  event_cache& cache)
-      : forwarding_read<write_txn>(t, nullptr), w_(t), rec_(rec), mc_(mc), cache_(cache) {}
+                  event_cache& cache, cached_store::fences& fenced)
+      : forwarding_read<write_txn>(t, nullptr),
+        w_(t),
+        rec_(rec),
+        mc_(mc),
+        cache_(cache),
+        fenced_(fenced) {}
 
   std::optional<membership> find_membership(conv_id c, user_id u) override {
     auto key = std::make_pair(c, u);
@@ -181,14 +186,14 @@ class recording_write final : public forwarding_read<write_txn> {
     rec_.appended.push_back(ev);
   }
   seq_t prune_before(conv_id c, seq_t before) override {
-    rec_.rewritten.push_back(c);
+    rewriting(c);
     return w_.prune_before(c, before);
   }
   void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) override {
     // Now as well as after the commit: from the commit on, no reader may get the old data
-    // from the cache (only appends of this batch, after the commit, refill it).
+    // from the cache.
     cache_.invalidate(c);
-    rec_.rewritten.push_back(c);
+    rewriting(c);
     w_.rewrite_event_data(c, seq, data);
   }
   void insert_message(const message_state& m) override { w_.insert_message(m); }
@@ -248,12 +253,26 @@ class recording_write final : public forwarding_read<write_txn> {
   void remember() {
     if (mc_.entries > kMembersCacheEntries) mc_.clear();
   }
+  // Until this write's `done`, earlier writes' `done` (which may run after this job: a
+  // store acknowledges a batch once it is durable) must not put the conversation's old
+  // events back into the cache.
+  void rewriting(conv_id c) {
+    rec_.rewritten.push_back(c);
+    ++fenced_[c];
+  }
 
   write_txn& w_;
   write_record& rec_;
   cached_store::members_cache& mc_;
   event_cache& cache_;
+  cached_store::fences& fenced_;
 };
+
+// Lifts the fences a write's rewrites set (when its record of them is dropped).
+void unfence(cached_store::fences& fenced, const write_record& rec) {
+  for (auto c : rec.rewritten)
+    if (auto it = fenced.find(c); it != fenced.end() && --it->second <= 0) fenced.erase(it);
+}
 
 }  // namespace
 
@@ -286,10 +305,11 @@ void cached_store::write(write_fn fn, write_done done) {
           // The batch was rolled back: what any of its jobs made the membership cache
           // believe may be gone.
           members_.clear();
+          unfence(fenced_, *rec);
           *rec = write_record{rec->runs, {}, {}, {}};
         }
         if (shared_database_) members_.clear();  // never kept: other nodes write too
-        recording_write w(t, *rec, members_, cache_);
+        recording_write w(t, *rec, members_, cache_, fenced_);
         error e;
         try {
           e = fn(w);
@@ -300,16 +320,20 @@ void cached_store::write(write_fn fn, write_done done) {
         if (e.code != errc::ok) {
           // Rolled back: forget what this job's writes made the cache believe.
           for (auto c : rec->membership) members_.drop(c);
+          unfence(fenced_, *rec);
           *rec = write_record{};
         }
         return e;
       },
       [this, rec, done = std::move(done)](const error& e) {
-        // Runs on the writer thread after the commit, in commit order.
+        // Runs on the writer thread once the commit is durable, in commit order (later
+        // jobs may have run already).
         if (e.code != errc::ok) members_.clear();  // the batch may have rolled back
         for (auto c : rec->rewritten) cache_.invalidate(c);
+        unfence(fenced_, *rec);
         if (e.code == errc::ok)
-          for (auto& ev : rec->appended) cache_.append(std::move(ev));
+          for (auto& ev : rec->appended)
+            if (!fenced_.contains(ev.conv)) cache_.append(std::move(ev));
         done(e);
       });
 }

@@ -33,6 +33,10 @@ class cached_store final : public store {
 
   const event_cache& cache() const { return cache_; }
 
+  // Conversations whose stored events a write has rewritten and whose `done` has not run
+  // yet, with the number of such writes (writer thread only).
+  using fences = std::unordered_map<conv_id, int>;
+
   // The writer's membership cache (used on the writer thread only).
   struct members_cache {
     std::unordered_map<conv_id, std::vector<user_id>> ids;                  // active members
@@ -46,6 +50,7 @@ class cached_store final : public store {
   store& inner_;
   event_cache cache_;
   members_cache members_;
+  fences fenced_;
   bool shared_database_;
 };
 

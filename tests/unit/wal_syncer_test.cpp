@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "unit_support.hpp"
 
@@ -36,9 +37,15 @@ class gated_flush {
       std::unique_lock lk(mu_);
       ++started_;
       cv_.notify_all();
-      cv_.wait(lk, [&] { return released_ >= started_; });
+      cv_.wait(lk, [&] { return open_ || released_ >= started_; });
       return true;
     };
+  }
+  // Flushes started from now on block again.
+  void close() {
+    std::lock_guard lk(mu_);
+    open_ = false;
+    released_ = started_;
   }
   // Waits until `n` flushes have started.
   bool wait_started(int n) {
@@ -52,7 +59,7 @@ class gated_flush {
   }
   void release_all() {
     std::lock_guard lk(mu_);
-    released_ = 1 << 30;
+    open_ = true;
     cv_.notify_all();
   }
   int started() {
@@ -65,6 +72,7 @@ class gated_flush {
   std::condition_variable cv_;
   int started_ = 0;
   int released_ = 0;
+  bool open_ = false;
 };
 
 TEST(WalSyncer, ACommitIsDurableOnlyAfterAFlushThatStartedAfterIt) {
@@ -201,6 +209,69 @@ TEST_F(SqliteFullSync, WritesKeepCommittingWhileAFlushRuns) {
   gate_.release_all();
   EXPECT_TRUE(acked.wait());
   EXPECT_LE(gate_.started(), 3) << "one flush covers every commit made while another ran";
+}
+
+TEST_F(SqliteFullSync, AnEarlierWriteAcknowledgedAfterARewriteLeavesNoOldEventInTheCache) {
+  // A send is committed; before its flush returns, a later write rewrites that event (a
+  // delete's tombstone). The send's `done` runs after the rewrite's job: it must not put
+  // the old text into the recent-events cache.
+  cached_store cached(*st_, event_cache::options{});
+  gate_.release_all();
+  auto run = [&](std::function<error(write_txn&)> fn) {
+    auto p = std::make_shared<std::promise<error>>();
+    auto f = p->get_future();
+    cached.write(std::move(fn), [p](const error& e) { p->set_value(e); });
+    return f;
+  };
+  conv_id c = 0;
+  auto setup = run([&](write_txn& t) -> error {
+    auto u = t.insert_user("sender", "pw", 1);
+    if (!u) return u.err();
+    c = t.insert_conversation(conv_kind::group, "room", std::nullopt, 1);
+    t.put_member(c, u->id, role::owner, 0);
+    return {errc::ok, {}, {}, 0};
+  });
+  ASSERT_EQ(test::get_or_throw(setup, "setup").code, errc::ok);
+  auto event_with = [&](std::string text) {
+    event e;
+    e.conv = c;
+    e.id = random_hex_id();
+    e.ts_ms = 2;
+    e.type = "message.created";
+    e.sender = 1;
+    e.data = "{\"text\":\"" + text + "\"}";
+    return e;
+  };
+  gate_.close();
+  int flushes = gate_.started();
+  auto sent = run([&](write_txn& t) -> error {
+    auto e = event_with("secret");
+    t.append_event(e);
+    return {errc::ok, {}, {}, 0};
+  });
+  ASSERT_TRUE(gate_.wait_started(flushes + 1));
+  std::promise<void> rewritten;
+  auto deleted = run([&](write_txn& t) -> error {
+    t.rewrite_event_data(c, 1, "{\"deleted\":true}");
+    rewritten.set_value();
+    return {errc::ok, {}, {}, 0};
+  });
+  auto r = rewritten.get_future();
+  test::get_or_throw(r, "the rewrite");
+  gate_.release_one();  // the send's flush returns; the rewrite's is still to come
+  ASSERT_EQ(test::get_or_throw(sent, "the send").code, errc::ok);
+  EXPECT_EQ(cached.cache().events(), 0) << "the send's done cached the rewritten event";
+  gate_.release_all();
+  ASSERT_EQ(test::get_or_throw(deleted, "the rewrite").code, errc::ok);
+  auto p = std::make_shared<std::promise<std::string>>();
+  auto data = p->get_future();
+  cached.read(
+      [p, c](read_txn& t) {
+        auto evs = t.read_events(c, 1, 1, 1);
+        p->set_value(evs.empty() ? "" : evs[0].data);
+      },
+      [p](const error& e) { p->set_value("error: " + e.message); });
+  EXPECT_EQ(test::get_or_throw(data, "the read"), "{\"deleted\":true}");
 }
 
 }  // namespace
