@@ -19,10 +19,15 @@ struct hub::shard {
   // user has few).
   std::unordered_multimap<user_id, std::weak_ptr<session>> by_user;
   std::atomic<std::size_t> count{0};
+  // A batch of events to deliver, or a call to run (a reply), in the order queued.
+  struct item {
+    batch_ptr batch;
+    std::function<void()> call;
+  };
   std::mutex mu;
-  std::vector<batch_ptr> inbox;  // guarded by mu
-  bool scheduled = false;        // guarded by mu: a drain is posted and has not started
-  std::vector<batch_ptr> work;   // this thread only: the batches being delivered
+  std::vector<item> inbox;  // guarded by mu
+  bool scheduled = false;   // guarded by mu: a drain is posted and has not started
+  std::vector<item> work;   // this thread only: the items being handled
   std::vector<std::shared_ptr<session>> targets;  // this thread only: one event's sessions
 };
 
@@ -71,16 +76,25 @@ void hub::remove(const session* s) {
 void hub::dispatch(const std::vector<committed_event_ptr>& events) {
   metrics_.events_committed_total.fetch_add(events.size(), std::memory_order_relaxed);
   auto batch = std::make_shared<const std::vector<committed_event_ptr>>(events);
-  for (auto& sh : shards_) {
-    bool post = false;
-    {
-      std::lock_guard lk(sh->mu);
-      sh->inbox.push_back(batch);
-      post = !sh->scheduled;
-      sh->scheduled = true;
-    }
-    if (post) boost::asio::post(*sh->ioc, [this, s = sh.get()] { drain(*s); });
+  for (auto& sh : shards_) enqueue(*sh, batch, {});
+}
+
+void hub::enqueue(shard& sh, batch_ptr batch, std::function<void()> call) {
+  bool post = false;
+  {
+    std::lock_guard lk(sh.mu);
+    sh.inbox.push_back(shard::item{std::move(batch), std::move(call)});
+    post = !sh.scheduled;
+    sh.scheduled = true;
   }
+  if (post) boost::asio::post(*sh.ioc, [this, s = &sh] { drain(*s); });
+}
+
+void hub::post(const session& s, std::function<void()> f) {
+  auto* io = &s.executor().context();
+  for (auto& sh : shards_)
+    if (sh->ioc == io) return enqueue(*sh, nullptr, std::move(f));
+  boost::asio::post(s.executor(), std::move(f));  // a thread the hub does not serve
 }
 
 void hub::drain(shard& sh) {
@@ -90,8 +104,12 @@ void hub::drain(shard& sh) {
     sh.scheduled = false;
   }
   std::uint64_t delivered = 0;
-  for (const auto& batch : sh.work) {
-    for (const auto& ev : *batch) {
+  for (auto& it : sh.work) {
+    if (!it.batch) {
+      it.call();
+      continue;
+    }
+    for (const auto& ev : *it.batch) {
       // Sessions first, then calls: a call may close its session, which removes it from
       // the map being walked.
       sh.targets.clear();

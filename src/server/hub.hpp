@@ -5,7 +5,7 @@
 // storage writer thread) appends the batch of committed events, shared and never copied,
 // to every shard's inbox and posts a drain to the shard's thread only if none is pending;
 // the drain delivers every batch that arrived meanwhile, in commit order, to the
-// recipients' sessions. While a thread is busy, batches pile up in its inbox and the next
+// recipients' sessions. Replies to requests (post()) go through the same queue. While a thread is busy, batches pile up in its inbox and the next
 // drain hands a connection all of them at once: one socket write for many commits (the
 // busier the server, the bigger the writes). Lock order: a shard's inbox mutex is a leaf;
 // nothing is called while holding it.
@@ -13,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,6 +35,10 @@ class hub {
   void remove(const session* s);
   // Any thread: queues the batch for delivery on every I/O thread.
   void dispatch(const std::vector<committed_event_ptr>& events);
+  // Any thread: runs `f` on the session's thread, after every batch dispatched before
+  // this call, in the same drain (a reply does not cost a post of its own while the
+  // thread is busy).
+  void post(const session& s, std::function<void()> f);
   // Any thread: every session reads what it may have missed from the store again.
   void resync_all();
   // Any thread: sends a notice frame to every session of a user.
@@ -53,6 +58,9 @@ class hub {
  private:
   struct shard;
   shard& shard_of(const session& s);
+  // Queues a batch (or, with `batch` null, a call) and posts a drain if none is pending.
+  void enqueue(shard& sh, std::shared_ptr<const std::vector<committed_event_ptr>> batch,
+               std::function<void()> call);
   void drain(shard& sh);
 
   metrics& metrics_;

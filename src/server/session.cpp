@@ -277,7 +277,9 @@ void session::dispatch(std::string id_text, std::string op, boost::json::object 
   ++inflight_;
   service::reply done = [self = shared_from_this(), id_text = std::move(id_text),
                          cmid = std::move(cmid)](result<std::string> r) {
-    boost::asio::post(self->ex_, [self, id_text, cmid, r = std::move(r)] {
+    // Through the hub: after the events committed before this reply, and in the same
+    // drain as the other replies and events that arrive while the thread is busy.
+    self->ctx_.h->post(*self, [self, id_text, cmid, r = std::move(r)] {
       --self->inflight_;
       if (!r && r.err().code == errc::rate_limited && !cmid.empty() && !self->held_send_)
         self->held_send_ = std::make_unique<held_send>(
