@@ -211,6 +211,46 @@ TEST_F(SqliteFullSync, WritesKeepCommittingWhileAFlushRuns) {
   EXPECT_LE(gate_.started(), 3) << "one flush covers every commit made while another ran";
 }
 
+TEST(SqliteReads, ReadsQueuedBehindABusyReaderRunTogetherAndAFailingOneFailsAlone) {
+  // One reader thread, held by a first read while three more queue up: they then run
+  // together, and the one that throws fails alone.
+  init_crypto();
+  test::temp_db db;
+  sqlite_options o;
+  o.path = db.path();
+  o.synchronous = "full";
+  o.readers = 1;
+  sqlite_store st(o);
+  std::promise<void> holding, release;
+  auto released = release.get_future().share();
+  st.read(
+      [&, released](read_txn&) {
+        holding.set_value();
+        released.wait();
+      },
+      {});
+  auto h = holding.get_future();
+  test::get_or_throw(h, "the first read");
+  std::vector<std::promise<std::string>> outcomes(3);
+  for (int i = 0; i < 3; ++i) {
+    st.read(
+        [&outcomes, i](read_txn& t) {
+          if (i == 0) throw std::runtime_error("this read fails");
+          outcomes[i].set_value(t.find_user_by_handle("nobody") ? "found" : "read");
+        },
+        [&outcomes, i](const error& e) { outcomes[i].set_value("error " + e.message); });
+  }
+  release.set_value();
+  std::vector<std::string> got;
+  for (auto& p : outcomes) {
+    auto f = p.get_future();
+    got.push_back(test::get_or_throw(f, "a queued read"));
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"error storage failure; nothing was written", "read",
+                                           "read"}));
+  st.stop();
+}
+
 TEST_F(SqliteFullSync, AnEarlierWriteAcknowledgedAfterARewriteLeavesNoOldEventInTheCache) {
   // A send is committed; before its flush returns, a later write rewrites that event (a
   // delete's tombstone). The send's `done` runs after the rewrite's job: it must not put

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <deque>
@@ -204,7 +205,7 @@ void sqlite_store::writer_loop() {
 // every commit its snapshot may hold is durable: what a client reads is never lost.
 void sqlite_store::run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::read_job>& jobs) {
   std::vector<std::optional<error>> failures(jobs.size());
-  try {
+  auto open_snapshot = [&] {
     d.exec("BEGIN");
     if (syncer_) {
       // The first read fixes the snapshot; a commit after the ticket read next is not in it.
@@ -213,17 +214,30 @@ void sqlite_store::run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::re
       v.reset();
       syncer_->wait_durable(syncer_->latest());
     }
+  };
+  bool open = true;
+  try {
+    open_snapshot();
   } catch (const std::exception& e) {
     failures.assign(jobs.size(), internal_error(e));
+    open = false;
   }
-  if (!failures[0]) {
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
+  for (std::size_t i = 0; open && i < jobs.size(); ++i) {
+    try {
+      jobs[i].fn(txn);
+    } catch (const std::exception& e) {
+      failures[i] = internal_error(e);
+    }
+    d.reset_all();
+    // An error that ended the transaction (SQLite rolls back after some I/O errors): the
+    // next job gets a snapshot of its own, and waits for it.
+    if (failures[i] && i + 1 < jobs.size() && sqlite3_get_autocommit(d.handle())) {
       try {
-        jobs[i].fn(txn);
+        open_snapshot();
       } catch (const std::exception& e) {
-        failures[i] = internal_error(e);
+        for (auto j = i + 1; j < jobs.size(); ++j) failures[j] = internal_error(e);
+        break;
       }
-      d.reset_all();
     }
   }
   try {
