@@ -43,10 +43,15 @@ void hub::attach(const std::vector<boost::asio::io_context*>& threads) {
   }
 }
 
-hub::shard& hub::shard_of(const session& s) {
+hub::shard* hub::find_shard(const session& s) {
   auto* io = &s.executor().context();
   for (auto& sh : shards_)
-    if (sh->ioc == io) return *sh;
+    if (sh->ioc == io) return sh.get();
+  return nullptr;
+}
+
+hub::shard& hub::shard_of(const session& s) {
+  if (auto* sh = find_shard(s)) return *sh;
   throw std::logic_error("hub: the session's io_context is not attached");
 }
 
@@ -91,9 +96,7 @@ void hub::enqueue(shard& sh, batch_ptr batch, std::function<void()> call) {
 }
 
 void hub::post(const session& s, std::function<void()> f) {
-  auto* io = &s.executor().context();
-  for (auto& sh : shards_)
-    if (sh->ioc == io) return enqueue(*sh, nullptr, std::move(f));
+  if (auto* sh = find_shard(s)) return enqueue(*sh, nullptr, std::move(f));
   boost::asio::post(s.executor(), std::move(f));  // a thread the hub does not serve
 }
 

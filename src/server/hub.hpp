@@ -5,10 +5,10 @@
 // storage writer thread) appends the batch of committed events, shared and never copied,
 // to every shard's inbox and posts a drain to the shard's thread only if none is pending;
 // the drain delivers every batch that arrived meanwhile, in commit order, to the
-// recipients' sessions. Replies to requests (post()) go through the same queue. While a thread is busy, batches pile up in its inbox and the next
-// drain hands a connection all of them at once: one socket write for many commits (the
-// busier the server, the bigger the writes). Lock order: a shard's inbox mutex is a leaf;
-// nothing is called while holding it.
+// recipients' sessions. Replies to requests (post()) go through the same queue. While a thread is
+// busy, batches pile up in its inbox and the next drain hands a connection all of them at once: one
+// socket write for many commits (the busier the server, the bigger the writes). Lock order: a
+// shard's inbox mutex is a leaf; nothing is called while holding it.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -57,6 +57,7 @@ class hub {
 
  private:
   struct shard;
+  shard* find_shard(const session& s);  // null if the session's thread is not attached
   shard& shard_of(const session& s);
   // Queues a batch (or, with `batch` null, a call) and posts a drain if none is pending.
   void enqueue(shard& sh, std::shared_ptr<const std::vector<committed_event_ptr>> batch,
