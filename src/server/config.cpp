@@ -134,7 +134,8 @@ const std::vector<option_def>& defs() {
       {"limits", "group_max_members", &server_config::group_max_members,
        "Most members of a group."},
       {"limits", "outbound_queue_bytes", &server_config::outbound_queue_bytes,
-       "Bytes queued for one connection before it is closed as a slow consumer (4002)."},
+       "Bytes queued for one connection, beyond what its socket takes, before it is closed as a "
+       "slow consumer (4002)."},
       {"limits", "max_inflight_requests", &server_config::max_inflight_requests,
        "Requests of one connection awaiting their reply; more get rate_limited."},
       {"limits", "max_http_body_bytes", &server_config::max_http_body_bytes,

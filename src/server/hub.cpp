@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/wake_batch.hpp"
 #include "server/session.hpp"
 
 namespace parley {
@@ -92,7 +93,11 @@ void hub::enqueue(shard& sh, batch_ptr batch, std::function<void()> call) {
     post = !sh.scheduled;
     sh.scheduled = true;
   }
-  if (post) boost::asio::post(*sh.ioc, [this, s = &sh] { drain(*s); });
+  if (!post) return;
+  // Inside a wake_batch scope (the storage writer's done calls) the drain is posted once
+  // the whole batch is queued: one drain, and one socket write per session, per batch.
+  auto wake = [this, s = &sh] { boost::asio::post(*s->ioc, [this, s] { drain(*s); }); };
+  if (!wake_batch::defer(wake)) wake();
 }
 
 void hub::post(const session& s, std::function<void()> f) {

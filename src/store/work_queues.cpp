@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "core/wake_batch.hpp"
+
 namespace parley {
 
 namespace {
@@ -109,6 +111,8 @@ bool commit_write_round(std::vector<work_queues::write_job>& batch, std::vector<
 
 void finish_write_round(std::vector<work_queues::write_job>& batch,
                         const std::vector<error>& results) {
+  // The batch's events and replies reach each I/O thread in one wake-up.
+  wake_batch scope;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].done) batch[i].done(results[i]);
   }

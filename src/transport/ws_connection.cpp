@@ -411,10 +411,19 @@ class ws_connection final : public session, public frame_sink {
   void send(std::shared_ptr<const std::string> frame) override {
     if (closing_) return;
     if (auth_timer_ && authenticated()) auth_timer_.reset();
+    auto& ctx = svc_.ctx();
+    const auto limit = static_cast<std::size_t>(ctx.cfg.outbound_queue_bytes);
+    // Over the limit, the queue is first written as far as the socket takes it: one handler
+    // may queue a large batch at once (a storage batch's events) for a client that keeps
+    // up. Only what the socket does not take counts against the client. (The write may
+    // release out_: it is looked up again below.)
+    if (out_ && out_->queued_bytes + frame->size() > limit && !writing_) {
+      start_write();
+      flush();
+    }
     auto& o = out();
     o.queued_bytes += frame->size();
-    auto& ctx = svc_.ctx();
-    if (o.queued_bytes > static_cast<std::size_t>(ctx.cfg.outbound_queue_bytes)) {
+    if (o.queued_bytes > limit) {
       ctx.m->slow_consumer_closes_total.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("event=slow_consumer user={} queued_bytes={}", uid(), o.queued_bytes);
       return close(close_code::slow_consumer, "slow consumer: resume to catch up");

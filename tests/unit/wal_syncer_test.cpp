@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "core/wake_batch.hpp"
 #include "store/cached_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "unit_support.hpp"
@@ -312,6 +313,53 @@ TEST_F(SqliteFullSync, AnEarlierWriteAcknowledgedAfterARewriteLeavesNoOldEventIn
       },
       [p](const error& e) { p->set_value("error: " + e.message); });
   EXPECT_EQ(test::get_or_throw(data, "the read"), "{\"deleted\":true}");
+}
+
+TEST_F(SqliteFullSync, BatchesOneFlushMadeDurableWakeOnceAfterAllTheirDoneCalls) {
+  // Two batches commit while the flush before them is held; the next flush covers both,
+  // and a wake-up deferred by the first batch's done call runs after the second's.
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::promise<void> finished;
+  auto note = [&](std::string what) {
+    std::lock_guard lk(mu);
+    order.push_back(std::move(what));
+    if (order.size() == 4) finished.set_value();
+  };
+  st_->write([](write_txn& t) -> error { return ok_or_error(t.insert_user("first", "pw", 1)); },
+             [&](const error&) { note("done 0"); });
+  ASSERT_TRUE(gate_.wait_started(1));
+  std::promise<void> held, release, second_ran;
+  auto released = release.get_future().share();
+  st_->write(
+      [&, released](write_txn& t) -> error {
+        held.set_value();
+        released.wait();  // the next write queues meanwhile: it is a batch of its own
+        return ok_or_error(t.insert_user("second", "pw", 1));
+      },
+      [&](const error&) {
+        note("done 1");
+        if (!wake_batch::defer([&] { note("wake"); })) note("no scope");
+      });
+  auto h = held.get_future();
+  test::get_or_throw(h, "the first batch");
+  st_->write(
+      [&](write_txn& t) -> error {
+        second_ran.set_value();
+        return ok_or_error(t.insert_user("third", "pw", 1));
+      },
+      [&](const error&) { note("done 2"); });
+  release.set_value();
+  auto ran = second_ran.get_future();
+  test::get_or_throw(ran, "the second batch");
+  std::this_thread::sleep_for(200ms);  // its COMMIT returns and hands back its ticket
+  gate_.release_one();                 // the first flush: "done 0" only
+  ASSERT_TRUE(gate_.wait_started(2));
+  gate_.release_all();
+  auto f = finished.get_future();
+  test::get_or_throw(f, "the done calls");
+  EXPECT_EQ(gate_.started(), 2) << "one flush covers both batches";
+  EXPECT_EQ(order, (std::vector<std::string>{"done 0", "done 1", "done 2", "wake"}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "core/batch_thread.hpp"
 #include "store/pg/pg_conn.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/pg/pg_txn.hpp"
@@ -172,6 +173,7 @@ bool pg_store::run_jobs_alone(conn& c, pg_txn& txn, std::vector<write_job>& batc
 }
 
 void pg_store::writer_loop(std::unique_ptr<conn> c) {
+  prefer_batching();
   pg_txn txn(*c);
   std::vector<write_job> batch;
   std::vector<error> results;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <deque>
 
+#include "core/batch_thread.hpp"
+#include "core/wake_batch.hpp"
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
 #include "store/sqlite/wal_syncer.hpp"
@@ -152,6 +154,7 @@ void sqlite_store::commit(db& d) {
 }
 
 void sqlite_store::writer_loop() {
+  prefer_batching();
   db d(opt_.path, false);
   configure_writer(d);
   sqlite_txn txn(d);
@@ -178,6 +181,7 @@ void sqlite_store::writer_loop() {
   };
   std::deque<waiting_round> waiting;
   auto release = [&] {
+    wake_batch scope;  // the rounds one flush made durable reach each I/O thread at once
     auto durable = syncer_->durable();
     while (!waiting.empty() && waiting.front().ticket <= durable) {
       finish_write_round(waiting.front().batch, waiting.front().results);
