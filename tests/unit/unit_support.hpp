@@ -12,6 +12,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace parley::test {
 
@@ -73,6 +74,33 @@ class countdown {
   std::mutex mu_;
   std::condition_variable cv_;
   std::size_t n_;
+};
+
+// Notes what callbacks on other threads did, in order; wait_for(n) returns the first n
+// notes once there are n (more notes than that fail the comparison a test makes), and
+// throws instead of hanging.
+class ordered_notes {
+ public:
+  void note(std::string what) {
+    std::lock_guard lk(mu_);
+    notes_.push_back(std::move(what));
+    cv_.notify_all();
+  }
+  std::vector<std::string> wait_for(std::size_t n) {
+    std::unique_lock lk(mu_);
+    if (!cv_.wait_for(lk, kWaitLimit, [&] { return notes_.size() >= n; }))
+      throw std::runtime_error("timed out waiting for " + std::to_string(n) + " notes");
+    return notes_;
+  }
+  std::vector<std::string> now() {
+    std::lock_guard lk(mu_);
+    return notes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace parley::test

@@ -80,14 +80,8 @@ TEST_P(WriterBatches, TheDoneCallsOfABatchWakeOnceAfterTheLastOfThem) {
   // The first write holds the writer until two more are queued: they then form one batch.
   std::promise<void> held, release;
   auto released = release.get_future().share();
-  std::mutex mu;
-  std::vector<std::string> order;
-  std::promise<void> finished;
-  auto note = [&](std::string what) {
-    std::lock_guard lk(mu);
-    order.push_back(std::move(what));
-    if (order.size() == 5) finished.set_value();
-  };
+  test::ordered_notes notes;
+  auto note = [&](std::string what) { notes.note(std::move(what)); };
   st_->write(
       [&, released](write_txn&) -> error {
         held.set_value();
@@ -105,9 +99,8 @@ TEST_P(WriterBatches, TheDoneCallsOfABatchWakeOnceAfterTheLastOfThem) {
   st_->write([](write_txn&) -> error { return ok(); }, [&](const error&) { note("done 3"); });
   st_->write([](write_txn&) -> error { return ok(); }, [&](const error&) { note("done 4"); });
   release.set_value();
-  auto f = finished.get_future();
-  test::get_or_throw(f, "the done calls");
-  EXPECT_EQ(order, (std::vector<std::string>{"done 1", "done 2", "done 3", "done 4", "wake"}));
+  EXPECT_EQ(notes.wait_for(5),
+            (std::vector<std::string>{"done 1", "done 2", "done 3", "done 4", "wake"}));
 }
 
 TEST_P(WriterBatches, TheWriterThreadRunsUnderSchedBatch) {

@@ -150,14 +150,8 @@ class SqliteFullSync : public ::testing::Test {
 };
 
 TEST_F(SqliteFullSync, AWriteIsAcknowledgedAndReadableOnlyAfterTheWalFlush) {
-  std::mutex mu;
-  std::vector<std::string> order;
-  std::promise<void> both;
-  auto note = [&](std::string what) {
-    std::lock_guard lk(mu);
-    order.push_back(std::move(what));
-    if (order.size() == 2) both.set_value();
-  };
+  test::ordered_notes notes;
+  auto note = [&](std::string what) { notes.note(std::move(what)); };
   st_->write([](write_txn& t) -> error { return ok_or_error(t.insert_user("flushed", "pw", 1)); },
              [&](const error& e) { note(e.code == errc::ok ? "written" : "write failed"); });
   // A write that fails without writing is answered after the commit before it.
@@ -169,15 +163,10 @@ TEST_F(SqliteFullSync, AWriteIsAcknowledgedAndReadableOnlyAfterTheWalFlush) {
   st_->read([&](read_txn& t) { seen.set_value(t.find_user_by_handle("flushed").has_value()); },
             [&](const error&) { seen.set_value(false); });
   std::this_thread::sleep_for(200ms);
-  {
-    std::lock_guard lk(mu);
-    EXPECT_TRUE(order.empty()) << "acknowledged before the WAL was flushed";
-  }
+  { EXPECT_TRUE(notes.now().empty()) << "acknowledged before the WAL was flushed"; }
   EXPECT_EQ(seen_f.wait_for(0ms), std::future_status::timeout) << "read before the WAL was flushed";
   gate_.release_all();
-  auto f = both.get_future();
-  ASSERT_EQ(f.wait_for(test::kWaitLimit), std::future_status::ready);
-  EXPECT_EQ(order, (std::vector<std::string>{"written", "refused"}));
+  EXPECT_EQ(notes.wait_for(2), (std::vector<std::string>{"written", "refused"}));
   EXPECT_TRUE(test::get_or_throw(seen_f, "read"));
 }
 
@@ -318,14 +307,8 @@ TEST_F(SqliteFullSync, AnEarlierWriteAcknowledgedAfterARewriteLeavesNoOldEventIn
 TEST_F(SqliteFullSync, BatchesOneFlushMadeDurableWakeOnceAfterAllTheirDoneCalls) {
   // Two batches commit while the flush before them is held; the next flush covers both,
   // and a wake-up deferred by the first batch's done call runs after the second's.
-  std::mutex mu;
-  std::vector<std::string> order;
-  std::promise<void> finished;
-  auto note = [&](std::string what) {
-    std::lock_guard lk(mu);
-    order.push_back(std::move(what));
-    if (order.size() == 4) finished.set_value();
-  };
+  test::ordered_notes notes;
+  auto note = [&](std::string what) { notes.note(std::move(what)); };
   st_->write([](write_txn& t) -> error { return ok_or_error(t.insert_user("first", "pw", 1)); },
              [&](const error&) { note("done 0"); });
   ASSERT_TRUE(gate_.wait_started(1));
@@ -356,10 +339,8 @@ TEST_F(SqliteFullSync, BatchesOneFlushMadeDurableWakeOnceAfterAllTheirDoneCalls)
   gate_.release_one();                 // the first flush: "done 0" only
   ASSERT_TRUE(gate_.wait_started(2));
   gate_.release_all();
-  auto f = finished.get_future();
-  test::get_or_throw(f, "the done calls");
+  EXPECT_EQ(notes.wait_for(4), (std::vector<std::string>{"done 0", "done 1", "done 2", "wake"}));
   EXPECT_EQ(gate_.started(), 2) << "one flush covers both batches";
-  EXPECT_EQ(order, (std::vector<std::string>{"done 0", "done 1", "done 2", "wake"}));
 }
 
 }  // namespace
