@@ -136,7 +136,7 @@ void hub::drain(shard& sh) {
 
 void hub::notify_user(user_id u, std::shared_ptr<const std::string> frame) {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), u, frame] {
+    enqueue(*sh, nullptr, [s = sh.get(), u, frame] {
       std::vector<std::shared_ptr<session>> targets;
       auto [b, e] = s->by_user.equal_range(u);
       for (auto it = b; it != e; ++it)
@@ -150,7 +150,7 @@ void hub::notify_users(std::vector<user_id> users, std::shared_ptr<const std::st
   if (users.empty()) return;
   auto shared = std::make_shared<const std::vector<user_id>>(std::move(users));
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), shared, frame] {
+    enqueue(*sh, nullptr, [s = sh.get(), shared, frame] {
       std::vector<std::shared_ptr<session>> targets;
       for (auto u : *shared) {
         auto [b, e] = s->by_user.equal_range(u);
@@ -164,7 +164,7 @@ void hub::notify_users(std::vector<user_id> users, std::shared_ptr<const std::st
 
 void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), d, code, reason] {
+    enqueue(*sh, nullptr, [s = sh.get(), d, code, reason] {
       std::vector<std::shared_ptr<session>> targets;
       for (auto& [uid, w] : s->by_user)
         if (auto p = w.lock(); p && p->device() == d) targets.push_back(std::move(p));
@@ -175,7 +175,7 @@ void hub::close_device(device_id d, std::uint16_t code, const std::string& reaso
 
 void hub::refresh_device(device_id d, std::int64_t expires_ms) {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), d, expires_ms] {
+    enqueue(*sh, nullptr, [s = sh.get(), d, expires_ms] {
       for (auto& [uid, w] : s->by_user)
         if (auto p = w.lock(); p && p->device() == d) p->set_expires(expires_ms);
     });
@@ -184,7 +184,7 @@ void hub::refresh_device(device_id d, std::int64_t expires_ms) {
 
 void hub::close_expired(std::int64_t now_ms) {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), now_ms] {
+    enqueue(*sh, nullptr, [s = sh.get(), now_ms] {
       std::vector<std::shared_ptr<session>> targets;
       for (auto& [uid, w] : s->by_user)
         if (auto p = w.lock(); p && p->expires_ms() <= now_ms) targets.push_back(std::move(p));
@@ -195,7 +195,7 @@ void hub::close_expired(std::int64_t now_ms) {
 
 void hub::resync_all() {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get()] {
+    enqueue(*sh, nullptr, [s = sh.get()] {
       std::vector<std::shared_ptr<session>> targets;
       for (auto& [uid, w] : s->by_user)
         if (auto p = w.lock()) targets.push_back(std::move(p));
@@ -206,7 +206,7 @@ void hub::resync_all() {
 
 void hub::close_all(std::uint16_t code, const std::string& reason) {
   for (auto& sh : shards_) {
-    boost::asio::post(*sh->ioc, [s = sh.get(), code, reason] {
+    enqueue(*sh, nullptr, [s = sh.get(), code, reason] {
       std::vector<std::shared_ptr<session>> targets;
       for (auto& [uid, w] : s->by_user)
         if (auto p = w.lock()) targets.push_back(std::move(p));

@@ -24,6 +24,9 @@ namespace parley {
 
 class session;
 
+// Every call that reaches the I/O threads (batches, replies, notices, closes) goes
+// through one queue per I/O thread: on each thread they run in the order one caller made
+// them. So a logout's reply, queued before its close_device, goes out before the close.
 class hub {
  public:
   explicit hub(metrics& m);

@@ -106,6 +106,18 @@ TEST(Lifecycle, LogoutClosesThatDevicesSocketsOnly) {
   EXPECT_EQ(http(srv.port(), "GET", "/v1/conversations", "", second).status, 200);
 }
 
+TEST(Lifecycle, ALogoutOverTheSocketIsAnsweredBeforeTheSocketCloses) {
+  // The reply and the close are queued for the socket's thread by the same storage done
+  // call, one after the other: they must reach the client in that order, every time.
+  server_process srv({"--set", "rate.enabled=off"});  // 21 logins of one account
+  register_and_login(srv.port(), "ann");
+  for (int i = 0; i < 20; ++i) {
+    ws_client c(srv.port(), login(srv.port(), "ann"));
+    EXPECT_NO_THROW(c.call({{"op", "logout"}})) << "round " << i;
+    EXPECT_EQ(c.wait_closed(3s), 4003) << "round " << i;
+  }
+}
+
 TEST(Lifecycle, GracefulShutdownClosesWith1001AndExitsZero) {
   server_process srv;
   auto ann = register_and_login(srv.port(), "ann");
