@@ -6,6 +6,7 @@
 // chosen transport from the position after the room was created. Reports deliveries/s in
 // the measured window and checks that every receiver got every message once, in order.
 // Run it once per transport to compare (bench/all.sh does). Parley only.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +20,8 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
+#include <tuple>
 
 #include "common.hpp"
 #include "workloads.hpp"
@@ -91,6 +94,7 @@ struct receiver {
   std::atomic<std::int64_t> last{1};  // the room's conversation.created is seq 1
   std::atomic<std::int64_t> received{0};
   std::int64_t gaps = 0, dups = 0;
+  std::int64_t reconnects = 0;  // long polling: keep-alive connections the server closed
   std::string error;
 };
 
@@ -175,22 +179,41 @@ asio::awaitable<void> receive_sse(const endpoint& ep, receiver& r, const std::at
   }
 }
 
+// As a long-polling client does: one keep-alive connection, and when the server has closed
+// it between two polls (its idle timeout, server.handshake_timeout_ms, while this process
+// was slow to ask again), a new connection and the same poll again, from the same cursor.
 asio::awaitable<void> receive_poll(const endpoint& ep, receiver& r, const std::atomic<bool>& stop) {
   auto ex = co_await asio::this_coro::executor;
-  beast::tcp_stream s(ex);
   tcp::resolver res(ex);
   auto eps = co_await res.async_resolve(ep.host, std::to_string(ep.port), asio::use_awaitable);
-  co_await s.async_connect(eps, asio::use_awaitable);
+  std::optional<beast::tcp_stream> s;
   beast::flat_buffer b;
   while (!stop.load()) {
+    if (!s) {
+      s.emplace(ex);
+      co_await s->async_connect(eps, asio::use_awaitable);
+      b.clear();
+    }
     http::request<http::empty_body> req{http::verb::get,
                                         "/v1/poll?timeout_ms=1000&cursor=" + cursor_of(r), 11};
     req.set(http::field::host, ep.host);
     req.set(http::field::authorization, "Bearer " + r.token);
-    co_await http::async_write(s, req, asio::use_awaitable);
     http::response_parser<http::string_body> p;
     p.body_limit(64 << 20);
-    co_await http::async_read(s, b, p, asio::use_awaitable);
+    auto [wec, wn] = co_await http::async_write(*s, req, asio::as_tuple(asio::use_awaitable));
+    beast::error_code rec = wec;
+    if (!wec)
+      std::tie(rec, std::ignore) =
+          co_await http::async_read(*s, b, p, asio::as_tuple(asio::use_awaitable));
+    // Closed before any byte of an answer: the poll was not served; ask again.
+    if ((rec == http::error::end_of_stream || rec == asio::error::connection_reset ||
+         rec == asio::error::broken_pipe) &&
+        !p.got_some()) {
+      s.reset();
+      ++r.reconnects;
+      continue;
+    }
+    if (rec) throw beast::system_error(rec);
     if (p.get().result_int() != 200) throw std::runtime_error("poll: " + p.get().body());
     auto v = json::parse(p.get().body()).as_object();
     for (const auto& f : v.at("frames").as_array()) take(r, json::serialize(f));
@@ -212,7 +235,7 @@ int transports_main(int argc, char** argv) {
     if (!o.quiet) std::fprintf(stderr, "parley-bench transports: %s\n", s.c_str());
   };
   double deliveries_per_s = 0, drain_s = 0;
-  std::optional<cpu_sample> c0, c1;
+  std::optional<cpu_sample> c0, c1, g0, g1;
   std::int64_t final_total = 0;
   bool drained = false;
   try {
@@ -282,9 +305,11 @@ int transports_main(int argc, char** argv) {
       co_await sleep_until_ns(t_start);
       at_start = total();
       c0 = proc_cpu(o.server_pid);
+      g0 = self_cpu();
       co_await sleep_until_ns(t_end);
       at_end = total();
       c1 = proc_cpu(o.server_pid);
+      g1 = self_cpu();
     });
     deliveries_per_s = static_cast<double>(at_end - at_start) / o.duration_s;
     // Let the senders finish their batch, then wait for every receiver to have it all.
@@ -307,11 +332,12 @@ int transports_main(int argc, char** argv) {
     std::fprintf(stderr, "parley-bench transports: %s\n", e.what());
     return 1;
   }
-  std::int64_t gaps = 0, dups = 0;
+  std::int64_t gaps = 0, dups = 0, reconnects = 0;
   std::string first_error;
   for (auto& r : rs) {
     gaps += r->gaps;
     dups += r->dups;
+    reconnects += r->reconnects;
     if (first_error.empty()) first_error = r->error;
   }
   bool ok = drained && gaps == 0 && dups == 0 && first_error.empty();
@@ -321,9 +347,11 @@ int transports_main(int argc, char** argv) {
       "transport %s: %d rooms x %d members: %.0f deliveries/s%s\n", o.transport.c_str(), o.rooms,
       o.members, deliveries_per_s,
       srv_cpu ? (", server CPU " + std::to_string(static_cast<int>(*srv_cpu)) + "%").c_str() : "");
+  const double gen_cpu = g0 && g1 ? 100.0 * (g1->total() - g0->total()) / o.duration_s : 0.0;
+  std::printf("generator CPU during the window: %.0f%% of one core\n", gen_cpu);
   std::printf("whole run: %" PRId64 " sent, %" PRId64 " of %" PRId64 " deliveries, gaps %" PRId64
-              ", duplicates %" PRId64 "%s%s\n",
-              sent.load(), final_total, sent.load() * o.members, gaps, dups,
+              ", duplicates %" PRId64 ", reconnects %" PRId64 "%s%s\n",
+              sent.load(), final_total, sent.load() * o.members, gaps, dups, reconnects,
               first_error.empty() ? "" : ", first error: ", first_error.c_str());
   std::printf("result: %s\n", ok ? "OK" : "FAILED");
   if (o.json_line) {
@@ -333,6 +361,8 @@ int transports_main(int argc, char** argv) {
                    {"drain_s", drain_s},          {"gaps", gaps},
                    {"duplicates", dups},          {"ok", ok}};
     if (srv_cpu) j["server_cpu_pct"] = *srv_cpu;
+    j["tool_cpu_pct"] = gen_cpu;  // all.sh lists runs above 90% as generator-limited
+    j["reconnects"] = reconnects;
     std::printf("%s\n", json::serialize(j).c_str());
   }
   return ok ? 0 : 1;
