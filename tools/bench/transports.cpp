@@ -180,7 +180,7 @@ asio::awaitable<void> receive_sse(const endpoint& ep, receiver& r, const std::at
 }
 
 // As a long-polling client does: one keep-alive connection, and when the server has closed
-// it between two polls (its idle timeout, server.handshake_timeout_ms, while this process
+// it between two polls (its idle timeout, websocket.handshake_timeout_ms, while this process
 // was slow to ask again), a new connection and the same poll again, from the same cursor.
 asio::awaitable<void> receive_poll(const endpoint& ep, receiver& r, const std::atomic<bool>& stop) {
   auto ex = co_await asio::this_coro::executor;
