@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/wake_batch.hpp"
+#include "server/between_writes.hpp"
 #include "server/session.hpp"
 
 namespace parley {
@@ -26,9 +27,11 @@ struct hub::shard {
     std::function<void()> call;
   };
   std::mutex mu;
-  std::vector<item> inbox;  // guarded by mu
-  bool scheduled = false;   // guarded by mu: a drain is posted and has not started
-  std::vector<item> work;   // this thread only: the items being handled
+  std::vector<item> inbox;           // guarded by mu
+  bool scheduled = false;            // guarded by mu: a drain is posted and has not started
+  std::atomic<bool> waiting{false};  // the inbox is not empty (set under mu)
+  bool draining = false;             // this thread only
+  std::vector<item> work;            // this thread only: the items being handled
   std::vector<std::shared_ptr<session>> targets;  // this thread only: one event's sessions
 };
 
@@ -38,8 +41,14 @@ hub::~hub() = default;
 void hub::attach(const std::vector<boost::asio::io_context*>& threads) {
   if (!shards_.empty()) throw std::logic_error("hub::attach: already attached");
   for (auto* io : threads) {
-    auto sh = std::make_unique<shard>();
+    auto sh = std::make_shared<shard>();
     sh->ioc = io;
+    // The WebSocket write pass takes what arrived meanwhile (between_writes.hpp). The
+    // shard is looked up weakly: an io_context may outlive the hub in tests.
+    boost::asio::use_service<between_writes>(*io).set([this, w = std::weak_ptr<shard>(sh)] {
+      auto s = w.lock();
+      if (s && s->waiting.load(std::memory_order_acquire) && !s->draining) drain(*s);
+    });
     shards_.push_back(std::move(sh));
   }
 }
@@ -90,6 +99,7 @@ void hub::enqueue(shard& sh, batch_ptr batch, std::function<void()> call) {
   {
     std::lock_guard lk(sh.mu);
     sh.inbox.push_back(shard::item{std::move(batch), std::move(call)});
+    sh.waiting.store(true, std::memory_order_release);
     post = !sh.scheduled;
     sh.scheduled = true;
   }
@@ -110,7 +120,13 @@ void hub::drain(shard& sh) {
     std::lock_guard lk(sh.mu);
     sh.work.swap(sh.inbox);
     sh.scheduled = false;
+    sh.waiting.store(false, std::memory_order_relaxed);
   }
+  sh.draining = true;
+  struct done_draining {
+    shard& s;
+    ~done_draining() { s.draining = false; }
+  } guard{sh};
   std::uint64_t delivered = 0;
   for (auto& it : sh.work) {
     if (!it.batch) {

@@ -7,8 +7,11 @@
 // the drain delivers every batch that arrived meanwhile, in commit order, to the
 // recipients' sessions. Replies to requests (post()) go through the same queue. While a thread is
 // busy, batches pile up in its inbox and the next drain hands a connection all of them at once: one
-// socket write for many commits (the busier the server, the bigger the writes). Lock order: a
-// shard's inbox mutex is a leaf; nothing is called while holding it.
+// socket write for many commits (the busier the server, the bigger the writes). The drain
+// also runs from the thread's WebSocket write pass, every few connections written
+// (between_writes.hpp), so a batch that arrives during a long pass joins it instead of
+// waiting behind it. Lock order: a shard's inbox mutex is a leaf; nothing is called while
+// holding it.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -68,7 +71,7 @@ class hub {
   void drain(shard& sh);
 
   metrics& metrics_;
-  std::vector<std::unique_ptr<shard>> shards_;  // fixed after attach()
+  std::vector<std::shared_ptr<shard>> shards_;  // fixed after attach()
 };
 
 }  // namespace parley

@@ -23,6 +23,7 @@
 
 #include "server/session.hpp"
 #include "transport/tls.hpp"
+#include "transport/write_pass.hpp"
 #include "transport/ws_deflate.hpp"
 
 namespace parley {
@@ -262,6 +263,9 @@ class ws_service : public asio::execution_context::service {
   error_code watch(int fd, ws_connection* c);
   void unwatch(int fd);
 
+  // c has frames and no write under way: its turn comes in this thread's write pass.
+  void schedule_write(std::shared_ptr<ws_connection> c) { writes_.schedule(std::move(c)); }
+
   // Puts c at the end of list l with the deadline now + the list's duration.
   void link(ws_connection* c, list_id l, clock_type::time_point now);
   void unlink(ws_connection* c);
@@ -297,6 +301,7 @@ class ws_service : public asio::execution_context::service {
   std::string inflated_;
   descriptor_type epoll_;  // the epoll set, once a connection needed it
   std::vector<std::shared_ptr<ws_connection>> batch_;
+  write_pass<ws_connection> writes_{ioc_};
   bool down_ = false;
 };
 
@@ -491,6 +496,7 @@ class ws_connection final : public session, public frame_sink {
 
  private:
   friend class ws_service;
+  friend class write_pass<ws_connection>;
   enum class state : std::uint8_t { handshake, open, closing, teardown, done };
 
   void unlink() {
@@ -861,17 +867,21 @@ class ws_connection final : public session, public frame_sink {
 
   // ---- writing ----
 
-  // Writing starts from the executor, after the handler that queued something: what one
-  // handler queues (a hub batch, a replay round) goes out as one message, as frames queued
-  // while an asynchronous write is in flight would. A write under way continues by itself.
+  // Writing starts from the thread's write pass, after the handler that queued something:
+  // what one handler queues (a hub batch, a replay round) goes out as one message, as
+  // frames queued while an asynchronous write is in flight would. A write under way
+  // continues by itself.
   void write_next() {
     if (writing_ || write_posted_ || st_ == state::handshake || st_ == state::done) return;
     write_posted_ = true;
-    asio::post(executor(), [self = self()] {
-      self->write_posted_ = false;
-      self->start_write();
-      self->flush();
-    });
+    svc_.schedule_write(self());
+  }
+
+  // This connection's turn in the write pass.
+  void write_turn() {
+    write_posted_ = false;
+    start_write();
+    flush();
   }
 
   // Sets up the next write, if nothing is being written: control frames first (close, pong,
@@ -1232,6 +1242,7 @@ void ws_service::shutdown() {
     L.head = L.tail = nullptr;
   }
   for (auto& c : all) c->abandon();
+  writes_.clear();
 }
 
 }  // namespace
