@@ -15,6 +15,7 @@
 
 #include "bus/bus_codec.hpp"
 #include "bus/local_bus.hpp"
+#include "core/thread_name.hpp"
 
 namespace parley {
 
@@ -178,6 +179,7 @@ struct nats_bus::impl {
   // --- interest (worker thread) ---
 
   void run_worker() {
+    name_thread("parley-nats");
     auto last_lost = std::chrono::steady_clock::now() - kLostDebounce;
     std::unique_lock lk(mu);
     for (;;) {

@@ -16,6 +16,7 @@
 #include "bus/local_bus.hpp"
 #include "bus/nats_bus.hpp"
 #include "core/service.hpp"
+#include "core/thread_name.hpp"
 #include "server/cluster_rates.hpp"
 #include "server/connection_limits.hpp"
 #include "server/frame_sink.hpp"
@@ -243,6 +244,7 @@ struct server::impl {
   int run() {
     for (auto& io : ios) {
       threads.emplace_back([&io] {
+        name_thread("parley-io");
         for (;;) {
           try {
             io->run();

@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <pthread.h>
+
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "core/thread_name.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "unit_support.hpp"
 
@@ -113,6 +117,31 @@ TEST_P(WriterBatches, TheWriterThreadRunsUnderSchedBatch) {
       {});
   auto f = policy.get_future();
   EXPECT_EQ(test::get_or_throw(f, "the write"), SCHED_BATCH);
+}
+
+TEST_P(WriterBatches, TheWriterThreadIsNamed) {
+  std::promise<std::string> name;
+  st_->write(
+      [&](write_txn&) -> error {
+        char buf[16] = {};
+        pthread_getname_np(pthread_self(), buf, sizeof buf);
+        name.set_value(buf);
+        return ok();
+      },
+      {});
+  auto f = name.get_future();
+  EXPECT_EQ(test::get_or_throw(f, "the write"), "parley-writer");
+}
+
+TEST(ThreadName, ALongNameIsCutToWhatLinuxKeeps) {
+  std::string got;
+  std::thread([&] {
+    name_thread("parley-a-very-long-name");
+    char buf[16] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    got = buf;
+  }).join();
+  EXPECT_EQ(got, "parley-a-very-l");
 }
 
 INSTANTIATE_TEST_SUITE_P(Sync, WriterBatches, ::testing::Values("normal", "full"));

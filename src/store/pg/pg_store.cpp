@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/batch_thread.hpp"
+#include "core/thread_name.hpp"
 #include "store/pg/pg_conn.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/pg/pg_txn.hpp"
@@ -173,6 +174,7 @@ bool pg_store::run_jobs_alone(conn& c, pg_txn& txn, std::vector<write_job>& batc
 }
 
 void pg_store::writer_loop(std::unique_ptr<conn> c) {
+  name_thread("parley-writer");
   prefer_batching();
   pg_txn txn(*c);
   std::vector<write_job> batch;
@@ -190,6 +192,7 @@ void pg_store::writer_loop(std::unique_ptr<conn> c) {
 }
 
 void pg_store::reader_loop(std::unique_ptr<conn> c) {
+  name_thread("parley-reader");
   pg_txn txn(*c);
   for (;;) {
     auto job = queues_.take_read();

@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "core/batch_thread.hpp"
+#include "core/thread_name.hpp"
 #include "core/wake_batch.hpp"
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
@@ -154,6 +155,7 @@ void sqlite_store::commit(db& d) {
 }
 
 void sqlite_store::writer_loop() {
+  name_thread("parley-writer");
   prefer_batching();
   db d(opt_.path, false);
   configure_writer(d);
@@ -258,6 +260,7 @@ void sqlite_store::run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::re
 }
 
 void sqlite_store::reader_loop(std::size_t /*index*/) {
+  name_thread("parley-reader");
   db d(opt_.path, true);
   d.exec("PRAGMA query_only = ON");
   sqlite_txn txn(d);

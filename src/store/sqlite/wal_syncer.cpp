@@ -1,4 +1,5 @@
 #include "store/sqlite/wal_syncer.hpp"
+#include "core/thread_name.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -83,6 +84,7 @@ void wal_syncer::stop() {
 }
 
 void wal_syncer::run() {
+  name_thread("parley-walsync");
   std::unique_lock lk(mu_);
   for (;;) {
     work_cv_.wait(lk, [&] { return stop_ || ended_ > durable_.load(); });
