@@ -7,6 +7,10 @@
 // wait to be purged (store::purge_search_index), so a delete leaves the index within
 // about (index pages / 256) rounds. A round that found nothing to index compacts the index
 // instead (store::compact_search_index), also 256 pages at most.
+//
+// A round is one write on the store's writer, inside the group commit of whatever sends
+// are queued with it, so its length is their latency too: the batch adapts so that a
+// round takes about kRoundTarget (next_index_batch), between kMinBatch and `batch`.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -18,6 +22,12 @@
 #include "store/store.hpp"
 
 namespace parley {
+
+// How many messages the next round takes: as many as the last round's rate (`taken` in
+// `took`) indexes in `target`, within [min, max]. Unchanged when the last round measured
+// nothing (took nothing, or no time).
+std::size_t next_index_batch(std::size_t current, std::size_t taken, std::chrono::microseconds took,
+                             std::chrono::microseconds target, std::size_t min, std::size_t max);
 
 class search_indexer : public std::enable_shared_from_this<search_indexer> {
  public:
@@ -33,7 +43,8 @@ class search_indexer : public std::enable_shared_from_this<search_indexer> {
   boost::asio::io_context& io_;
   store& st_;
   std::chrono::milliseconds interval_;
-  std::size_t batch_;
+  std::size_t batch_;  // the largest batch
+  std::size_t next_;   // the next round's batch
   boost::asio::steady_timer timer_;
 };
 
