@@ -119,6 +119,21 @@ TEST_P(WriterBatches, TheWriterThreadRunsUnderSchedBatch) {
   EXPECT_EQ(test::get_or_throw(f, "the write"), SCHED_BATCH);
 }
 
+TEST_P(WriterBatches, AReaderThreadRunsUnderSchedBatchAndIsNamed) {
+  std::promise<std::pair<int, std::string>> seen;
+  st_->read(
+      [&](read_txn&) {
+        char buf[16] = {};
+        pthread_getname_np(pthread_self(), buf, sizeof buf);
+        seen.set_value({sched_getscheduler(0), buf});
+      },
+      {});
+  auto f = seen.get_future();
+  auto [policy, name] = test::get_or_throw(f, "the read");
+  EXPECT_EQ(policy, SCHED_BATCH);
+  EXPECT_EQ(name, "parley-reader");
+}
+
 TEST_P(WriterBatches, TheWriterThreadIsNamed) {
   std::promise<std::string> name;
   st_->write(

@@ -193,6 +193,7 @@ void pg_store::writer_loop(std::unique_ptr<conn> c) {
 
 void pg_store::reader_loop(std::unique_ptr<conn> c) {
   name_thread("parley-reader");
+  prefer_batching();
   pg_txn txn(*c);
   for (;;) {
     auto job = queues_.take_read();

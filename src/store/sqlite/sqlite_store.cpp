@@ -261,6 +261,7 @@ void sqlite_store::run_reads(db& d, sqlite_txn& txn, std::vector<work_queues::re
 
 void sqlite_store::reader_loop(std::size_t /*index*/) {
   name_thread("parley-reader");
+  prefer_batching();
   db d(opt_.path, true);
   d.exec("PRAGMA query_only = ON");
   sqlite_txn txn(d);
