@@ -178,57 +178,42 @@ void hub::notify_users(std::vector<user_id> users, std::shared_ptr<const std::st
   }
 }
 
-void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
+void hub::for_sessions(std::function<bool(const session&)> match,
+                       std::function<void(session&)> act) {
   for (auto& sh : shards_) {
-    enqueue(*sh, nullptr, [s = sh.get(), d, code, reason] {
+    enqueue(*sh, nullptr, [s = sh.get(), match, act] {
+      // Collected first: acting may close a session, which removes it from the map.
       std::vector<std::shared_ptr<session>> targets;
       for (auto& [uid, w] : s->by_user)
-        if (auto p = w.lock(); p && p->device() == d) targets.push_back(std::move(p));
-      for (auto& p : targets) p->close(code, reason);
+        if (auto p = w.lock(); p && match(*p)) targets.push_back(std::move(p));
+      for (auto& p : targets) act(*p);
     });
   }
+}
+
+void hub::close_device(device_id d, std::uint16_t code, const std::string& reason) {
+  for_sessions([d](const session& s) { return s.device() == d; },
+               [code, reason](session& s) { s.close(code, reason); });
 }
 
 void hub::refresh_device(device_id d, std::int64_t expires_ms) {
-  for (auto& sh : shards_) {
-    enqueue(*sh, nullptr, [s = sh.get(), d, expires_ms] {
-      for (auto& [uid, w] : s->by_user)
-        if (auto p = w.lock(); p && p->device() == d) p->set_expires(expires_ms);
-    });
-  }
+  for_sessions([d](const session& s) { return s.device() == d; },
+               [expires_ms](session& s) { s.set_expires(expires_ms); });
 }
 
 void hub::close_expired(std::int64_t now_ms) {
-  for (auto& sh : shards_) {
-    enqueue(*sh, nullptr, [s = sh.get(), now_ms] {
-      std::vector<std::shared_ptr<session>> targets;
-      for (auto& [uid, w] : s->by_user)
-        if (auto p = w.lock(); p && p->expires_ms() <= now_ms) targets.push_back(std::move(p));
-      for (auto& p : targets) p->close(close_code::logged_out, "logged out: the token expired");
-    });
-  }
+  for_sessions(
+      [now_ms](const session& s) { return s.expires_ms() <= now_ms; },
+      [](session& s) { s.close(close_code::logged_out, "logged out: the token expired"); });
 }
 
 void hub::resync_all() {
-  for (auto& sh : shards_) {
-    enqueue(*sh, nullptr, [s = sh.get()] {
-      std::vector<std::shared_ptr<session>> targets;
-      for (auto& [uid, w] : s->by_user)
-        if (auto p = w.lock()) targets.push_back(std::move(p));
-      for (auto& p : targets) p->resync();
-    });
-  }
+  for_sessions([](const session&) { return true; }, [](session& s) { s.resync(); });
 }
 
 void hub::close_all(std::uint16_t code, const std::string& reason) {
-  for (auto& sh : shards_) {
-    enqueue(*sh, nullptr, [s = sh.get(), code, reason] {
-      std::vector<std::shared_ptr<session>> targets;
-      for (auto& [uid, w] : s->by_user)
-        if (auto p = w.lock()) targets.push_back(std::move(p));
-      for (auto& p : targets) p->close(code, reason);
-    });
-  }
+  for_sessions([](const session&) { return true; },
+               [code, reason](session& s) { s.close(code, reason); });
 }
 
 std::size_t hub::size() const {

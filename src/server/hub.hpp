@@ -69,6 +69,9 @@ class hub {
   void enqueue(shard& sh, std::shared_ptr<const std::vector<committed_event_ptr>> batch,
                std::function<void()> call);
   void drain(shard& sh);
+  // Any thread: on each shard's thread, through its queue, `act` on every session there
+  // for which `match` holds.
+  void for_sessions(std::function<bool(const session&)> match, std::function<void(session&)> act);
 
   metrics& metrics_;
   std::vector<std::shared_ptr<shard>> shards_;  // fixed after attach()

@@ -3,8 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <chrono>
+
+#include <boost/asio/post.hpp>
 
 namespace parley {
 
