@@ -27,11 +27,11 @@ struct hub::shard {
     std::function<void()> call;
   };
   std::mutex mu;
-  std::vector<item> inbox;           // guarded by mu
-  bool scheduled = false;            // guarded by mu: a drain is posted and has not started
-  std::atomic<bool> waiting{false};  // the inbox is not empty (set under mu)
-  bool draining = false;             // this thread only
-  std::vector<item> work;            // this thread only: the items being handled
+  std::vector<item> inbox;  // guarded by mu
+  // The inbox is not empty, and a drain was posted for it. Written under mu; read without
+  // it by the write pass's hook, which only needs a hint.
+  std::atomic<bool> scheduled{false};
+  std::vector<item> work;                         // this thread only: the items being handled
   std::vector<std::shared_ptr<session>> targets;  // this thread only: one event's sessions
 };
 
@@ -43,11 +43,12 @@ void hub::attach(const std::vector<boost::asio::io_context*>& threads) {
   for (auto* io : threads) {
     auto sh = std::make_shared<shard>();
     sh->ioc = io;
-    // The WebSocket write pass takes what arrived meanwhile (between_writes.hpp). The
-    // shard is looked up weakly: an io_context may outlive the hub in tests.
+    // The WebSocket write pass takes what arrived meanwhile (between_writes.hpp); it runs
+    // from the pass's own handler, never inside a drain. The shard is looked up weakly: an
+    // io_context may outlive the hub in tests.
     boost::asio::use_service<between_writes>(*io).set([this, w = std::weak_ptr<shard>(sh)] {
       auto s = w.lock();
-      if (s && s->waiting.load(std::memory_order_acquire) && !s->draining) drain(*s);
+      if (s && s->scheduled.load(std::memory_order_acquire)) drain(*s);
     });
     shards_.push_back(std::move(sh));
   }
@@ -99,9 +100,7 @@ void hub::enqueue(shard& sh, batch_ptr batch, std::function<void()> call) {
   {
     std::lock_guard lk(sh.mu);
     sh.inbox.push_back(shard::item{std::move(batch), std::move(call)});
-    sh.waiting.store(true, std::memory_order_release);
-    post = !sh.scheduled;
-    sh.scheduled = true;
+    post = !sh.scheduled.exchange(true, std::memory_order_release);
   }
   if (!post) return;
   // Inside a wake_batch scope (the storage writer's done calls) the drain is posted once
@@ -119,14 +118,8 @@ void hub::drain(shard& sh) {
   {
     std::lock_guard lk(sh.mu);
     sh.work.swap(sh.inbox);
-    sh.scheduled = false;
-    sh.waiting.store(false, std::memory_order_relaxed);
+    sh.scheduled.store(false, std::memory_order_relaxed);
   }
-  sh.draining = true;
-  struct done_draining {
-    shard& s;
-    ~done_draining() { s.draining = false; }
-  } guard{sh};
   std::uint64_t delivered = 0;
   for (auto& it : sh.work) {
     if (!it.batch) {

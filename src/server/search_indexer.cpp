@@ -20,8 +20,8 @@ std::size_t next_index_batch(std::size_t current, std::size_t taken, std::chrono
   if (taken == 0 || took.count() <= 0) return current;
   auto fit = static_cast<double>(taken) * static_cast<double>(target.count()) /
              static_cast<double>(took.count());
-  if (fit >= static_cast<double>(max)) return max;
-  return std::max(min, std::min(max, static_cast<std::size_t>(fit)));
+  return static_cast<std::size_t>(
+      std::clamp(fit, static_cast<double>(min), static_cast<double>(max)));
 }
 
 search_indexer::search_indexer(boost::asio::io_context& io, store& st,
