@@ -76,6 +76,7 @@ struct nats_bus::impl {
   std::vector<std::function<void()>> lost_handlers;             // guarded by mu
   bool lost = false;                                            // guarded by mu
   bool stopping = false;                                        // guarded by mu
+  bool applying = false;   // the worker is applying a batch taken from reconcile; by mu
   std::shared_mutex gate;  // held shared while a handler runs; close() takes it
   bool closed = false;     // guarded by gate
   std::atomic<bool> publish_failed{false};
@@ -192,9 +193,11 @@ struct nats_bus::impl {
       if (!reconcile.empty()) {
         std::vector<std::string> todo(reconcile.begin(), reconcile.end());
         reconcile.clear();
+        applying = true;
         lk.unlock();
         apply(todo);
         lk.lock();
+        applying = false;
       }
       if (lost && std::chrono::steady_clock::now() >= last_lost + kLostDebounce) {
         lost = false;
@@ -501,12 +504,14 @@ bool nats_bus::connected() const {
 }
 
 bool nats_bus::flush(std::chrono::milliseconds timeout) {
-  // Every want() so far has been applied once the worker's queue is empty.
+  // Every want() and unwant() so far has been applied once the worker's queue is empty
+  // and it is not in the middle of a batch it took from the queue (an UNSUB it has not
+  // written yet would otherwise reach the server after the flush's PING).
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     {
       std::lock_guard lk(p_->mu);
-      bool pending = !p_->reconcile.empty();
+      bool pending = !p_->reconcile.empty() || p_->applying;
       for (const auto& [s, in] : p_->subjects)
         if (in.refs > 0 && !in.confirmed) pending = true;
       if (!pending) break;

@@ -65,7 +65,8 @@ class nats_bus final : public bus {
 
   // Whether a server connection is up now (for /healthz and tests).
   bool connected() const;
-  // Waits until the subscriptions made so far are known to the server (tests).
+  // Waits until the subscriptions made and dropped so far (every want() and unwant()
+  // before the call) are known to the server (tests).
   bool flush(std::chrono::milliseconds timeout);
 
   struct impl;
