@@ -31,6 +31,27 @@ async function pair(t) {
   return { srv, browser, ann, bob };
 }
 
+// The position the page's client stored for `conv` (its IndexedDB, as web/src/connection.ts
+// names it), or 0.
+const storedPosition = (page, handle, conv) =>
+  page.evaluate(
+    ([name, conv]) =>
+      new Promise((resolve, reject) => {
+        const req = indexedDB.open(name);
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const get = db.transaction('positions', 'readonly').objectStore('positions').get(conv);
+          get.onerror = () => reject(get.error);
+          get.onsuccess = () => {
+            db.close();
+            resolve(get.result?.seq ?? 0);
+          };
+        };
+      }),
+    [`parley:${handle}@${new URL(page.url()).host}`, conv],
+  );
+
 const pendingCount = (page) => page.locator('#messages > li.pending').count();
 const own = (page, prefix) => timeline(page).then((all) => all.filter((x) => x.startsWith(prefix)));
 
@@ -307,6 +328,7 @@ test('history scrolls back page by page through older messages', async (t) => {
   // 120 messages through the API (faster than typing them), then a fresh page.
   const convId = Number(await conversationButton(bob.page, 'ann').getAttribute('data-conv'));
   const token = await ann.page.evaluate(() => JSON.parse(localStorage.getItem('parley.session')).token);
+  let lastSeq = 0;
   for (let i = 1; i <= 120; i++) {
     const r = await fetch(`${srv.baseUrl}/v1/rpc`, {
       method: 'POST',
@@ -314,7 +336,13 @@ test('history scrolls back page by page through older messages', async (t) => {
       body: JSON.stringify({ id: i, op: 'send', conv: convId, client_msg_id: `hist-${i}`, text: `history ${i}` }),
     });
     assert.equal(r.status, 200);
+    lastSeq = (await r.json()).result.seq;
   }
+  // Bob's open page receives them live and stores its position (IndexedDB, after each
+  // frame) before the reload; a reload before that would resume from an older position
+  // and replay all 120.
+  await message(bob.page, 'history 120').waitFor();
+  await eventually(async () => (await storedPosition(bob.page, 'bob', convId)) >= lastSeq, "bob's stored position");
   await bob.page.reload();
   await message(bob.page, 'history 120').waitFor();
   // The newest page (50), plus whatever the resume replayed past the page's stored
