@@ -12,13 +12,7 @@
 namespace parley {
 namespace {
 
-std::int64_t scalar(sqlite::db& d, const std::string& sql) {
-  auto& q = d.prepare(sql);
-  EXPECT_TRUE(q.step()) << sql;
-  auto v = q.i64(0);
-  q.reset();
-  return v;
-}
+using test::scalar;
 
 // A version-8 database: one group conversation with two messages, one of them still
 // waiting for the search indexer (queued by the version-8 trigger).
@@ -52,7 +46,9 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
                  std::exception);
 
     sqlite::migrate(d);
-    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 9);
+    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 10);
+    // Version 10: every key of the older sends is in send_keys already.
+    EXPECT_EQ(scalar(d, "SELECT keys_seq FROM conversations WHERE id = 7"), 2);
     EXPECT_EQ(scalar(d, "SELECT count(*) FROM events"), 2);
     auto& q = d.prepare("SELECT seq, id, client_msg_id, data FROM events ORDER BY seq");
     ASSERT_TRUE(q.step());

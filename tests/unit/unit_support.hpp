@@ -1,5 +1,6 @@
-// Helpers shared by the unit tests: temporary database files and waiting for callbacks
-// that run on other threads (store writer/readers, bus threads) without hanging forever.
+// Helpers shared by the unit tests: temporary database files, reading one number from a
+// SQLite database, and waiting for callbacks that run on other threads (store
+// writer/readers, bus threads) without hanging forever.
 #pragma once
 
 #include <unistd.h>
@@ -14,7 +15,18 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite/sqlite_db.hpp"
+
 namespace parley::test {
+
+// The first column of the first row of `sql` (throws when there is no row).
+inline std::int64_t scalar(sqlite::db& d, const std::string& sql) {
+  auto& q = d.prepare(sql);
+  if (!q.step()) throw std::runtime_error("no row: " + sql);
+  auto v = q.i64(0);
+  q.reset();
+  return v;
+}
 
 // Generous: nothing in the unit tests should take more than a fraction of it.
 constexpr auto kWaitLimit = std::chrono::seconds(20);

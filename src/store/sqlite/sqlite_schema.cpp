@@ -7,7 +7,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 9> kMigrations = {
+constexpr std::array<const char*, 10> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -267,6 +267,14 @@ INSERT INTO events_v9(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, d
   SELECT conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data FROM events;
 DROP TABLE events;
 ALTER TABLE events_v9 RENAME TO events;
+)sql",
+    // 10: a send's idempotency key is only in its event until the writer moves it into
+    // send_keys later, many keys at a time in key order (send_key_buffer.hpp); inserting it
+    // into send_keys at once dirtied a leaf of its sender per send. keys_seq: every key of
+    // the conversation's events up to this seq is in send_keys.
+    R"sql(
+ALTER TABLE conversations ADD COLUMN keys_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET keys_seq = last_seq;
 )sql"};
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include "core/batch_thread.hpp"
 #include "core/thread_name.hpp"
 #include "core/wake_batch.hpp"
+#include "store/sqlite/send_key_buffer.hpp"
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_txn.hpp"
 #include "store/sqlite/wal_syncer.hpp"
@@ -103,6 +104,7 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
         if (results[i].code != errc::ok) {
           d.prepare("ROLLBACK TO job").run();
           txn.forget_cached();
+          txn.rolled_back();
         }
         d.prepare("RELEASE job").run();
         continue;
@@ -118,8 +120,9 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
       d.reset_all();
     }
     if (!retry) {
-      txn.save_last_seqs();
+      txn.before_commit();
       commit(d);
+      txn.committed();
       return true;
     }
   } catch (const std::exception& e) {
@@ -133,6 +136,7 @@ bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& bat
   } catch (const std::exception&) {
     // Already rolled back by SQLite (e.g. after an I/O error).
   }
+  txn.rolled_back();
   if (retry) results.clear();
   return false;
 }
@@ -159,7 +163,14 @@ void sqlite_store::writer_loop() {
   prefer_batching();
   db d(opt_.path, false);
   configure_writer(d);
-  sqlite_txn txn(d);
+  send_key_buffer keys(opt_.send_keys_waiting, std::min<std::size_t>(256, opt_.send_keys_waiting));
+  try {
+    keys.load(d);
+  } catch (const std::exception& e) {
+    // Writes fail (nothing written) until a rollback loads the keys.
+    spdlog::error("event=store_error what=\"loading idempotency keys: {}\"", e.what());
+  }
+  sqlite_txn txn(d, &keys);
   std::vector<write_job> batch;
   std::vector<error> results;
   const std::function<bool(bool)> pass = [&](bool isolated) {

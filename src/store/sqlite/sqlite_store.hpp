@@ -34,6 +34,9 @@ struct sqlite_options {
   std::size_t readers = 2;           // reader threads/connections
   std::size_t max_batch = 1024;      // writes per transaction at most
   std::size_t queue_limit = 65536;   // queued writes (and reads) before rate_limited
+  // Idempotency keys kept waiting (only in their events and the writer's memory) before
+  // commits move them into send_keys (send_key_buffer.hpp); tests make it small.
+  std::size_t send_keys_waiting = 16384;
   // With "full": makes the WAL's bytes durable for the background flush (tests slow it
   // down or count it); empty: fdatasync of the WAL file.
   std::function<bool()> wal_flush;

@@ -1,6 +1,10 @@
 #include "store/sqlite/sqlite_txn.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
+
+#include "store/sqlite/send_key_buffer.hpp"
 
 namespace parley::sqlite {
 
@@ -164,21 +168,41 @@ std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t
 std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
                                                              const std::string& cmid) {
   // Through the idempotency keys (the log has no index on them).
-  static const std::string sql =
-      cat({"SELECT ", kEventCols,
-           " FROM events WHERE (conv_id, seq) = (SELECT conv_id, seq FROM send_keys "
-           "WHERE sender_id = ? AND client_msg_id = ?)"});
-  auto& s = db_.prepare(sql);
-  s.bind(1, sender).bind(2, cmid);
-  if (!s.step()) return std::nullopt;
-  return read_event(s);
+  auto k = find_send_key(sender, cmid);
+  if (!k) return std::nullopt;
+  auto found = read_events(k->conv, k->seq, k->seq, 1);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
 }
 
-std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
+bool sqlite_txn::in_send_keys(user_id sender, const std::string& cmid) {
   auto& s = db_.prepare(
       "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
       "?");
   s.bind(1, sender).bind(2, cmid);
+  return s.step();
+}
+
+std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
+  if (keys_) {
+    // The writer: its buffer holds exactly the keys not in send_keys.
+    if (auto k = keys_->find(db_, sender, cmid)) return k;
+    auto& s = db_.prepare(
+        "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND "
+        "client_msg_id = ?");
+    s.bind(1, sender).bind(2, cmid);
+    if (s.step()) return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
+    absent_.emplace(sender, cmid);
+    return std::nullopt;
+  }
+  // A reader: send_keys, then the events whose keys have not moved there yet (the newest of
+  // each conversation, above its keys_seq; a scan of the few the writer keeps waiting).
+  auto& s = db_.prepare(
+      "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
+      "? UNION ALL SELECT e.conv_id, e.seq, e.id, e.ts_ms FROM conversations c JOIN events e ON "
+      "e.conv_id = c.id AND e.seq > c.keys_seq WHERE e.sender_id = ? AND e.client_msg_id = ? "
+      "LIMIT 1");
+  s.bind(1, sender).bind(2, cmid).bind(3, sender).bind(4, cmid);
   if (!s.step()) return std::nullopt;
   return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
 }
@@ -279,6 +303,17 @@ void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
 constexpr std::size_t kLastSeqsRemembered = 100'000;
 
 void sqlite_txn::append_event(event& ev) {
+  if (!keys_) throw sqlite_error(SQLITE_MISUSE, "append_event: not the writer's transaction");
+  if (!ev.client_msg_id.empty()) {
+    // A key is unique: in neither the buffer nor send_keys. A send's find_send_key has just
+    // looked (absent_); only this append can have added the key since.
+    bool known_absent =
+        absent_ && absent_->first == ev.sender && absent_->second == ev.client_msg_id;
+    if (!known_absent && (keys_->find(db_, ev.sender, ev.client_msg_id) ||
+                          in_send_keys(ev.sender, ev.client_msg_id)))
+      throw sqlite_error(SQLITE_CONSTRAINT, "append_event: client_msg_id already used");
+    absent_.reset();
+  }
   // Read, then write the conversation's last seq (the writer is the only writer). Not
   // UPDATE ... RETURNING: SQLite buffers RETURNING rows in an ephemeral table per run,
   // which cost more than the append itself.
@@ -312,24 +347,28 @@ void sqlite_txn::append_event(event& ev) {
     s.bind(7, ev.client_msg_id);
   }
   s.bind(8, ev.data).run();
-  if (!ev.client_msg_id.empty()) {
-    db_.prepare(
-           "INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms) "
-           "VALUES (?,?,?,?,?,?)")
-        .bind(1, ev.sender)
-        .bind(2, ev.client_msg_id)
-        .bind(3, ev.conv)
-        .bind(4, ev.seq)
-        .bind(5, ev.id)
-        .bind(6, ev.ts_ms)
-        .run();
-  }
+  if (!ev.client_msg_id.empty()) keys_->add(ev.sender, ev.client_msg_id, ev.conv, ev.seq);
   if (last_seq_.size() >= kLastSeqsRemembered) {
     save_last_seqs();  // what is forgotten must be in the row
     last_seq_.clear();
   }
   last_seq_[ev.conv] = ev.seq;  // every statement above succeeded
   if (defer_last_seq_) unsaved_seq_[ev.conv] = ev.seq;
+}
+
+void sqlite_txn::before_commit() {
+  save_last_seqs();
+  if (keys_) keys_->before_commit(db_);
+}
+
+void sqlite_txn::committed() {
+  absent_.reset();
+  if (keys_) keys_->committed();
+}
+
+void sqlite_txn::rolled_back() {
+  absent_.reset();
+  if (keys_) keys_->rolled_back(db_);
 }
 
 void sqlite_txn::save_last_seqs() {
@@ -347,6 +386,8 @@ seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {
   auto conv = find_conversation(c);
   if (!conv) return 0;
   seq_t first = std::clamp<seq_t>(before_seq, conv->first_seq, conv->last_seq + 1);
+  // Keys outlive their events: the waiting ones move into send_keys first.
+  if (keys_) keys_->move_conversation(db_, c);
   db_.prepare("DELETE FROM events WHERE conv_id = ? AND seq < ?").bind(1, c).bind(2, first).run();
   prune_messages(c, first);  // the message state of the pruned events goes with them
   db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?")

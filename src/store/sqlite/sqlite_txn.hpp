@@ -2,6 +2,8 @@
 // savepoints, COMMIT) is driven by sqlite_store; this class only runs statements.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -10,9 +12,13 @@
 
 namespace parley::sqlite {
 
+class send_key_buffer;
+
 class sqlite_txn final : public write_txn {
  public:
-  explicit sqlite_txn(db& d) : db_(d) {}
+  // `keys`: the writer's buffer of idempotency keys not yet in send_keys (the writer's
+  // transaction needs it; a reader's has none and looks in the events itself).
+  explicit sqlite_txn(db& d, send_key_buffer* keys = nullptr) : db_(d), keys_(keys) {}
 
   // The writer's memory of conversations' last_seq (append_event reads it once per
   // conversation, not once per event). The writer must call this after every rollback.
@@ -27,6 +33,12 @@ class sqlite_txn final : public write_txn {
   // before COMMIT.
   void defer_last_seqs(bool on) { defer_last_seq_ = on; }
   void save_last_seqs();
+  // The writer calls these around the end of every transaction: before_commit() before
+  // COMMIT (saves the deferred last_seqs, moves waiting keys into send_keys), committed()
+  // after it succeeded, rolled_back() after every ROLLBACK and ROLLBACK TO.
+  void before_commit();
+  void committed();
+  void rolled_back();
   // Rows save_last_seqs() updated since the last call: a job's own changes are the
   // connection's change count minus these (saving another job's seqs is not a change of
   // the job that read the conversation).
@@ -124,7 +136,14 @@ class sqlite_txn final : public write_txn {
   // Removes the mention rows of message seq for `users` (sqlite_messages.cpp).
   void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
+  // Whether send_keys holds the key (not the writer's buffer).
+  bool in_send_keys(user_id sender, const std::string& cmid);
+
   db& db_;
+  send_key_buffer* keys_;
+  // The last key find_send_key found in neither place: append_event of that key, next in
+  // the same job, need not look again (cleared at the end of every transaction).
+  std::optional<std::pair<user_id, std::string>> absent_;
   std::unordered_map<conv_id, seq_t> last_seq_;     // written by this connection, committed
   std::unordered_map<conv_id, seq_t> unsaved_seq_;  // appended, conversations row not yet
   bool defer_last_seq_ = false;
