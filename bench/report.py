@@ -887,6 +887,10 @@ def main(argv: list[str] | None = None) -> int:
             extra_records = load_results(extra)
             names = sorted({str(r["workload"]) for r in extra_records})
             records = [r for r in records if r["workload"] not in names] + extra_records
+            # A later rerun of a workload replaces an earlier one: the earlier run no
+            # longer contributes it.
+            reruns = [(d, m, [n for n in ns if n not in names]) for d, m, ns in reruns]
+            reruns = [(d, m, ns) for d, m, ns in reruns if ns]
             reruns.append((extra, load_meta(extra), names))
     except InputError as e:
         print(f"report.py: error: {e}", file=sys.stderr)

@@ -117,6 +117,21 @@ row "$tmp/rerun/RESULTS.md" '| w4_durable |' '`abc1234`' || fail "--rerun: the l
 row "$tmp/rerun/RESULTS.md" '| w3_rounds |' '482,400' || fail "--rerun: the main run's other workloads are gone"
 ok "--rerun: a later run's workload replaces the main run's and is named (w4 9,200)"
 
+# Two reruns of one workload: the later one counts, and the earlier one is no longer named
+mkdir -p "$tmp/rerun1" "$tmp/rerun2"
+cp "$tmp/rerun/results.jsonl" "$tmp/rerun1/"
+echo '{"command": "bench/all.sh --workloads w4 --update Y", "started": "2026-12-01-000000", "commit": "fed9876"}' >"$tmp/rerun1/meta.json"
+sed 's/"sends_per_s": 9[13]00/"sends_per_s": 9700/' "$tmp/rerun/results.jsonl" >"$tmp/rerun2/results.jsonl"
+echo '{"command": "bench/all.sh --workloads w4 --update Z", "started": "2026-12-02-000000", "commit": "def5678"}' >"$tmp/rerun2/meta.json"
+"$PYTHON" "$report" "$fixture" --rerun "$tmp/rerun1" --rerun "$tmp/rerun2" --out "$tmp/rerun2/RESULTS.md" \
+    --plots-dir "$tmp/rerun2/plots" >/dev/null 2>"$tmp/rerun2.err" \
+    || { cat "$tmp/rerun2.err" >&2; fail "report.py with two --rerun exited $?"; }
+row "$tmp/rerun2/RESULTS.md" '| w4_durable | sync=full, 10 senders, window 32 |' '| 9,700 |' \
+    || fail "two --rerun: w4_durable is not the later rerun's (9,700)"
+row "$tmp/rerun2/RESULTS.md" '| w4_durable |' '`def5678`' || fail "two --rerun: the later run is not named"
+has "$tmp/rerun2/RESULTS.md" 'fed9876' && fail "two --rerun: the replaced rerun is still named"
+ok "two --rerun of one workload: the later replaces the earlier, which is no longer named"
+
 # plots
 if "$PYTHON" -c 'import matplotlib' 2>/dev/null; then
     for name in w2_rtt w3_fanout_10x100 w3_fanout_100x10; do
