@@ -175,23 +175,20 @@ std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
   return std::move(found.front());
 }
 
-bool sqlite_txn::in_send_keys(user_id sender, const std::string& cmid) {
+std::optional<send_key> sqlite_txn::from_send_keys(user_id sender, const std::string& cmid) {
   auto& s = db_.prepare(
       "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
       "?");
   s.bind(1, sender).bind(2, cmid);
-  return s.step();
+  if (!s.step()) return std::nullopt;
+  return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
 }
 
 std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
   if (keys_) {
     // The writer: its buffer holds exactly the keys not in send_keys.
     if (auto k = keys_->find(db_, sender, cmid)) return k;
-    auto& s = db_.prepare(
-        "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND "
-        "client_msg_id = ?");
-    s.bind(1, sender).bind(2, cmid);
-    if (s.step()) return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
+    if (auto k = from_send_keys(sender, cmid)) return k;
     absent_.emplace(sender, cmid);
     return std::nullopt;
   }
@@ -310,7 +307,7 @@ void sqlite_txn::append_event(event& ev) {
     bool known_absent =
         absent_ && absent_->first == ev.sender && absent_->second == ev.client_msg_id;
     if (!known_absent && (keys_->find(db_, ev.sender, ev.client_msg_id) ||
-                          in_send_keys(ev.sender, ev.client_msg_id)))
+                          from_send_keys(ev.sender, ev.client_msg_id)))
       throw sqlite_error(SQLITE_CONSTRAINT, "append_event: client_msg_id already used");
     absent_.reset();
   }

@@ -136,8 +136,8 @@ class sqlite_txn final : public write_txn {
   // Removes the mention rows of message seq for `users` (sqlite_messages.cpp).
   void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
-  // Whether send_keys holds the key (not the writer's buffer).
-  bool in_send_keys(user_id sender, const std::string& cmid);
+  // The key's row in send_keys (not the writer's buffer).
+  std::optional<send_key> from_send_keys(user_id sender, const std::string& cmid);
 
   db& db_;
   send_key_buffer* keys_;
