@@ -39,6 +39,31 @@ void configure_writer(db& d) {
   d.exec("PRAGMA wal_autocheckpoint = 10000");
 }
 
+// SQLite's WAL hook: the writer's COMMIT wrote frames; `frames` are now in the WAL.
+int note_wal_frames(void* arg, sqlite3*, const char*, int frames) {
+  *static_cast<int*>(arg) = frames;
+  return SQLITE_OK;
+}
+
+// Brackets a write transaction for the background checkpointer (wal_checkpointer.hpp).
+class write_bracket {
+ public:
+  write_bracket(wal_checkpointer* c, int& frames) : c_(c), frames_(frames) {
+    if (!c_) return;
+    frames_ = -1;
+    c_->begin_write();
+  }
+  ~write_bracket() {
+    if (c_) c_->end_write(frames_);
+  }
+  write_bracket(const write_bracket&) = delete;
+  write_bracket& operator=(const write_bracket&) = delete;
+
+ private:
+  wal_checkpointer* c_;
+  int& frames_;
+};
+
 // Reads run in one snapshot at most.
 constexpr std::size_t kReadsPerSnapshot = 32;
 
@@ -62,6 +87,14 @@ sqlite_store::sqlite_store(sqlite_options opt, commit_observer obs)
   if (opt_.synchronous == "full") {
     auto flush = opt_.wal_flush ? opt_.wal_flush : wal_syncer::fdatasync_of(opt_.path + "-wal");
     syncer_ = std::make_unique<wal_syncer>(std::move(flush), [this] { queues_.wake_writer(); });
+  }
+  if (opt_.checkpoint_pages > 0) {
+    try {
+      checkpointer_ = std::make_unique<wal_checkpointer>(opt_.path, opt_.checkpoint_pages);
+    } catch (const std::exception& e) {
+      // The writer checkpoints inside COMMIT instead, as SQLite does by itself.
+      spdlog::error("event=store_error what=\"checkpointer: {}\"", e.what());
+    }
   }
   writer_ = std::thread([this] { writer_loop(); });
   for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.readers); ++i)
@@ -87,6 +120,7 @@ void sqlite_store::read(read_fn fn, std::function<void(const error&)> on_error) 
 bool sqlite_store::run_batch(db& d, sqlite_txn& txn, std::vector<write_job>& batch,
                              std::vector<error>& results, bool isolated) {
   results.assign(batch.size(), error{errc::ok, {}, {}, 0});
+  write_bracket bracket(checkpointer_.get(), wal_frames_);
   bool retry = false;
   try {
     // Prepared once (the statement cache), not parsed per job.
@@ -163,6 +197,15 @@ void sqlite_store::writer_loop() {
   prefer_batching();
   db d(opt_.path, false);
   configure_writer(d);
+  // With the checkpointer, the WAL hook replaces SQLite's automatic checkpoint. The
+  // checkpointer stops before this connection closes (declared after it).
+  struct stop_at_exit {
+    wal_checkpointer* c;
+    ~stop_at_exit() {
+      if (c) c->stop();
+    }
+  } stop_checkpointer{checkpointer_.get()};
+  if (checkpointer_) sqlite3_wal_hook(d.handle(), note_wal_frames, &wal_frames_);
   send_key_buffer keys(opt_.send_keys_waiting, std::min<std::size_t>(256, opt_.send_keys_waiting));
   try {
     keys.load(d);
@@ -281,6 +324,10 @@ void sqlite_store::reader_loop(std::size_t /*index*/) {
   // between the reader threads.
   while (queues_.take_reads(jobs, kReadsPerSnapshot, std::max<std::size_t>(1, opt_.readers)))
     run_reads(d, txn, jobs);
+}
+
+wal_checkpointer::stats sqlite_store::checkpoints() const {
+  return checkpointer_ ? checkpointer_->get_stats() : wal_checkpointer::stats{};
 }
 
 void sqlite_store::stop() {

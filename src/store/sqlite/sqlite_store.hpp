@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/sqlite/wal_checkpointer.hpp"
 #include "store/store.hpp"
 #include "store/work_queues.hpp"
 
@@ -37,6 +38,9 @@ struct sqlite_options {
   // Idempotency keys kept waiting (only in their events and the writer's memory) before
   // commits move them into send_keys (send_key_buffer.hpp); tests make it small.
   std::size_t send_keys_waiting = 16384;
+  // The WAL is checkpointed (on a thread of its own, wal_checkpointer.hpp) once it holds
+  // this many pages; 0: by the writer inside COMMIT (SQLite's automatic checkpoint).
+  std::uint32_t checkpoint_pages = 10000;
   // With "full": makes the WAL's bytes durable for the background flush (tests slow it
   // down or count it); empty: fdatasync of the WAL file.
   std::function<bool()> wal_flush;
@@ -53,6 +57,9 @@ class sqlite_store final : public store {
   void read(read_fn fn, std::function<void(const error&)> on_error) override;
   void stop() override;
 
+  // The background checkpoints so far (all zero without a checkpointer); any thread.
+  wal_checkpointer::stats checkpoints() const;
+
  private:
   using write_job = work_queues::write_job;
   void writer_loop();
@@ -68,6 +75,10 @@ class sqlite_store final : public store {
   // "full": the background flush of the WAL, and the ticket of the writer's last COMMIT.
   std::unique_ptr<wal_syncer> syncer_;
   std::uint64_t last_ticket_ = 0;  // writer thread only
+  // Checkpoints the WAL beside the writer; null when checkpoint_pages is 0 or it could not
+  // open its connection (the writer then checkpoints in COMMIT). Stopped by the writer.
+  std::unique_ptr<wal_checkpointer> checkpointer_;
+  int wal_frames_ = -1;  // writer thread only: the frames its last COMMIT left in the WAL
   std::thread writer_;
   std::vector<std::thread> readers_;
   bool stopped_ = false;
