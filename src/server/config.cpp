@@ -66,6 +66,11 @@ const std::vector<option_def>& defs() {
       {"store", "search_index_ms", &server_config::search_index_ms,
        "New messages are added to the search index in batches this often (milliseconds); "
        "search finds a message once indexed."},
+      {"store", "checkpoint_pages", &server_config::checkpoint_pages,
+       "SQLite: the WAL is copied into the database every this many new pages (4 KiB), by a "
+       "thread beside the writer; under steady writes the WAL starts again from its "
+       "beginning once it holds four times as many (the file keeps that size). 0: the "
+       "writer checkpoints inside its commits."},
       {"store", "uploads_dir", &server_config::uploads_dir,
        "Directory of uploaded files (content-addressed by SHA-256); empty: the uploads "
        "directory inside data_dir."},
@@ -428,6 +433,8 @@ result<unit> validate(const server_config& c) {
   if (c.max_batch < 1) return bad("store.max_batch must be at least 1");
   if (c.search_index_ms < 1 || c.search_index_ms > 60000)
     return bad("store.search_index_ms must be 1..60000");
+  if (c.checkpoint_pages < 0 || c.checkpoint_pages > 1000000)
+    return bad("store.checkpoint_pages must be 0..1000000");
   if (c.max_frame_bytes > c.max_frame_hard_bytes)
     return bad("limits.max_frame_bytes must not exceed limits.max_frame_hard_bytes");
   if (c.upload_gc_s < 1) return bad("store.upload_gc_s must be at least 1");

@@ -29,6 +29,7 @@ struct server_config {
   std::int64_t max_batch = 1024;
   std::int64_t queue_limit = 65536;
   std::int64_t search_index_ms = 200;
+  std::int64_t checkpoint_pages = 10000;
   std::string uploads_dir;  // empty: <data_dir>/uploads
   std::int64_t upload_gc_s = 3600;
   std::int64_t cache_events_per_conv = 256;

@@ -90,6 +90,27 @@ std::string metrics::render() const {
   for (std::size_t i = 1; i < errors_.size(); ++i)
     o << "parley_errors_total{code=\"" << errc_name(static_cast<errc>(i)) << "\"} "
       << errors_[i].load() << '\n';
+  if (checkpoints) {
+    auto c = checkpoints();
+    o << "# HELP parley_wal_checkpoints_total WAL checkpoints run beside the writer.\n"
+         "# TYPE parley_wal_checkpoints_total counter\nparley_wal_checkpoints_total "
+      << c.checkpoints << '\n'
+      << "# HELP parley_wal_checkpoints_held_total Of them, with the writer held out (the WAL "
+         "then starts again).\n# TYPE parley_wal_checkpoints_held_total counter\n"
+         "parley_wal_checkpoints_held_total "
+      << c.held << '\n'
+      << "# HELP parley_wal_checkpoint_held_seconds_total Time the writer waited for them.\n"
+         "# TYPE parley_wal_checkpoint_held_seconds_total counter\n"
+         "parley_wal_checkpoint_held_seconds_total "
+      << static_cast<double>(c.held_us) / 1e6 << '\n'
+      << "# HELP parley_wal_checkpoint_failures_total Checkpoints that failed (logged).\n"
+         "# TYPE parley_wal_checkpoint_failures_total counter\n"
+         "parley_wal_checkpoint_failures_total "
+      << c.failed << '\n'
+      << "# HELP parley_wal_frames_max The longest WAL a commit left, in 4 KiB pages.\n"
+         "# TYPE parley_wal_frames_max gauge\nparley_wal_frames_max "
+      << c.max_frames << '\n';
+  }
   o << "# HELP parley_commit_seconds Duration of a group commit (BEGIN to COMMIT).\n"
        "# TYPE parley_commit_seconds histogram\n";
   std::uint64_t cum = 0;

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/error.hpp"
@@ -41,6 +42,11 @@ class metrics {
   std::string render() const;
   // The recent-events cache whose figures are rendered too (none: not rendered).
   const event_cache* cache = nullptr;
+  // The SQLite store's WAL checkpoints (sqlite_store::checkpoints; unset: not rendered).
+  struct checkpoint_figures {
+    std::uint64_t checkpoints, held, failed, held_us, max_frames;
+  };
+  std::function<checkpoint_figures()> checkpoints;
 
   // Upper bounds (seconds) of the commit latency histogram buckets.
   static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,

@@ -114,7 +114,14 @@ struct server::impl {
       so.readers = static_cast<std::size_t>(ctx.cfg.readers);
       so.max_batch = static_cast<std::size_t>(ctx.cfg.max_batch);
       so.queue_limit = static_cast<std::size_t>(ctx.cfg.queue_limit);
-      db = std::make_unique<sqlite::sqlite_store>(so, observe);
+      so.checkpoint_pages = static_cast<std::uint32_t>(ctx.cfg.checkpoint_pages);
+      auto sq = std::make_unique<sqlite::sqlite_store>(so, observe);
+      m.checkpoints = [s = sq.get()] {
+        auto c = s->checkpoints();
+        return metrics::checkpoint_figures{c.checkpoints, c.held, c.failed, c.held_us,
+                                           c.max_frames};
+      };
+      db = std::move(sq);
     }
     event_cache::options co;
     co.per_conv = static_cast<std::size_t>(ctx.cfg.cache_events_per_conv);

@@ -4,14 +4,22 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "chat_helpers.hpp"
 #include "server_process.hpp"
 
 using namespace parley::test;
 
-TEST(Crash, AckedMessagesSurviveKill9ExactlyOnce) {
-  server_process srv;
+namespace {
+
+// `checkpoint_pages`: store.checkpoint_pages (0: the default).
+void acked_messages_survive_kill9(int checkpoint_pages) {
+  std::vector<std::string> args;
+  if (checkpoint_pages > 0)
+    args = {"--set", "store.checkpoint_pages=" + std::to_string(checkpoint_pages)};
+  server_process srv(args);
   auto ann = register_and_login(srv.port(), "ann");
   std::int64_t conv;
   std::map<std::string, std::int64_t> acked;  // client_msg_id -> seq
@@ -31,6 +39,10 @@ TEST(Crash, AckedMessagesSurviveKill9ExactlyOnce) {
       ASSERT_TRUE(f.has_value());
       if (f->contains("result"))
         acked[cmid_of[(*f)["id"].as_int64()]] = (*f)["result"].as_object()["seq"].as_int64();
+    }
+    // With a small WAL threshold checkpoints run beside the writer all along.
+    if (checkpoint_pages > 0) {
+      EXPECT_GT(metric(srv.port(), "parley_wal_checkpoints_total"), 0);
     }
     srv.kill9();
   }
@@ -59,4 +71,14 @@ TEST(Crash, AckedMessagesSurviveKill9ExactlyOnce) {
   }
   auto after = full_history(c, conv);
   EXPECT_EQ(after.size(), static_cast<std::size_t>(kBurst + 1)) << "every message exactly once";
+}
+
+}  // namespace
+
+TEST(Crash, AckedMessagesSurviveKill9ExactlyOnce) {
+  acked_messages_survive_kill9(0);
+}
+
+TEST(Crash, AckedMessagesSurviveKill9WhileTheWalIsCheckpointedBesideTheWriter) {
+  acked_messages_survive_kill9(8);
 }

@@ -108,7 +108,8 @@ TEST(Rest, MetricsAreExposed) {
   auto m = http(srv.port(), "GET", "/metrics").body;
   for (auto name :
        {"parley_connections 1", "parley_sends_total 1", "parley_errors_total{code=\"invalid\"} 1",
-        "parley_commit_seconds_bucket{le=\"+Inf\"}", "parley_deliveries_total"}) {
+        "parley_commit_seconds_bucket{le=\"+Inf\"}", "parley_deliveries_total",
+        "parley_wal_checkpoints_total 0", "parley_wal_checkpoint_held_seconds_total 0"}) {
     EXPECT_NE(m.find(name), std::string::npos) << name << "\n" << m;
   }
   // The heap: which allocator (the normal build links jemalloc; the sanitizer builds run on

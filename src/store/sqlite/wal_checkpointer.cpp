@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/batch_thread.hpp"
 #include "core/thread_name.hpp"
@@ -104,6 +105,7 @@ void wal_checkpointer::run() {
       // again (RESTART: waits, up to the busy timeout, for readers of older snapshots).
       // No transaction is under way, so none can reset the WAL while it starts.
       hold_ = true;
+      auto held_from = std::chrono::steady_clock::now();
       work_cv_.wait(lk, [&] { return !in_write_; });
       lk.unlock();
       rc = checkpoint(SQLITE_CHECKPOINT_RESTART, log, copied);
@@ -116,6 +118,10 @@ void wal_checkpointer::run() {
       hold_next_ = static_cast<std::uint64_t>(last_frames_) + hold_at_;
       hold_ = false;
       writer_cv_.notify_all();
+      stats_.held_us +=
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - held_from)
+                                         .count());
     }
     if (restarted || (rc == SQLITE_OK && copied == log && last_frames_ <= log)) ++stats_.backfilled;
     // The next checkpoint after `pages` more frames (a commit that finds the WAL started

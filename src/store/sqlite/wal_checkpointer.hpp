@@ -48,6 +48,7 @@ class wal_checkpointer {
     std::uint64_t held = 0;         // of them, with the writer held out
     std::uint64_t backfilled = 0;   // of them, that copied every frame of the WAL
     std::uint64_t failed = 0;       // that returned an error other than busy (logged)
+    std::uint64_t held_us = 0;      // microseconds the writer was held out, in all
     std::uint64_t max_frames = 0;   // the largest WAL a commit reported, in frames
   };
 
