@@ -267,21 +267,45 @@ TEST_F(GatedCheckpointer, TheWriterWaitsOnlyWhileAHeldCheckpointRuns) {
   ckpt.begin_write();
   ckpt.end_write(40);  // the WAL is long (32 frames and more)
   ASSERT_TRUE(g.wait_entered(1));
-  // While the first checkpoint runs the writer writes on, and appends.
+  // While the first checkpoint runs the writer writes on, and appends; its next write is
+  // still under way when the checkpoint ends.
   ckpt.begin_write();
   ckpt.end_write(41);
+  ckpt.begin_write();
   g.release_one();
-  // Frames were appended while it ran: a second checkpoint, with the writer held out.
+  // Frames were appended while it ran: a second checkpoint, with the writer held out, which
+  // waits for the write under way.
+  EXPECT_FALSE(g.wait_entered(2, 300ms)) << "the held checkpoint began during a write";
+  ckpt.end_write(42);
   ASSERT_TRUE(g.wait_entered(2));
   auto began = std::async(std::launch::async, [&] { ckpt.begin_write(); });
   EXPECT_EQ(began.wait_for(300ms), std::future_status::timeout)
       << "the writer began during the held checkpoint";
-  g.release_one();
+  g.open();  // (also if the write never begins: the future's destructor waits for it)
   ASSERT_EQ(began.wait_for(test::kWaitLimit), std::future_status::ready);
   ckpt.end_write(-1);
   auto s = ckpt.get_stats();
   EXPECT_EQ(s.checkpoints, 2u);
   EXPECT_EQ(s.held, 1u);
+}
+
+// A write that began after a checkpoint but rolled back (no frames) does not let the next
+// checkpoint start: the WAL may still be backfilled for the write after it.
+TEST_F(GatedCheckpointer, ARolledBackWriteDoesNotLetACheckpointStart) {
+  auto& ckpt = *ckpt_;
+  ckpt.begin_write();
+  ckpt.end_write(10);
+  ASSERT_TRUE(g.wait_entered(1));
+  g.release_one();
+  ASSERT_TRUE(wait_checkpoints(ckpt, 1));
+  ckpt.begin_write();
+  ckpt.end_write(-1);  // rolled back
+  ckpt.begin_write();
+  ckpt.end_write(-1);
+  EXPECT_FALSE(g.wait_entered(2, 300ms)) << "a checkpoint started after writes of nothing";
+  ckpt.begin_write();
+  ckpt.end_write(30);
+  EXPECT_TRUE(g.wait_entered(2));
 }
 
 TEST(WalCheckpointer, TheStoreCheckpointsBesideItsWriter) {

@@ -72,7 +72,7 @@ int wal_checkpointer::checkpoint(int mode, int& log, int& copied) {
   log = 0;
   copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, mode, &log, &copied);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+  if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
     spdlog::warn("event=wal_checkpoint_failed what=\"{}\"", sqlite3_errmsg(db_->handle()));
   return rc;
 }
@@ -94,16 +94,17 @@ void wal_checkpointer::run() {
     lk.lock();
     ++stats_.checkpoints;
     // SQLITE_BUSY: another connection held a lock it needs (it copied what it could).
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) ++stats_.failed;
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;
     // Whatever it did, this checkpoint may have backfilled the WAL.
     may_reset_ = true;
     bool restarted = false;
     if (rc == SQLITE_OK && static_cast<std::uint64_t>(last_frames_) >= hold_next_ &&
         (copied < log || last_frames_ > log)) {
       // The WAL is long and was not backfilled (frames appended meanwhile, or a reader's
-      // snapshot kept some): with the writer held out, copy the rest and start the WAL
-      // again (RESTART: waits, up to the busy timeout, for readers of older snapshots).
-      // No transaction is under way, so none can reset the WAL while it starts.
+      // snapshot kept some): with the writer held out (once its write under way ends),
+      // copy the rest. RESTART also waits, up to the busy timeout, until no reader uses
+      // the WAL, so that the writer's next commit starts it again. No transaction is
+      // under way, so none can reset the WAL while this checkpoint starts.
       hold_ = true;
       auto held_from = std::chrono::steady_clock::now();
       work_cv_.wait(lk, [&] { return !in_write_; });
@@ -112,10 +113,11 @@ void wal_checkpointer::run() {
       lk.lock();
       ++stats_.checkpoints;
       ++stats_.held;
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY) ++stats_.failed;
+      if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;
       restarted = rc == SQLITE_OK;
-      // If it did not (readers, a failure): not again before the WAL has grown as much.
-      hold_next_ = static_cast<std::uint64_t>(last_frames_) + hold_at_;
+      // If it did not (a reader still on the WAL, a failure): again at the next checkpoint
+      // (`pages` frames on), so that readers cannot make the WAL grow by much.
+      hold_next_ = static_cast<std::uint64_t>(last_frames_) + pages_;
       hold_ = false;
       writer_cv_.notify_all();
       stats_.held_us +=

@@ -22,9 +22,11 @@
 // meanwhile, so under steady writes the WAL would never reset and only grow. A checkpoint
 // starts at every `pages` new frames and copies only what the last one left; once the
 // WAL holds four times `pages`, the frames appended during a checkpoint are copied by a
-// second one with the writer held out (begin_write waits), which completes, and the
-// writer's next commit starts the WAL again. The writer then waits for one short
-// checkpoint (the copy of those frames and a flush of the database) per four.
+// second one with the writer held out (begin_write waits), which completes and waits
+// (20 ms at most) for readers of older snapshots, and the writer's next commit starts
+// the WAL again. The writer then waits for one short checkpoint (the copy of those
+// frames, a flush of the WAL and of the database) per four. If readers kept the WAL, the
+// held checkpoint is tried again `pages` frames later.
 //
 // Thread-safety: begin_write/end_write from the writer thread only; stats from any.
 #pragma once
@@ -48,14 +50,16 @@ class wal_checkpointer {
     std::uint64_t held = 0;         // of them, with the writer held out
     std::uint64_t backfilled = 0;   // of them, that copied every frame of the WAL
     std::uint64_t failed = 0;       // that returned an error other than busy (logged)
-    std::uint64_t held_us = 0;      // microseconds the writer was held out, in all
+    std::uint64_t held_us = 0;      // microseconds of held checkpoints, from the request to hold
+                                    // (the writer may finish a write first) to the release
     std::uint64_t max_frames = 0;   // the largest WAL a commit reported, in frames
   };
 
   // Opens its own connection to the database at `path` (already in WAL mode) and starts
-  // the thread. A checkpoint starts once a commit reports `pages` frames or more in the
-  // WAL beyond what the last one copied. Throws std::runtime_error when the connection
-  // cannot be opened.
+  // the thread. A checkpoint starts once a commit reports `pages` frames more in the WAL
+  // than there were when the last one ended (counted from the WAL's beginning once it
+  // started again), and only after a write that began after that one. Throws
+  // std::runtime_error when the connection cannot be opened.
   // `before_checkpoint` (tests) runs on the thread before each checkpoint.
   wal_checkpointer(const std::string& path, std::uint32_t pages,
                    std::function<void()> before_checkpoint = {});
