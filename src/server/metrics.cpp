@@ -92,22 +92,16 @@ std::string metrics::render() const {
       << errors_[i].load() << '\n';
   if (checkpoints) {
     auto c = checkpoints();
-    o << "# HELP parley_wal_checkpoints_total WAL checkpoints run beside the writer.\n"
-         "# TYPE parley_wal_checkpoints_total counter\nparley_wal_checkpoints_total "
-      << c.checkpoints << '\n'
-      << "# HELP parley_wal_checkpoints_held_total Of them, with the writer held out (the WAL "
-         "then starts again).\n# TYPE parley_wal_checkpoints_held_total counter\n"
-         "parley_wal_checkpoints_held_total "
-      << c.held << '\n'
-      << "# HELP parley_wal_checkpoint_held_seconds_total Time the writer waited for them.\n"
+    counter("parley_wal_checkpoints_total", "WAL checkpoints run beside the writer.",
+            c.checkpoints);
+    counter("parley_wal_checkpoints_held_total",
+            "Of them, with the writer held out (the WAL then starts again).", c.held);
+    o << "# HELP parley_wal_checkpoint_held_seconds_total Time from the request to hold the writer to its release.\n"
          "# TYPE parley_wal_checkpoint_held_seconds_total counter\n"
          "parley_wal_checkpoint_held_seconds_total "
-      << static_cast<double>(c.held_us) / 1e6 << '\n'
-      << "# HELP parley_wal_checkpoint_failures_total Checkpoints that failed (logged).\n"
-         "# TYPE parley_wal_checkpoint_failures_total counter\n"
-         "parley_wal_checkpoint_failures_total "
-      << c.failed << '\n'
-      << "# HELP parley_wal_frames_max The longest WAL a commit left, in 4 KiB pages.\n"
+      << static_cast<double>(c.held_us) / 1e6 << '\n';
+    counter("parley_wal_checkpoint_failures_total", "Checkpoints that failed (logged).", c.failed);
+    o << "# HELP parley_wal_frames_max The longest WAL a commit left, in 4 KiB pages.\n"
          "# TYPE parley_wal_frames_max gauge\nparley_wal_frames_max "
       << c.max_frames << '\n';
   }
