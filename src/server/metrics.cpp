@@ -96,7 +96,8 @@ std::string metrics::render() const {
             c.checkpoints);
     counter("parley_wal_checkpoints_held_total",
             "Of them, with the writer held out (the WAL then starts again).", c.held);
-    o << "# HELP parley_wal_checkpoint_held_seconds_total Time from the request to hold the writer to its release.\n"
+    o << "# HELP parley_wal_checkpoint_held_seconds_total Time from the request to hold the writer "
+         "to its release.\n"
          "# TYPE parley_wal_checkpoint_held_seconds_total counter\n"
          "parley_wal_checkpoint_held_seconds_total "
       << static_cast<double>(c.held_us) / 1e6 << '\n';
