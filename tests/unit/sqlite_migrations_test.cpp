@@ -46,7 +46,7 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
                  std::exception);
 
     sqlite::migrate(d);
-    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 10);
+    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 11);
     // Version 10: every key of the older sends is in send_keys already.
     EXPECT_EQ(scalar(d, "SELECT keys_seq FROM conversations WHERE id = 7"), 2);
     EXPECT_EQ(scalar(d, "SELECT count(*) FROM events"), 2);
@@ -120,6 +120,55 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->id, "ev-three");
   st.stop();
+}
+
+// Version 11 rebuilds the search index without per-message sizes: it holds exactly the
+// messages marked indexed (the delete markers a deleted message left in the index are
+// gone with the old segments), the queue is left as it was, and search still finds and
+// snippets what it found before.
+TEST(SqliteMigrations, Version11KeepsTheSearchIndexWithoutItsSizes) {
+  test::temp_db tmp;
+  sqlite::db d(tmp.path(), false);
+  sqlite::migrate(d, 10);
+  d.exec(R"sql(
+INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, indexed) VALUES
+  (7 * 4294967296 + 1, 7, 1, 1, 10, 'alpha words', 0),
+  (7 * 4294967296 + 2, 7, 2, 1, 11, 'bravo words', 0),
+  (7 * 4294967296 + 3, 7, 3, 1, 12, 'charlie words', 0);
+INSERT INTO messages_fts(rowid, text) VALUES
+  (7 * 4294967296 + 1, 'alpha words'), (7 * 4294967296 + 2, 'bravo words');
+UPDATE messages SET indexed = 1 WHERE seq <= 2;
+INSERT INTO search_pending(msg_id) VALUES (7 * 4294967296 + 3);
+)sql");
+  // Message 2 deleted after it was indexed: the trigger takes its terms out (as delete
+  // markers, which stay in the segments until a merge purges them).
+  d.exec("UPDATE search_purge SET pending = 1 WHERE id = 1");
+  d.exec("UPDATE messages SET text = '', deleted_ms = 13 WHERE seq = 2");
+  ASSERT_EQ(scalar(d, "SELECT count(*) FROM messages_fts_docsize"), 1);
+  auto hits = [&](const char* term) {
+    return scalar(d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") +
+                         term + "'");
+  };
+
+  sqlite::migrate(d);
+  EXPECT_EQ(scalar(d, "PRAGMA user_version"), 11);
+  EXPECT_EQ(scalar(d, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts_docsize'"), 0);
+  EXPECT_EQ(hits("alpha"), 1);
+  EXPECT_EQ(hits("bravo"), 0);    // deleted
+  EXPECT_EQ(hits("charlie"), 0);  // still queued, not indexed
+  EXPECT_EQ(hits("words"), 1);
+  EXPECT_EQ(scalar(d, "SELECT pending FROM search_purge WHERE id = 1"), 0);
+  EXPECT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 1);
+  auto& sn = d.prepare(
+      "SELECT snippet(messages_fts, 0, '[', ']', '~', 8) FROM messages_fts "
+      "WHERE messages_fts MATCH 'alpha'");
+  ASSERT_TRUE(sn.step());
+  EXPECT_EQ(sn.text(0), "[alpha] words");
+  sn.reset();
+  // The triggers still keep the index in step with edits of indexed messages.
+  d.exec("UPDATE messages SET text = 'delta words' WHERE seq = 1");
+  EXPECT_EQ(hits("alpha"), 0);
+  EXPECT_EQ(hits("delta"), 1);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 10> kMigrations = {
+constexpr std::array<const char*, 11> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -275,6 +275,21 @@ ALTER TABLE events_v9 RENAME TO events;
     R"sql(
 ALTER TABLE conversations ADD COLUMN keys_seq INTEGER NOT NULL DEFAULT 0;
 UPDATE conversations SET keys_seq = last_seq;
+)sql",
+    // 11: the search index without its per-message sizes (columnsize=0). Search sorts by
+    // time, not by bm25 rank, so nothing reads them, and each indexed message paid for a
+    // row in messages_fts_docsize (a nested statement and a B-tree insert at a random
+    // place). The new index holds what the old one held: the messages marked indexed, so
+    // deleted messages' terms are purged on the way.
+    R"sql(
+DROP TABLE messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, content = 'messages', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2', columnsize = 0);
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
+INSERT INTO messages_fts(rowid, text)
+  SELECT id, text FROM messages WHERE indexed = 1 AND text <> '' ORDER BY id;
+UPDATE search_purge SET pending = 0 WHERE id = 1;
 )sql"};
 }  // namespace
 
