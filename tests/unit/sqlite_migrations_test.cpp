@@ -45,8 +45,8 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
     EXPECT_THROW(d.exec("INSERT INTO events VALUES (99, 1, 'ev-x', 12, 'x', 1, NULL, '{}')"),
                  std::exception);
 
-    sqlite::migrate(d);
-    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 11);
+    sqlite::migrate(d, 10);
+    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 10);
     // Version 10: every key of the older sends is in send_keys already.
     EXPECT_EQ(scalar(d, "SELECT keys_seq FROM conversations WHERE id = 7"), 2);
     EXPECT_EQ(scalar(d, "SELECT count(*) FROM events"), 2);
@@ -69,6 +69,11 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
     // The primary key still holds.
     EXPECT_THROW(d.exec("INSERT INTO events VALUES (7, 2, 'ev-y', 12, 'x', 1, NULL, '{}')"),
                  std::exception);
+    // Version 11 rebuilds the search index from every message: the queued one is in it.
+    sqlite::migrate(d);
+    EXPECT_EQ(scalar(d, "PRAGMA user_version"), 11);
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 0);
+    EXPECT_EQ(scalar(d, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'"), 1);
   }
 
   // The store on the migrated file: appends continue the sequence, the idempotency key
@@ -111,7 +116,7 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
               return error{errc::ok, {}, {}, 0};
             }).code,
             errc::ok);
-  EXPECT_EQ(indexed, 2u);  // the version-8 queue entry and the new message
+  EXPECT_EQ(indexed, 1u);  // the new message (the version-8 one was indexed by version 11)
   std::promise<std::optional<event>> p;
   auto f = p.get_future();
   st.read([&p](read_txn& t) { p.set_value(t.find_event_by_client_msg_id(1, "c-3")); },
@@ -122,11 +127,12 @@ TEST(SqliteMigrations, Version9KeepsTheLogAndDropsItsUnusedIndexAndForeignKey) {
   st.stop();
 }
 
-// Version 11 rebuilds the search index without per-message sizes: it holds exactly the
-// messages marked indexed (the delete markers a deleted message left in the index are
-// gone with the old segments), the queue is left as it was, and search still finds and
-// snippets what it found before.
-TEST(SqliteMigrations, Version11KeepsTheSearchIndexWithoutItsSizes) {
+// Version 11 rebuilds the search index from every message, without per-message sizes,
+// and replaces the per-message `indexed` flag by search tickets: everything is indexed
+// after it (a message queued, and one whose text an edit gave it while it was not
+// queued), the delete markers a deleted message left are gone with the old segments,
+// and the triggers keep indexed messages in step.
+TEST(SqliteMigrations, Version11RebuildsTheSearchIndexAndCountsItInTickets) {
   test::temp_db tmp;
   sqlite::db d(tmp.path(), false);
   sqlite::migrate(d, 10);
@@ -134,41 +140,57 @@ TEST(SqliteMigrations, Version11KeepsTheSearchIndexWithoutItsSizes) {
 INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, indexed) VALUES
   (7 * 4294967296 + 1, 7, 1, 1, 10, 'alpha words', 0),
   (7 * 4294967296 + 2, 7, 2, 1, 11, 'bravo words', 0),
-  (7 * 4294967296 + 3, 7, 3, 1, 12, 'charlie words', 0);
+  (7 * 4294967296 + 3, 7, 3, 1, 12, 'charlie words', 0),
+  (7 * 4294967296 + 4, 7, 4, 1, 13, '', 0);
 INSERT INTO messages_fts(rowid, text) VALUES
   (7 * 4294967296 + 1, 'alpha words'), (7 * 4294967296 + 2, 'bravo words');
 UPDATE messages SET indexed = 1 WHERE seq <= 2;
 INSERT INTO search_pending(msg_id) VALUES (7 * 4294967296 + 3);
 )sql");
   // Message 2 deleted after it was indexed: the trigger takes its terms out (as delete
-  // markers, which stay in the segments until a merge purges them).
+  // markers, which stay in the segments until a merge purges them). Message 4 was sent
+  // without text and given some by an edit: version 10 never indexed it.
   d.exec("UPDATE search_purge SET pending = 1 WHERE id = 1");
   d.exec("UPDATE messages SET text = '', deleted_ms = 13 WHERE seq = 2");
+  d.exec("UPDATE messages SET text = 'echo words' WHERE seq = 4");
   ASSERT_EQ(scalar(d, "SELECT count(*) FROM messages_fts_docsize"), 1);
   auto hits = [&](const char* term) {
     return scalar(d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") +
                          term + "'");
   };
+  ASSERT_EQ(hits("echo"), 0);
 
   sqlite::migrate(d);
   EXPECT_EQ(scalar(d, "PRAGMA user_version"), 11);
   EXPECT_EQ(scalar(d, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts_docsize'"), 0);
   EXPECT_EQ(hits("alpha"), 1);
-  EXPECT_EQ(hits("bravo"), 0);    // deleted
-  EXPECT_EQ(hits("charlie"), 0);  // still queued, not indexed
-  EXPECT_EQ(hits("words"), 1);
+  EXPECT_EQ(hits("bravo"), 0);  // deleted
+  EXPECT_EQ(hits("charlie"), 1);
+  EXPECT_EQ(hits("echo"), 1);
+  EXPECT_EQ(hits("words"), 3);
   EXPECT_EQ(scalar(d, "SELECT pending FROM search_purge WHERE id = 1"), 0);
-  EXPECT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 1);
+  EXPECT_EQ(scalar(d, "SELECT count(*) FROM search_pending"), 0);
+  EXPECT_EQ(scalar(d, "SELECT indexed_upto FROM search_state"), 1);
   auto& sn = d.prepare(
       "SELECT snippet(messages_fts, 0, '[', ']', '~', 8) FROM messages_fts "
       "WHERE messages_fts MATCH 'alpha'");
   ASSERT_TRUE(sn.step());
   EXPECT_EQ(sn.text(0), "[alpha] words");
   sn.reset();
-  // The triggers still keep the index in step with edits of indexed messages.
+  // The triggers keep the index in step with edits and deletes of indexed messages...
   d.exec("UPDATE messages SET text = 'delta words' WHERE seq = 1");
   EXPECT_EQ(hits("alpha"), 0);
   EXPECT_EQ(hits("delta"), 1);
+  d.exec("DELETE FROM messages WHERE seq = 3");
+  EXPECT_EQ(hits("charlie"), 0);
+  // ...and leave alone a message whose ticket is above indexed_upto (still queued).
+  d.exec(
+      "INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, search_ticket) "
+      "VALUES (7 * 4294967296 + 5, 7, 5, 1, 14, 'foxtrot words', 2)");
+  d.exec("UPDATE messages SET text = 'golf words' WHERE seq = 5");
+  EXPECT_EQ(hits("foxtrot"), 0);
+  EXPECT_EQ(hits("golf"), 0);
+  EXPECT_EQ(hits("words"), 2);
 }
 
 }  // namespace

@@ -205,10 +205,12 @@ void pg_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& data) {
 
 void pg_txn::insert_message(const message_state& m) {
   // One round trip: the message, and its place in the search indexer's queue
-  // (index_pending indexes in batches) when it has text.
+  // (index_pending indexes in batches) when it has text. One without text has nothing to
+  // index: it counts as indexed, so an edit that gives it text indexes it at once.
   db_.query(
       "WITH m AS (INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, "
-      "text, reply_to, mentions) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id, text) "
+      "text, reply_to, mentions, indexed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$7 = '') "
+      "RETURNING id, text) "
       "INSERT INTO search_pending(msg_id) SELECT id FROM m WHERE text <> ''",
       {p(message_row_id(m.conv, m.seq)), p(m.conv), p(m.seq), p(m.thread.value_or(0)), p(m.sender),
        p(m.created_ms), p(m.text), p(m.reply_to), p(join_ids(m.mentions))});

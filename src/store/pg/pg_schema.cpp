@@ -10,7 +10,7 @@ namespace {
 // The tables mirror the SQLite backend's (store/sqlite/sqlite_schema.cpp) at its version
 // 8; the differences are PostgreSQL's types and the search index (a tsvector column with
 // a GIN index instead of an FTS5 table). See docs/architecture.md "PostgreSQL backend".
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: the whole schema.
     R"sql(
 CREATE TABLE users(
@@ -177,6 +177,16 @@ CREATE TABLE user_prefs(
   invisible BOOLEAN NOT NULL DEFAULT FALSE,
   last_seen_ms BIGINT NOT NULL DEFAULT 0
 );
+)sql",
+    // 2: a message sent without text counts as indexed (nothing to index), so that an
+    // edit giving it text indexes it; before, such an edit left it out of search. Those
+    // already edited so are queued for the indexer.
+    R"sql(
+INSERT INTO search_pending(msg_id) SELECT id FROM messages m
+  WHERE NOT indexed AND text <> ''
+  AND NOT EXISTS (SELECT 1 FROM search_pending p WHERE p.msg_id = m.id);
+UPDATE messages m SET indexed = TRUE WHERE NOT indexed AND text = ''
+  AND NOT EXISTS (SELECT 1 FROM search_pending p WHERE p.msg_id = m.id);
 )sql"};
 
 // pg_advisory_xact_lock key of migrations: "parley" in ASCII.

@@ -220,9 +220,13 @@ void sqlite_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& dat
 
 void sqlite_txn::insert_message(const message_state& m) {
   auto mentions = join_ids(m.mentions);
+  // A message with text is queued for the search indexer (index_pending) under a ticket
+  // in commit order; one without (ticket 0) has nothing to index until an edit, which the
+  // triggers index at once.
+  const std::int64_t ticket = m.text.empty() ? 0 : take_search_ticket();
   auto& s = db_.prepare(
       "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
-      "reply_to, mentions, indexed) VALUES (?,?,?,?,?,?,?,?,?,0)");
+      "reply_to, mentions, search_ticket) VALUES (?,?,?,?,?,?,?,?,?,?)");
   s.bind(1, message_row_id(m.conv, m.seq))
       .bind(2, m.conv)
       .bind(3, m.seq)
@@ -232,11 +236,12 @@ void sqlite_txn::insert_message(const message_state& m) {
       .bind(7, m.text)
       .bind(8, m.reply_to)
       .bind(9, mentions)
+      .bind(10, ticket)
       .run();
-  // Queued for the search indexer (index_pending), in commit order.
-  if (!m.text.empty())
-    db_.prepare("INSERT INTO search_pending(msg_id) VALUES (?)")
-        .bind(1, message_row_id(m.conv, m.seq))
+  if (ticket != 0)
+    db_.prepare("INSERT INTO search_pending(n, msg_id) VALUES (?, ?)")
+        .bind(1, ticket)
+        .bind(2, message_row_id(m.conv, m.seq))
         .run();
   for (auto u : m.mentions) {
     db_.prepare(
@@ -279,8 +284,9 @@ std::vector<seq_t> sqlite_txn::delete_message(conv_id c, seq_t seq, std::int64_t
   // Its terms stay in the search index (as deleted) until a merge purges them.
   if (m && m->text.size() > 0)
     db_.prepare(
-           "UPDATE search_purge SET pending = 1 WHERE id = 1 AND "
-           "EXISTS (SELECT 1 FROM messages WHERE id = ? AND indexed = 1)")
+           "UPDATE search_purge SET pending = 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM "
+           "messages m JOIN search_state s ON s.id = 1 WHERE m.id = ? AND "
+           "m.search_ticket <= s.indexed_upto)")
         .bind(1, message_row_id(c, seq))
         .run();
   db_.prepare("UPDATE messages SET text = '', mentions = '', deleted_ms = ? WHERE id = ?")
@@ -360,6 +366,18 @@ bool sqlite_txn::set_follow(user_id u, conv_id c, seq_t root, bool following, bo
   return true;
 }
 
+std::int64_t sqlite_txn::take_search_ticket() {
+  if (next_ticket_ == 0) {
+    auto& q = db_.prepare(
+        "SELECT max(coalesce((SELECT max(n) FROM search_pending), 0), "
+        "(SELECT indexed_upto FROM search_state WHERE id = 1)) + 1");
+    q.step();
+    next_ticket_ = q.i64(0);
+    q.reset();
+  }
+  return next_ticket_++;
+}
+
 std::size_t sqlite_txn::index_pending(std::size_t limit) {
   auto& q =
       db_.prepare("SELECT count(*), max(n) FROM (SELECT n FROM search_pending ORDER BY n LIMIT ?)");
@@ -372,20 +390,20 @@ std::size_t sqlite_txn::index_pending(std::size_t limit) {
   // Set-based, FTS5 statement first. FTS5 writes its pending terms out as a new segment at
   // the end of every statement that holds a statement journal once the index is part of
   // the transaction; one statement per message made a segment per message (and the merges
-  // to match). One INSERT ... SELECT makes one segment per round. Messages gone (pruned),
-  // emptied (deleted) or already indexed add nothing.
+  // to match). One INSERT ... SELECT makes one segment per round. Each message is queued
+  // once; those gone (pruned) or emptied (deleted) add nothing, and one edited while
+  // queued goes in with its current text.
   db_.prepare(
          "INSERT INTO messages_fts(rowid, text) SELECT m.id, m.text FROM search_pending p "
-         "JOIN messages m ON m.id = p.msg_id WHERE p.n <= ?1 AND m.indexed = 0 AND m.text <> '' "
-         "ORDER BY p.n")
-      .bind(1, last)
-      .run();
-  db_.prepare(
-         "UPDATE messages SET indexed = 1 WHERE indexed = 0 AND id IN "
-         "(SELECT msg_id FROM search_pending WHERE n <= ?)")
+         "JOIN messages m ON m.id = p.msg_id WHERE p.n <= ?1 AND m.text <> '' ORDER BY p.n")
       .bind(1, last)
       .run();
   db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
+  // Tickets are taken in commit order, so every ticket up to `last` is indexed now: one
+  // row records it for all of them (the triggers and delete_message compare with it).
+  db_.prepare("UPDATE search_state SET indexed_upto = max(indexed_upto, ?) WHERE id = 1")
+      .bind(1, last)
+      .run();
   return taken;
 }
 

@@ -276,20 +276,43 @@ ALTER TABLE events_v9 RENAME TO events;
 ALTER TABLE conversations ADD COLUMN keys_seq INTEGER NOT NULL DEFAULT 0;
 UPDATE conversations SET keys_seq = last_seq;
 )sql",
-    // 11: the search index without its per-message sizes (columnsize=0). Search sorts by
+    // 11: the search index without its per-message sizes (columnsize=0): search sorts by
     // time, not by bm25 rank, so nothing reads them, and each indexed message paid for a
     // row in messages_fts_docsize (a nested statement and a B-tree insert at a random
-    // place). The new index holds what the old one held: the messages marked indexed, so
-    // deleted messages' terms are purged on the way.
+    // place). And no per-message write when a message is indexed: `indexed` becomes
+    // `search_ticket`, a number the writer gives each queued message in commit order (the
+    // queue's `n`); the indexer takes the queue in that order and records the last ticket
+    // it took in search_state.indexed_upto, so a message's current text is in the index
+    // exactly when its ticket is at most that (0: a message queued never, its text empty
+    // when sent, is indexed by the triggers when an edit gives it text). The index is
+    // rebuilt from every message (what was queued is in it after the migration).
     R"sql(
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
 DROP TABLE messages_fts;
+ALTER TABLE messages RENAME COLUMN indexed TO search_ticket;
 CREATE VIRTUAL TABLE messages_fts USING fts5(
   text, content = 'messages', content_rowid = 'id',
   tokenize = 'unicode61 remove_diacritics 2', columnsize = 0);
 INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
-INSERT INTO messages_fts(rowid, text)
-  SELECT id, text FROM messages WHERE indexed = 1 AND text <> '' ORDER BY id;
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+DELETE FROM search_pending;
 UPDATE search_purge SET pending = 0 WHERE id = 1;
+CREATE TABLE search_state(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  indexed_upto INTEGER NOT NULL
+);
+INSERT INTO search_state(id, indexed_upto) VALUES (1, 1);
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages
+  WHEN old.search_ticket <= (SELECT indexed_upto FROM search_state WHERE id = 1) BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text)
+    SELECT 'delete', old.id, old.text WHERE old.text <> '';
+  INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.text <> '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text <> ''
+  AND old.search_ticket <= (SELECT indexed_upto FROM search_state WHERE id = 1) BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
 )sql"};
 }  // namespace
 

@@ -360,11 +360,13 @@ void sqlite_txn::before_commit() {
 
 void sqlite_txn::committed() {
   absent_.reset();
+  next_ticket_ = 0;
   if (keys_) keys_->committed();
 }
 
 void sqlite_txn::rolled_back() {
   absent_.reset();
+  next_ticket_ = 0;
   if (keys_) keys_->rolled_back(db_);
 }
 

@@ -25,6 +25,7 @@ class sqlite_txn final : public write_txn {
   void forget_cached() {
     last_seq_.clear();
     unsaved_seq_.clear();
+    next_ticket_ = 0;
   }
   // While deferring, append_event leaves conversations.last_seq to save_last_seqs()
   // (one UPDATE per conversation per batch instead of one per event); reads of
@@ -138,6 +139,8 @@ class sqlite_txn final : public write_txn {
 
   // The key's row in send_keys (not the writer's buffer).
   std::optional<send_key> from_send_keys(user_id sender, const std::string& cmid);
+  // The next search ticket (schema migration 11): above every ticket queued or indexed.
+  std::int64_t take_search_ticket();
 
   db& db_;
   send_key_buffer* keys_;
@@ -148,6 +151,9 @@ class sqlite_txn final : public write_txn {
   std::unordered_map<conv_id, seq_t> unsaved_seq_;  // appended, conversations row not yet
   bool defer_last_seq_ = false;
   std::int64_t saved_rows_ = 0;
+  // The next search ticket, read from the database at the first queued message of a
+  // transaction (0: not read in this one).
+  std::int64_t next_ticket_ = 0;
 };
 
 }  // namespace parley::sqlite
