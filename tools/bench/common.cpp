@@ -181,6 +181,15 @@ asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::si
   co_await ws_call(ws, std::move(req), id);
 }
 
+asio::awaitable<void> ws_connect_bearer(ws_stream& ws, const endpoint& ep, std::size_t idx,
+                                        const std::string& token) {
+  std::string source = ep.source_for(idx);  // (named: GCC 12 and co_await temporaries)
+  std::string path = "/v1/ws";
+  std::string host = ep.host_for(idx);
+  std::string headers = "Authorization: Bearer " + token + "\r\n";
+  co_await ws.connect(host, ep.port_for(idx), path, source, headers);
+}
+
 asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
                                             std::string prefix) {
   // Named first: GCC 12 mishandles some temporaries inside a co_await expression.

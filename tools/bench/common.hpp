@@ -118,6 +118,10 @@ asio::awaitable<json::object> ws_call(ws_stream& ws, json::object req, const std
 // Connects, authenticates with the token (auth frame) and returns once authenticated.
 asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::size_t idx,
                                       const std::string& token);
+// Connects with the token in the upgrade request (Authorization: Bearer): authenticated
+// once the upgrade succeeds (a refused token fails the handshake with 401).
+asio::awaitable<void> ws_connect_bearer(ws_stream& ws, const endpoint& ep, std::size_t idx,
+                                        const std::string& token);
 
 // Sends `count` messages to conv over an authenticated connection, at most `window`
 // unacknowledged; client_msg_ids are <prefix>-<k>. Returns the last acknowledged seq.

@@ -38,8 +38,9 @@ class ws_stream {
   bool deflate() const;
   // TCP connect (TCP_NODELAY) and WebSocket handshake to ws://host:port<target>. A
   // non-empty `source` binds the local end to that address first (port chosen by the kernel).
+  // `headers`: more request header lines, each ending in "\r\n" (e.g. Authorization).
   asio::awaitable<void> connect(std::string host, std::uint16_t port, std::string target,
-                                std::string source = {});
+                                std::string source = {}, std::string headers = {});
   // Reads one WebSocket message. The view stays valid until the next read(). Throws
   // boost::system::system_error when the connection ends (see close_code()).
   asio::awaitable<std::string_view> read();

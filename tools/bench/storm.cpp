@@ -3,8 +3,10 @@
 // Registers N users first (not timed), then opens N WebSockets with at most K connects in
 // flight (loopback's SYN backlog, somaxconn 4096 and tcp_max_syn_backlog 2048, overflows long
 // before a server's limits, and a dropped SYN costs a 1 s retransmit). A connection counts
-// when it is authenticated (Parley: the auth reply; peers: the upgrade, Socket.IO: its
-// CONNECT). Reports connects/s over the whole storm and per-connect latency.
+// when it is authenticated (Parley: the upgrade, which carries the token in its
+// Authorization header, or with --auth frame the reply to an auth request after it; peers:
+// the upgrade, Socket.IO: its CONNECT). Reports connects/s over the whole storm and
+// per-connect latency.
 #include <boost/json/serialize.hpp>
 
 #include <cinttypes>
@@ -25,6 +27,8 @@ W5: authenticated connections per second, with a bounded number of connects in f
   --inflight K            connects in flight at once                              [200]
   --source-addrs N        bind connection i to 127.0.0.(2 + i % N)                [0]
   --target T              parley | peer | socketio                                [parley]
+  --auth A                Parley only: header (the token in the upgrade request) or
+                          frame (an auth request after the upgrade)               [header]
   --threads T             io threads                                              [1]
   --setup-concurrency C   parallel REST register/login requests (before the storm) [16]
   --server-pid PID        also report the server's CPU use during the storm
@@ -36,6 +40,7 @@ struct options : common_options {
   int connections = 5000;
   int inflight = 200;
   std::string target = "parley";
+  std::string auth = "header";
   int threads = 1;
   int setup_concurrency = 16;
 };
@@ -54,6 +59,8 @@ options parse(int argc, char** argv) {
       o.target = ar.value();
     else if (a == "--threads")
       o.threads = ar.integer();
+    else if (a == "--auth")
+      o.auth = ar.value();
     else if (a == "--setup-concurrency")
       o.setup_concurrency = ar.integer();
     else
@@ -64,6 +71,7 @@ options parse(int argc, char** argv) {
   if (o.connections < 1 || o.connections > 19000) ar.error("--connections is 1..19000");
   if (o.inflight < 1) ar.error("--inflight is at least 1");
   if (o.threads < 1 || o.threads > 16) ar.error("--threads is 1..16");
+  if (o.auth != "header" && o.auth != "frame") ar.error("--auth is header or frame");
   return o;
 }
 
@@ -96,7 +104,9 @@ int storm_main(int argc, char** argv) {
               auto start = now_ns();
               auto s = std::make_shared<ws_stream>(io.get_executor());
               ws[idx] = s;
-              if (o.target == "parley")
+              if (o.target == "parley" && o.auth == "header")
+                co_await ws_connect_bearer(*s, o.ep, idx, users[idx].token);
+              else if (o.target == "parley")
                 co_await ws_connect_auth(*s, o.ep, idx, users[idx].token);
               else
                 co_await connect_peer(*s, o.ep, o.target == "socketio", idx,
@@ -122,8 +132,12 @@ int storm_main(int argc, char** argv) {
   }
   auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
   double rate = o.connections / storm_s;
-  std::printf("parley-bench storm: %d %s connections, %d in flight: %.2f s = %.0f connects/s\n",
-              o.connections, o.target.c_str(), o.inflight, storm_s, rate);
+  std::printf("parley-bench storm: %d %s connections%s, %d in flight: %.2f s = %.0f connects/s\n",
+              o.connections, o.target.c_str(),
+              o.target != "parley" ? ""
+              : o.auth == "header" ? " (token in the upgrade)"
+                                   : " (auth frame)",
+              o.inflight, storm_s, rate);
   std::printf("connect latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", ms(lat.quantile(0.5)),
               ms(lat.quantile(0.99)), ms(lat.max()));
   std::optional<double> cpu;
@@ -137,6 +151,7 @@ int storm_main(int argc, char** argv) {
                    {"target", o.target},
                    {"connections", o.connections},
                    {"inflight", o.inflight},
+                   {"auth", o.target == "parley" ? o.auth : "none"},
                    {"storm_s", storm_s},
                    {"connects_per_s", rate},
                    {"connect_p50_ms", ms(lat.quantile(0.5))},

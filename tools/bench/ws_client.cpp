@@ -52,9 +52,11 @@ void append_header(std::string& out, unsigned opcode, std::size_t n) {
 
 std::string random_key() {
   static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::random_device rd;
+  // Seeded once per thread: a std::random_device per connection (its setup and a read of
+  // the kernel's randomness per character) was a fifth of the generator's CPU in W5.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string k;
-  for (int i = 0; i < 21; ++i) k += b64[rd() % 64];
+  for (int i = 0; i < 21; ++i) k += b64[rng() % 64];
   return k + "A==";  // 16 bytes, base64
 }
 
@@ -173,12 +175,20 @@ ws_stream::~ws_stream() {
 }
 
 asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, std::string target,
-                                         std::string source) {
+                                         std::string source, std::string headers) {
   auto self = impl_;
   auto& s = self->sock;
-  tcp::resolver resolver(s.get_executor());
-  auto eps = co_await resolver.async_resolve(host, std::to_string(port), use_awaitable);
-  tcp::endpoint to = *eps.begin();
+  // A numeric address needs no resolver (whose lookups run on a thread of its own).
+  boost::system::error_code numeric;
+  auto address = asio::ip::make_address(host, numeric);
+  tcp::endpoint to;
+  if (!numeric) {
+    to = tcp::endpoint(address, port);
+  } else {
+    tcp::resolver resolver(s.get_executor());
+    auto eps = co_await resolver.async_resolve(host, std::to_string(port), use_awaitable);
+    to = *eps.begin();
+  }
   // Connect and handshake within 30 s (a timer closes the socket otherwise).
   auto timer = std::make_shared<asio::steady_timer>(s.get_executor(), std::chrono::seconds(30));
   timer->async_wait([self](boost::system::error_code ec) {
@@ -198,7 +208,7 @@ asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, s
   std::string req =
       "GET " + target + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + random_key() +
-      "\r\nSec-WebSocket-Version: 13\r\n" +
+      "\r\nSec-WebSocket-Version: 13\r\n" + headers +
       (self->offer_deflate
            ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
            : "") +
@@ -217,10 +227,11 @@ asio::awaitable<void> ws_stream::connect(std::string host, std::uint16_t port, s
   if (!status.starts_with("HTTP/1.1 101"))
     fail("handshake: " + std::string(status) + " for " + target);
   timer->cancel();
-  std::string headers(self->rbuf.data(), end_of_headers);
-  for (auto& ch : headers) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::string reply_headers(self->rbuf.data(), end_of_headers);
+  for (auto& ch : reply_headers)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   self->deflate =
-      headers.find("\r\nsec-websocket-extensions: permessage-deflate") != std::string::npos;
+      reply_headers.find("\r\nsec-websocket-extensions: permessage-deflate") != std::string::npos;
   self->rpos = end_of_headers + 4;  // frames the server sent at once stay in the buffer
 }
 
