@@ -222,7 +222,8 @@ void sqlite_txn::insert_message(const message_state& m) {
   auto mentions = join_ids(m.mentions);
   // A message with text is queued for the search indexer (index_pending) under a ticket
   // in commit order; one without (ticket 0) has nothing to index until an edit, which the
-  // triggers index at once.
+  // triggers index at once. Every insert into messages must set search_ticket: its
+  // default (1) would count the message as indexed.
   const std::int64_t ticket = m.text.empty() ? 0 : take_search_ticket();
   auto& s = db_.prepare(
       "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
