@@ -168,12 +168,20 @@ asio::awaitable<json::object> ws_call(ws_stream& ws, json::object req, const std
   }
 }
 
-asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::size_t idx,
-                                      const std::string& token) {
+namespace {
+// Connects connection `idx` to Parley's /v1/ws with more request header lines.
+asio::awaitable<void> ws_connect_parley(ws_stream& ws, const endpoint& ep, std::size_t idx,
+                                        std::string headers) {
   std::string source = ep.source_for(idx);  // (named: GCC 12 and co_await temporaries)
   std::string path = "/v1/ws";
   std::string host = ep.host_for(idx);
-  co_await ws.connect(host, ep.port_for(idx), path, source);
+  co_await ws.connect(host, ep.port_for(idx), path, source, std::move(headers));
+}
+}  // namespace
+
+asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::size_t idx,
+                                      const std::string& token) {
+  co_await ws_connect_parley(ws, ep, idx, {});
   json::object req;
   req["op"] = "auth";
   req["token"] = token;
@@ -183,11 +191,8 @@ asio::awaitable<void> ws_connect_auth(ws_stream& ws, const endpoint& ep, std::si
 
 asio::awaitable<void> ws_connect_bearer(ws_stream& ws, const endpoint& ep, std::size_t idx,
                                         const std::string& token) {
-  std::string source = ep.source_for(idx);  // (named: GCC 12 and co_await temporaries)
-  std::string path = "/v1/ws";
-  std::string host = ep.host_for(idx);
   std::string headers = "Authorization: Bearer " + token + "\r\n";
-  co_await ws.connect(host, ep.port_for(idx), path, source, headers);
+  co_await ws_connect_parley(ws, ep, idx, std::move(headers));
 }
 
 asio::awaitable<std::int64_t> post_messages(ws_stream& ws, std::int64_t conv, int count, int window,
