@@ -222,6 +222,31 @@ class StoreConformance : public ::testing::TestWithParam<store_backend> {
     return c;
   }
 
+  // Seqs of u's messages that search finds for one word (a quoted term).
+  std::vector<seq_t> found(user_id u, const std::string& word) {
+    search_query q;
+    q.match = "\"" + word + "\"";
+    std::vector<seq_t> out;
+    for (const auto& h : read([&](read_txn& t) { return t.search_messages(u, q); }))
+      out.push_back(h.seq);
+    return out;
+  }
+
+  // A write of its own that moves queued messages into the search index: one round of at
+  // most `limit`, or rounds of `limit` until none is left (`all`). Returns how many.
+  std::size_t index_write(std::size_t limit, bool all = false) {
+    std::size_t n = 0;
+    EXPECT_EQ(write([&](write_txn& t) {
+                while (auto k = t.index_pending(limit)) {
+                  n += k;
+                  if (!all) break;
+                }
+                return kOk;
+              }).code,
+              errc::ok);
+    return n;
+  }
+
   // Appends `n` events to c in one write; returns them with their seqs.
   std::vector<event> append(conv_id c, user_id sender, int n) {
     std::vector<event> out;
@@ -258,6 +283,23 @@ class StoreConformance : public ::testing::TestWithParam<store_backend> {
         [](const error&) {});
     get_or_throw(entered_f, "the writer to start the holding write");
     return [gate] { gate->set_value(); };
+  }
+
+  // Submits fn(t, i) for i in [0, n) as n writes while the writer is held, so that they
+  // go into one group commit; returns each write's result.
+  std::vector<error> write_batch(int n, const std::function<error(write_txn&, int)>& fn) {
+    auto release = hold_writer();
+    std::vector<error> results(n);
+    countdown left(n);
+    for (int i = 0; i < n; ++i)
+      st_->write([&fn, i](write_txn& t) { return fn(t, i); },
+                 [&results, &left, i](const error& e) {
+                   results[i] = e;
+                   left.hit();
+                 });
+    release();
+    EXPECT_TRUE(left.wait());
+    return results;
   }
 
   std::string location_;
@@ -755,31 +797,19 @@ TEST_P(StoreConformance, FailedWriteIsRolledBackWhileItsGroupCommits) {
   auto a = add_user("ann");
   conv_id c = add_group();
   constexpr int n = 40;
-  auto release = hold_writer();  // everything below queues up behind it: one batch
-  std::vector<error> results(n);
   std::vector<seq_t> seen(n, 0);
-  countdown left(n);
-  for (int i = 0; i < n; ++i) {
-    st().write(
-        [&, i](write_txn& t) -> error {
-          auto u = t.insert_user("user" + std::to_string(i), "h", 1);
-          if (!u) return u.err();
-          auto e = make_event(c, a.id, "k" + std::to_string(i));
-          t.append_event(e);
-          t.set_title(c, "title " + std::to_string(i));
-          seen[i] = e.seq;
-          if (i % 3 == 1)
-            return make_error(errc::conflict, "refused " + std::to_string(i),
-                              "field" + std::to_string(i));
-          return kOk;
-        },
-        [&, i](const error& e) {
-          results[i] = e;
-          left.hit();
-        });
-  }
-  release();
-  ASSERT_TRUE(left.wait());
+  auto results = write_batch(n, [&](write_txn& t, int i) -> error {
+    auto u = t.insert_user("user" + std::to_string(i), "h", 1);
+    if (!u) return u.err();
+    auto e = make_event(c, a.id, "k" + std::to_string(i));
+    t.append_event(e);
+    t.set_title(c, "title " + std::to_string(i));
+    seen[i] = e.seq;
+    if (i % 3 == 1)
+      return make_error(errc::conflict, "refused " + std::to_string(i),
+                        "field" + std::to_string(i));
+    return kOk;
+  });
 
   std::vector<std::string> kept_cmids;
   std::string last_title;
@@ -924,32 +954,20 @@ TEST_P(StoreConformance, OnlyTheLastRunOfAWriteCounts) {
   for (bool fail_after_writing : {false, true}) {
     SCOPED_TRACE(fail_after_writing ? "failing after writing" : "failing before writing");
     constexpr int n = 5;
-    auto release = hold_writer();
     std::vector<int> runs(n, 0);
-    std::vector<error> results(n);
     std::vector<seq_t> seqs(n, 0);
-    countdown left(n);
     std::string tag = fail_after_writing ? "after" : "before";
-    for (int i = 0; i < n; ++i) {
-      st().write(
-          [&, i](write_txn& t) -> error {
-            ++runs[i];
-            seqs[i] = 0;
-            bool fails = i == 2;
-            if (fails && !fail_after_writing) return make_error(errc::invalid, "no");
-            auto e = make_event(c, a.id, tag + std::to_string(i));
-            t.append_event(e);
-            seqs[i] = e.seq;
-            if (fails) return make_error(errc::conflict, "changed my mind");
-            return kOk;
-          },
-          [&, i](const error& e) {
-            results[i] = e;
-            left.hit();
-          });
-    }
-    release();
-    ASSERT_TRUE(left.wait());
+    auto results = write_batch(n, [&](write_txn& t, int i) -> error {
+      ++runs[i];
+      seqs[i] = 0;
+      bool fails = i == 2;
+      if (fails && !fail_after_writing) return make_error(errc::invalid, "no");
+      auto e = make_event(c, a.id, tag + std::to_string(i));
+      t.append_event(e);
+      seqs[i] = e.seq;
+      if (fails) return make_error(errc::conflict, "changed my mind");
+      return kOk;
+    });
     for (int i = 0; i < n; ++i) {
       SCOPED_TRACE("write " + std::to_string(i));
       EXPECT_GE(runs[i], 1);
@@ -980,34 +998,22 @@ TEST_P(StoreConformance, OnlyTheLastRunOfAWriteCounts) {
 TEST_P(StoreConformance, AWriteReadsTheLastSeqOfAppendsEarlierInItsBatch) {
   auto a = add_user("ann");
   conv_id c = add_group();
-  auto release = hold_writer();
   constexpr int n = 6;
   std::vector<int> runs(n, 0);
-  std::vector<error> results(n);
   std::vector<seq_t> seen(n, -1);
-  countdown left(n);
-  for (int i = 0; i < n; ++i) {
-    st().write(
-        [&, i](write_txn& t) -> error {
-          ++runs[i];
-          if (i % 2 == 0) {
-            auto e = make_event(c, a.id, "seen" + std::to_string(i));
-            t.append_event(e);
-            return kOk;
-          }
-          auto conv = t.find_conversation(c);
-          if (!conv) return make_error(errc::not_found, "gone");
-          seen[i] = conv->last_seq;
-          if (i == 3) return make_error(errc::forbidden, "read, then refused");
-          return kOk;
-        },
-        [&, i](const error& e) {
-          results[i] = e;
-          left.hit();
-        });
-  }
-  release();
-  ASSERT_TRUE(left.wait());
+  auto results = write_batch(n, [&](write_txn& t, int i) -> error {
+    ++runs[i];
+    if (i % 2 == 0) {
+      auto e = make_event(c, a.id, "seen" + std::to_string(i));
+      t.append_event(e);
+      return kOk;
+    }
+    auto conv = t.find_conversation(c);
+    if (!conv) return make_error(errc::not_found, "gone");
+    seen[i] = conv->last_seq;
+    if (i == 3) return make_error(errc::forbidden, "read, then refused");
+    return kOk;
+  });
   EXPECT_EQ(seen[1], 1);
   EXPECT_EQ(seen[3], 2);
   EXPECT_EQ(seen[5], 3);
@@ -1023,25 +1029,13 @@ TEST_P(StoreConformance, AWriteReadsTheLastSeqOfAppendsEarlierInItsBatch) {
 TEST_P(StoreConformance, ThrowingWriteIsRolledBackAndReportedAsInternal) {
   auto a = add_user("ann");
   conv_id c = add_group();
-  auto release = hold_writer();
-  std::vector<error> results(3);
-  countdown left(3);
-  for (int i = 0; i < 3; ++i) {
-    st().write(
-        [&, i](write_txn& t) -> error {
-          auto e = make_event(c, a.id, "t" + std::to_string(i));
-          t.append_event(e);
-          (void)t.insert_user("thrower" + std::to_string(i), "h", 1);
-          if (i == 1) throw std::runtime_error("boom");
-          return kOk;
-        },
-        [&, i](const error& e) {
-          results[i] = e;
-          left.hit();
-        });
-  }
-  release();
-  ASSERT_TRUE(left.wait());
+  auto results = write_batch(3, [&](write_txn& t, int i) -> error {
+    auto e = make_event(c, a.id, "t" + std::to_string(i));
+    t.append_event(e);
+    (void)t.insert_user("thrower" + std::to_string(i), "h", 1);
+    if (i == 1) throw std::runtime_error("boom");
+    return kOk;
+  });
   EXPECT_EQ(results[0].code, errc::ok);
   EXPECT_EQ(results[1].code, errc::internal);
   EXPECT_EQ(results[2].code, errc::ok);
@@ -1510,14 +1504,7 @@ TEST_P(StoreConformance, SearchFindsIndexedMessagesOfTheUsersConversationsOnly) 
               return kOk;
             }).code,
             errc::ok);
-  auto find = [&](user_id u, const std::string& word) {
-    search_query q;
-    q.match = "\"" + word + "\"";
-    std::vector<seq_t> out;
-    for (const auto& h : read([&](read_txn& t) { return t.search_messages(u, q); }))
-      out.push_back(h.seq);
-    return out;
-  };
+  auto find = [&](user_id u, const std::string& word) { return found(u, word); };
   EXPECT_TRUE(find(ann.id, "comet").empty());  // nothing indexed yet
   std::vector<std::size_t> taken;
   ASSERT_EQ(write([&](write_txn& t) {
@@ -1564,24 +1551,8 @@ TEST_P(StoreConformance, SearchFollowsEditsOfQueuedIndexedAndTextlessMessages) {
               return kOk;
             }).code,
             errc::ok);
-  auto find = [&](const std::string& word) {
-    search_query q;
-    q.match = "\"" + word + "\"";
-    std::vector<seq_t> out;
-    for (const auto& h : read([&](read_txn& t) { return t.search_messages(ann.id, q); }))
-      out.push_back(h.seq);
-    return out;
-  };
-  // One indexing round in a write of its own; the messages it took.
-  auto index_round = [&] {
-    std::size_t n = 0;
-    EXPECT_EQ(write([&](write_txn& t) {
-                n = t.index_pending(100);
-                return kOk;
-              }).code,
-              errc::ok);
-    return n;
-  };
+  auto find = [&](const std::string& word) { return found(ann.id, word); };
+  auto index_round = [&] { return index_write(100); };
   std::size_t taken = 0;
   ASSERT_EQ(write([&](write_txn& t) {
               taken = t.index_pending(100);
@@ -1631,6 +1602,63 @@ TEST_P(StoreConformance, SearchFollowsEditsOfQueuedIndexedAndTextlessMessages) {
   EXPECT_EQ(index_round(), 1u);
   EXPECT_EQ(find("tail"), std::vector<seq_t>{fresh});
   EXPECT_EQ(find("magnetar"), std::vector<seq_t>{bare});
+}
+
+// Messages queued for the index by writes of one group commit, some of which fail after
+// writing (so the batch may be rolled back and run again, each write in a savepoint), with
+// an indexing round among them: what committed is found once each, what was rolled back
+// never, and messages stored after it (in later commits, and after a restart) are still
+// queued and found once indexed.
+TEST_P(StoreConformance, SearchIndexesWhatAGroupCommitKeptAcrossItsRollbacks) {
+  auto ann = add_user("ann");
+  auto c = add_group();
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, ann.id, role::owner, 1);
+              add_message(t, c, ann.id, "term0x");  // queued before the batch
+              return kOk;
+            }).code,
+            errc::ok);
+  auto find = [&](const std::string& word) { return found(ann.id, word); };
+  auto index_all = [&] { return index_write(3, true); };
+  constexpr int n = 10;  // write i stores "term<i + 1>x"
+  auto fails = [](int i) { return i % 3 == 1; };
+  std::vector<seq_t> seqs(n, 0);
+  auto results = write_batch(n, [&](write_txn& t, int i) -> error {
+    if (i == 3) t.index_pending(100);  // a round between the batch's sends
+    seqs[i] = add_message(t, c, ann.id, "term" + std::to_string(i + 1) + "x");
+    if (fails(i)) return make_error(errc::conflict, "refused");
+    return kOk;
+  });
+  index_all();
+  EXPECT_EQ(find("term0x").size(), 1u);
+  seq_t expect = 2;  // gapless: the rolled-back sends left no hole
+  for (int i = 0; i < n; ++i) {
+    SCOPED_TRACE("write " + std::to_string(i));
+    auto word = "term" + std::to_string(i + 1) + "x";
+    if (fails(i)) {
+      EXPECT_EQ(results[i].code, errc::conflict);
+      EXPECT_TRUE(find(word).empty());
+    } else {
+      EXPECT_EQ(results[i].code, errc::ok);
+      EXPECT_EQ(seqs[i], expect++);
+      EXPECT_EQ(find(word), std::vector<seq_t>{seqs[i]});
+    }
+  }
+  // Stored after all that, in a later commit and then after a restart: queued (not
+  // taken for indexed), found after a round.
+  for (std::string word : {"afterword", "restartword"}) {
+    if (word == "restartword") reopen();
+    seq_t after = 0;
+    ASSERT_EQ(write([&](write_txn& t) {
+                after = add_message(t, c, ann.id, word);
+                return kOk;
+              }).code,
+              errc::ok);
+    EXPECT_TRUE(find(word).empty());
+    EXPECT_EQ(index_all(), 1u);
+    EXPECT_EQ(find(word), std::vector<seq_t>{after});
+  }
+  EXPECT_EQ(find("term1x").size(), 1u);
 }
 
 TEST_P(StoreConformance, DeletedMessagesArePurgedFromTheSearchIndexInBoundedSteps) {

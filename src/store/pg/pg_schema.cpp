@@ -1,5 +1,6 @@
 #include "store/pg/pg_schema.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace parley::pg {
@@ -199,6 +200,11 @@ int schema_version() {
 }
 
 void migrate(conn& c) {
+  migrate(c, kMigrations.size());
+}
+
+void migrate(conn& c, std::size_t target) {
+  target = std::min(target, kMigrations.size());
   c.exec("BEGIN");
   try {
     c.exec(kMigrationLock);
@@ -214,10 +220,9 @@ void migrate(conn& c) {
       throw std::runtime_error("the PostgreSQL database has schema version " +
                                std::to_string(version) + ", newer than this build's " +
                                std::to_string(kMigrations.size()));
-    for (auto i = version; i < kMigrations.size(); ++i) c.exec(kMigrations[i]);
-    if (version < kMigrations.size())
-      c.query("UPDATE parley_schema SET version = $1",
-              {p(static_cast<std::int64_t>(kMigrations.size()))});
+    for (auto i = version; i < target; ++i) c.exec(kMigrations[i]);
+    if (version < target)
+      c.query("UPDATE parley_schema SET version = $1", {p(static_cast<std::int64_t>(target))});
     c.exec("COMMIT");
   } catch (...) {
     try {

@@ -1,6 +1,8 @@
 // The PostgreSQL schema and its migrations.
 #pragma once
 
+#include <cstddef>
+
 #include "store/pg/pg_conn.hpp"
 
 namespace parley::pg {
@@ -11,6 +13,9 @@ namespace parley::pg {
 // nothing left to do. Throws pg_error when a step fails (nothing of it stays), or
 // std::runtime_error when the database is newer than this build.
 void migrate(conn& c);
+// The same, stopping at version `target` (at most the current one): for tests of a step
+// on the data of the versions before it.
+void migrate(conn& c, std::size_t target);
 
 // The schema version this build brings a database to.
 int schema_version();
