@@ -242,6 +242,33 @@ def md_cell(text) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
+# Counters of a parley-bench line that say why a run failed, with their wording.
+FAILURE_COUNTERS = (
+    ("send_errors", "sends answered with an error"),
+    ("unanswered", "requests never answered"),
+    ("lost", "events lost"),
+    ("gaps", "gaps"),
+    ("duplicates", "duplicated or reordered events"),
+    ("unexpected_closes", "connections closed by the server"),
+    ("violations", "check violations in total"),
+)
+
+
+def failure_text(r: dict) -> str:
+    """Why a run failed: its `error`, else its nonzero failure counters, whether it drained,
+    and the first error reply the generator kept."""
+    if r.get("error"):
+        return str(r["error"])
+    parts = [f"{fmt(r[key], 'count')} {label}" for key, label in FAILURE_COUNTERS
+             if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
+             and r[key] > 0]
+    if r.get("drained") is False:
+        parts.append("not drained at the end")
+    if r.get("first_error"):
+        parts.append("first error: " + str(r["first_error"])[:200])
+    return "; ".join(parts) if parts else "(no error given)"
+
+
 def table(headers: list[str], rows: list[list[str]], right_from: int = 0) -> str:
     """A Markdown table; columns from index right_from on are right-aligned."""
     align = ["---:" if i >= right_from > 0 else "---" for i in range(len(headers))]
@@ -829,8 +856,7 @@ class Report:
                 wl = WORKLOAD_BY_NAME[r["workload"]]
                 config = tuple(config_value(r.get(k)) for k in wl.config_keys)
                 rows.append([wl.name, config_text(wl, config), server_label(r, wl),
-                             str(r.get("run", "?")), str(r["_line"]),
-                             str(r.get("error") or "(no error given)")])
+                             str(r.get("run", "?")), str(r["_line"]), failure_text(r)])
             out += [table(["Workload", "Configuration", "Server", "Run",
                            "results.jsonl line", "Error"], rows), ""]
         if self.unknown:

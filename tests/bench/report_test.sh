@@ -90,6 +90,9 @@ ok "w4_durable is Parley only (median 2,187 sends/s for sync=full)"
 row "$md" '| w3_rounds | 4 rooms × 32 members | ws | 3 |' 'timeout: round 412 of 1000' \
     || fail "failed w3_rounds ws run 3 not listed with its error"
 row "$md" '| w5_storm |' '(no error given)' || fail "failed run without error string not listed"
+row "$md" '| w3_fanout | 10 rooms × 100 members, rate 1,000/s | ws | 3 |' \
+    '1,200 sends answered with an error; not drained at the end; first error: {"id":7,"error":{"code":"rate_limited"' \
+    || fail "failed run without error string not described by its counters and first error"
 # ... and left out of medians: ok runs 120000, 130000 -> 125,000 (with it: 130,000, max 900,000)
 row "$md" '| 4 | 32 | ws |' '| 2/3 | 125,000 | 120,000 | 130,000 |' \
     || fail "w3_rounds ws median over ok runs (125,000 [120,000, 130,000], 2/3) not found"

@@ -1369,6 +1369,9 @@ int report(const json::object& s, const outside_view& X) {
       j["server_cpu_pct"] = 100.0 * *srv_cpu / window_real;
     }
     if (other_cpu) j["other_cpu_s"] = *other_cpu;
+    // Why a run failed, for the report: the first error reply and the first close.
+    if (!S("first_error").empty()) j["first_error"] = S("first_error");
+    if (!S("first_close").empty()) j["first_close"] = S("first_close");
     std::printf("%s\n", json::serialize(j).c_str());
   }
   std::fflush(stdout);
