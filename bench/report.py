@@ -250,13 +250,15 @@ FAILURE_COUNTERS = (
     ("gaps", "gaps"),
     ("duplicates", "duplicated or reordered events"),
     ("unexpected_closes", "connections closed by the server"),
+    ("unexpected_frames", "unexpected frames"),
+    ("chatter_errors", "receipts or typing answered with an error"),
     ("violations", "check violations in total"),
 )
 
 
 def failure_text(r: dict) -> str:
     """Why a run failed: its `error`, else its nonzero failure counters, whether it drained,
-    and the first error reply the generator kept."""
+    and the first error reply, close and unexpected frame the generator kept."""
     if r.get("error"):
         return str(r["error"])
     parts = [f"{fmt(r[key], 'count')} {label}" for key, label in FAILURE_COUNTERS
@@ -264,8 +266,10 @@ def failure_text(r: dict) -> str:
              and r[key] > 0]
     if r.get("drained") is False:
         parts.append("not drained at the end")
-    if r.get("first_error"):
-        parts.append("first error: " + str(r["first_error"])[:200])
+    for key, label in (("first_error", "first error"), ("first_close", "first close"),
+                       ("first_unexpected", "first unexpected frame")):
+        if r.get(key):
+            parts.append(f"{label}: " + str(r[key])[:200])
     return "; ".join(parts) if parts else "(no error given)"
 
 

@@ -10,6 +10,7 @@
 
 #include "core/crypto.hpp"
 #include "pg_test_db.hpp"
+#include "store/message_rows.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/pg/pg_search_query.hpp"
 #include "store/pg/pg_store.hpp"
@@ -365,44 +366,50 @@ TEST_F(PgNodes, ANewerSchemaThanTheBuildIsRefused) {
 }
 
 // Migration 2 on a version-1 database: a message sent without text and later edited to
-// have some (not indexed, not queued: the bug it fixes) is queued; one still without text
-// counts as indexed, so that an edit indexes it at once; the others are left as they were.
-TEST_F(PgNodes, Migration2QueuesTextlessMessagesEditedSinceAndMarksTheRestIndexed) {
-  constexpr std::int64_t kConv = 1;
-  auto id = [](std::int64_t seq) { return (kConv << 32) + seq; };
+// have some (not indexed, not queued: the bug it fixes) is queued; one without text that
+// is not queued counts as indexed, so that an edit indexes it at once; the others (indexed,
+// queued with or without text) are left as they were.
+TEST_F(PgNodes, Migration2QueuesTextlessMessagesEditedSinceAndMarksTextlessOnesIndexed) {
+  constexpr conv_id kConv = 1;
   {
     pg::conn c(db_->conninfo());
     pg::migrate(c, 1);
     c.exec(
         "INSERT INTO users(id, handle, pw_hash, created_ms) VALUES (1, 'ann', 'h', 1);"
         "INSERT INTO conversations(id, kind, title, last_seq, created_ms) "
-        "VALUES (1, 'group', 'g', 4, 1);"
+        "VALUES (1, 'group', 'g', 5, 1);"
         "INSERT INTO members(conv_id, user_id, role, joined_seq) VALUES (1, 1, 'owner', 0);");
-    // seq 1 indexed; 2 queued; 3 sent without text; 4 sent without text, edited since.
-    const char* rows[] = {"(1, 'hello indexed', TRUE, to_tsvector('simple', 'hello indexed'))",
-                          "(2, 'queued words', FALSE, NULL::tsvector)",
-                          "(3, '', FALSE, NULL::tsvector)",
-                          "(4, 'edited later', FALSE, NULL::tsvector)"};
-    for (const char* r : rows)
-      c.exec(std::string("INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, "
-                         "indexed, tsv) SELECT (1::BIGINT << 32) + v.seq, 1, v.seq, 1, 10 + "
-                         "v.seq, v.text, v.indexed, v.tsv FROM (VALUES ") +
-             r + ") AS v(seq, text, indexed, tsv)");
-    c.query("INSERT INTO search_pending(msg_id) VALUES ($1)", {pg::p(id(2))});
+    // seq 1 indexed; 2 queued; 3 sent without text; 4 sent without text, edited since;
+    // 5 sent without text and still queued.
+    struct row {
+      seq_t seq;
+      const char* text;
+      bool indexed;
+    };
+    for (const row& r : {row{1, "hello indexed", true}, row{2, "queued words", false},
+                         row{3, "", false}, row{4, "edited later", false}, row{5, "", false}})
+      c.query(
+          "INSERT INTO messages(id, conv_id, seq, sender_id, created_ms, text, indexed, tsv) "
+          "VALUES ($1, $2, $3, 1, 10 + $3::BIGINT, $4, $5::BIGINT = 1, "
+          "CASE WHEN $5::BIGINT = 1 THEN to_tsvector('simple', $4::TEXT) END)",
+          {pg::p(message_row_id(kConv, r.seq)), pg::p(kConv), pg::p(r.seq), pg::p(r.text),
+           pg::p(std::int64_t{r.indexed ? 1 : 0})});
+    for (seq_t q : {2, 5})
+      c.query("INSERT INTO search_pending(msg_id) VALUES ($1)", {pg::p(message_row_id(kConv, q))});
   }
   auto& st = add_node();  // migrates to the current version
   {
     pg::conn c(db_->conninfo());
     EXPECT_EQ(c.query("SELECT version FROM parley_schema").i64(0, 0), pg::schema_version());
     auto pending = c.query("SELECT msg_id FROM search_pending ORDER BY n");
-    ASSERT_EQ(pending.size(), 2);
-    EXPECT_EQ(pending.i64(0, 0), id(2));
-    EXPECT_EQ(pending.i64(1, 0), id(4));
-    auto flags = c.query("SELECT seq, indexed FROM messages ORDER BY seq");
-    ASSERT_EQ(flags.size(), 4);
-    std::vector<std::string> indexed;
-    for (int i = 0; i < flags.size(); ++i) indexed.push_back(flags.text(i, 1));
-    EXPECT_EQ(indexed, (std::vector<std::string>{"t", "f", "t", "f"}));
+    std::vector<std::int64_t> queued;
+    for (int i = 0; i < pending.size(); ++i) queued.push_back(pending.i64(i, 0));
+    EXPECT_EQ(queued, (std::vector<std::int64_t>{message_row_id(kConv, 2), message_row_id(kConv, 5),
+                                                 message_row_id(kConv, 4)}));
+    auto flags = c.query("SELECT indexed FROM messages ORDER BY seq");
+    std::vector<bool> indexed;
+    for (int i = 0; i < flags.size(); ++i) indexed.push_back(flags.boolean(i, 0));
+    EXPECT_EQ(indexed, (std::vector<bool>{true, false, true, false, false}));
   }
   auto find = [&](const std::string& word) {
     search_query q;
@@ -414,7 +421,14 @@ TEST_F(PgNodes, Migration2QueuesTextlessMessagesEditedSinceAndMarksTheRestIndexe
   };
   ASSERT_EQ(write(st,
                   [](write_txn& t) {
-                    t.edit_message(kConv, 3, "finally text", 1, 100);  // indexed at once
+                    t.edit_message(kConv, 3, "finally text", 100, 1);  // indexed at once
+                    return kOk;
+                  })
+                .code,
+            errc::ok);
+  EXPECT_EQ(find("finally"), std::vector<seq_t>{3});
+  ASSERT_EQ(write(st,
+                  [](write_txn& t) {
                     while (t.index_pending(10) > 0) {
                     }
                     return kOk;
@@ -423,7 +437,6 @@ TEST_F(PgNodes, Migration2QueuesTextlessMessagesEditedSinceAndMarksTheRestIndexe
             errc::ok);
   EXPECT_EQ(find("hello"), std::vector<seq_t>{1});
   EXPECT_EQ(find("queued"), std::vector<seq_t>{2});
-  EXPECT_EQ(find("finally"), std::vector<seq_t>{3});
   EXPECT_EQ(find("later"), std::vector<seq_t>{4});
 }
 

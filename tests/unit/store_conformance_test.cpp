@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -237,6 +239,7 @@ class StoreConformance : public ::testing::TestWithParam<store_backend> {
   std::size_t index_write(std::size_t limit, bool all = false) {
     std::size_t n = 0;
     EXPECT_EQ(write([&](write_txn& t) {
+                n = 0;  // a write may run more than once
                 while (auto k = t.index_pending(limit)) {
                   n += k;
                   if (!all) break;
@@ -286,20 +289,31 @@ class StoreConformance : public ::testing::TestWithParam<store_backend> {
   }
 
   // Submits fn(t, i) for i in [0, n) as n writes while the writer is held, so that they
-  // go into one group commit; returns each write's result.
-  std::vector<error> write_batch(int n, const std::function<error(write_txn&, int)>& fn) {
+  // go into one group commit; returns each write's result. The writes may still refer to
+  // the caller's variables after a timeout, so a timeout aborts the test binary.
+  std::vector<error> write_batch(int n, std::function<error(write_txn&, int)> fn) {
+    struct state {
+      explicit state(int n, std::function<error(write_txn&, int)> f)
+          : fn(std::move(f)), results(n), left(n) {}
+      std::function<error(write_txn&, int)> fn;
+      std::vector<error> results;
+      countdown left;
+    };
+    auto st = std::make_shared<state>(n, std::move(fn));
     auto release = hold_writer();
-    std::vector<error> results(n);
-    countdown left(n);
     for (int i = 0; i < n; ++i)
-      st_->write([&fn, i](write_txn& t) { return fn(t, i); },
-                 [&results, &left, i](const error& e) {
-                   results[i] = e;
-                   left.hit();
+      st_->write([st, i](write_txn& t) { return st->fn(t, i); },
+                 [st, i](const error& e) {
+                   st->results[i] = e;
+                   st->left.hit();
                  });
     release();
-    EXPECT_TRUE(left.wait());
-    return results;
+    if (!st->left.wait()) {
+      std::fprintf(stderr, "write_batch: %zu of %d writes still unanswered after %lld s\n",
+                   st->left.remaining(), n, static_cast<long long>(test::kWaitLimit.count()));
+      std::abort();
+    }
+    return st->results;
   }
 
   std::string location_;
@@ -1606,9 +1620,10 @@ TEST_P(StoreConformance, SearchFollowsEditsOfQueuedIndexedAndTextlessMessages) {
 
 // Messages queued for the index by writes of one group commit, some of which fail after
 // writing (so the batch may be rolled back and run again, each write in a savepoint), with
-// an indexing round among them: what committed is found once each, what was rolled back
-// never, and messages stored after it (in later commits, and after a restart) are still
-// queued and found once indexed.
+// indexing rounds among them (one of them in a failing write): each round takes what was
+// queued before it, a rolled-back round leaves its messages queued, what committed is found
+// once each, what was rolled back never, and messages stored after it (in later commits,
+// and after a restart) are still queued and found once indexed.
 TEST_P(StoreConformance, SearchIndexesWhatAGroupCommitKeptAcrossItsRollbacks) {
   auto ann = add_user("ann");
   auto c = add_group();
@@ -1620,16 +1635,22 @@ TEST_P(StoreConformance, SearchIndexesWhatAGroupCommitKeptAcrossItsRollbacks) {
             errc::ok);
   auto find = [&](const std::string& word) { return found(ann.id, word); };
   auto index_all = [&] { return index_write(3, true); };
-  constexpr int n = 10;  // write i stores "term<i + 1>x"
+  constexpr int n = 10;  // write i stores "term<i + 1>x"; 1, 4 and 7 fail after writing
   auto fails = [](int i) { return i % 3 == 1; };
   std::vector<seq_t> seqs(n, 0);
+  std::vector<std::size_t> round(n, 0);
   auto results = write_batch(n, [&](write_txn& t, int i) -> error {
-    if (i == 3) t.index_pending(100);  // a round between the batch's sends
+    // Indexing rounds inside the batch: in its first write (run again if the batch is),
+    // in a write that commits, and in one rolled back.
+    if (i == 0 || i == 3 || i == 4) round[i] = t.index_pending(100);
     seqs[i] = add_message(t, c, ann.id, "term" + std::to_string(i + 1) + "x");
     if (fails(i)) return make_error(errc::conflict, "refused");
     return kOk;
   });
-  index_all();
+  EXPECT_EQ(round[0], 1u);     // term0x
+  EXPECT_EQ(round[3], 2u);     // term1x, term3x (term2x was rolled back)
+  EXPECT_EQ(round[4], 1u);     // term4x, rolled back with the write: queued again
+  EXPECT_EQ(index_all(), 5u);  // term4x, term6x, term7x, term9x, term10x
   EXPECT_EQ(find("term0x").size(), 1u);
   seq_t expect = 2;  // gapless: the rolled-back sends left no hole
   for (int i = 0; i < n; ++i) {

@@ -1363,15 +1363,17 @@ int report(const json::object& s, const outside_view& X) {
                    {"duplicates", I("dups")},
                    {"lost", I("lost")},
                    {"unexpected_closes", I("closed")},
+                   {"unexpected_frames", I("unexpected")},
+                   {"chatter_errors", I("chatter_errors")},
                    {"ok", ok}};
     if (srv_cpu) {
       j["server_cpu_s"] = *srv_cpu;
       j["server_cpu_pct"] = 100.0 * *srv_cpu / window_real;
     }
     if (other_cpu) j["other_cpu_s"] = *other_cpu;
-    // Why a run failed, for the report: the first error reply and the first close.
-    if (!S("first_error").empty()) j["first_error"] = S("first_error");
-    if (!S("first_close").empty()) j["first_close"] = S("first_close");
+    // Why a run failed, for the report: the first error reply, close and unexpected frame.
+    for (const char* k : {"first_error", "first_close", "first_unexpected"})
+      if (!S(k).empty()) j[k] = S(k);
     std::printf("%s\n", json::serialize(j).c_str());
   }
   std::fflush(stdout);
