@@ -9,8 +9,10 @@
 #   --quick            a small version of every workload, 1 run each, report in the out
 #                      directory (the smoke test of `make test`); exits 1 if any run failed
 #   --runs R           repetitions of every configuration (default 3)
-#   --servers LIST     from parley,bun,ws,socketio,nats (default all five; nats-server is
-#                      a ceiling for raw fan-out and runs the W3 workloads only)
+#   --servers LIST     from parley,parley-normal,bun,ws,socketio,nats (default all six;
+#                      parley-normal is Parley with store.synchronous=normal and
+#                      nats-server a ceiling for raw fan-out: both run the W3 rounds and
+#                      fan-out only)
 #   --workloads LIST   from w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8 (default all)
 #   --out DIR          JSON lines, logs, meta.json (default bench/out/all-<UTC time>)
 #   --results FILE     the report (default bench/RESULTS.md; with --quick DIR/RESULTS.md)
@@ -23,14 +25,17 @@
 # Every server starts on port 0 from a fresh state; Parley with
 # `--set auth.password_cost=minimum --set rate.enabled=off` and a new data directory,
 # everything else default
-# (so store.synchronous=full, except where W4 sets normal). Peers: bench/peers/README.md.
+# (so store.synchronous=full, except where W4 sets normal, and parley-normal, the same
+# server with store.synchronous=normal: it acknowledges once the commit is written, not
+# flushed, so set beside parley it shows how much of a W3 figure is the wait for the
+# disk's flush). Peers: bench/peers/README.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 quick=0
 runs=3
-servers="parley,bun,ws,socketio,nats"
+servers="parley,parley-normal,bun,ws,socketio,nats"
 workloads="w1,w2,w3r,w3c,w3t,w3f,w4,w5,w6,w7,w8"
 out=""
 results=""
@@ -62,7 +67,7 @@ done
 IFS=, read -ra server_list <<<"$servers"
 for s in "${server_list[@]}"; do
   case "$s" in
-    parley) ;;
+    parley|parley-normal) ;;
     bun) [[ -x "$root/bench/peers/node_modules/.bin/bun" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
     ws|socketio) [[ -d "$root/bench/peers/node_modules" ]] || { echo "all.sh: run bench/peers/install.sh" >&2; exit 2; } ;;
     nats) command -v nats-server >/dev/null || { echo "all.sh: nats-server missing (bench/peers/install.sh)" >&2; exit 2; } ;;
@@ -150,6 +155,9 @@ stop_server() {
 failures=0
 # case NAME SERVERS "PARLEY_SERVER_ARGS" EXTRA_JSON -- BENCH ARGS...: every run of one
 # configuration; each JSON line of parley-bench gets server, run and EXTRA_JSON added.
+# parley-normal runs Parley with store.synchronous=normal added to the arguments; its
+# lines say server "parley" and sync_mode "normal" (the report labels them
+# "parley (sync=normal)").
 case_run() {
   local name=$1 case_servers=$2 sargs=$3 extra=$4
   shift 5
@@ -158,9 +166,14 @@ case_run() {
   for ((r = 1; r <= runs; r++)); do
     for s in "${server_list[@]}"; do
       [[ " ${cs[*]} " == *" $s "* ]] || continue
-      local log="$out/$name-$s-$r"
+      local log="$out/$name-$s-$r" as=$s x=$extra
+      if [[ $s == parley-normal ]]; then
+        as=parley
+        x=$(jq -c '. + {sync_mode: "normal"}' <<<"$extra")
+      fi
       # shellcheck disable=SC2086
-      start_server "$s" "$log" $([[ $s == parley ]] && echo $sargs)
+      start_server "$as" "$log" $([[ $as == parley ]] && echo $sargs) \
+        $([[ $s == parley-normal ]] && echo --set store.synchronous=normal)
       echo "== $name $s run $r/$runs (pid $server_pid, port $port)" >&2
       local rc=0
       "${pin_bench[@]}" "$bench" "$@" --url "127.0.0.1:$port" --target "$target" \
@@ -172,14 +185,14 @@ case_run() {
       if [[ -z "$lines" ]]; then
         local err
         err=$(tail -c 300 "$log.bench.err" | tr '\n' ' ')
-        jq -nc --arg w "$name" --arg s "$s" --argjson r "$r" --arg e "exit $rc: $err" \
-          '{workload: $w, server: $s, run: $r, ok: false, error: $e}' >>"$jsonl"
+        jq -nc --arg w "$name" --arg s "$as" --argjson r "$r" --arg e "exit $rc: $err" \
+          --argjson x "$x" '{workload: $w, server: $s, run: $r, ok: false, error: $e} + $x' >>"$jsonl"
         echo "   FAILED: $err" >&2
         failures=$((failures + 1))
         continue
       fi
       while IFS= read -r l; do
-        echo "$l" | jq -c --arg s "$s" --argjson r "$r" --argjson x "$extra" \
+        echo "$l" | jq -c --arg s "$as" --argjson r "$r" --argjson x "$x" \
           '. + {server: $s, run: $r} + $x' >>"$jsonl"
         [[ $(echo "$l" | jq -r '.ok') == true ]] || failures=$((failures + 1))
       done <<<"$lines"
@@ -189,7 +202,7 @@ case_run() {
 
 want() { [[ ",$workloads," == *",$1,"* ]]; }
 all_servers=parley,bun,ws,socketio
-w3_servers=parley,bun,ws,socketio,nats
+w3_servers=parley,parley-normal,bun,ws,socketio,nats
 
 if ((quick)); then
   want w1 && case_run w1_idle $all_servers "" '{}' -- idle --connections 300 --procs 2 --source-addrs 4 --hold 0.5 --settle 0.3
@@ -286,7 +299,7 @@ jq -n \
                "nats-server": $nats, gcc: $gcc},
     pinning: $pinning,
     notes: ([
-      "Parley persists every message (SQLite, synchronous=full unless W4 says normal) and acknowledges after the durable commit; the peers keep nothing.",
+      "Parley persists every message (SQLite, synchronous=full unless W4 or the label says normal) and acknowledges after the durable commit (with normal: once the commit is written, before the flush; it survives a crash of the process, not of the machine); the peers keep nothing.",
       "W6, W7 and W8 are Parley only: the peers keep no log to resume from, page through or search.",
       "nats-server (W3 only) is a ceiling for raw fan-out: members subscribe to a subject over its WebSocket listener, a send is a PUB, the sender'"'"'s own copy stands for its ack; no persistence, no sequence numbers (the generator counts).",
       "Latency is measured from the scheduled send time in open-loop runs (W2, W3 fanout) and from the round start in rounds (W3 rounds)."

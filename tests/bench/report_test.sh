@@ -60,6 +60,12 @@ row "$md" '| w3_rounds |' '| 482,400 | 352,000 | ×1.37 |' \
     || fail "w3_rounds ratio row parley 482,400 vs bun 352,000 = ×1.37 not found"
 ok "w3_rounds parley/bun = ×1.37"
 
+# parley-normal's lines (sync_mode "normal") get a row of their own beside plain parley:
+# median(612000, 590000, 600000) = 600000; 600000 / 352000 = 1.7045 -> x1.70
+row "$md" '| w3_rounds | 4 rooms × 32 members; parley (sync=normal) |' '| 600,000 | 352,000 | ×1.70 |' \
+    || fail "w3_rounds parley (sync=normal) row 600,000 vs bun 352,000 = ×1.70 not found"
+ok "w3_rounds parley (sync=normal) has its own row, ×1.70"
+
 # w3_fanout 10x100: the parley medians per rate are
 #   1000: 99,900 (p99 3.1)   2000: 199,900 (p99 7.9)   4000: 398,400 (p99 31.0)
 #   8000: 605,200 (p99 180.5; one run at 44.1)   closed loop: 640,900 (p99 420.2)
