@@ -166,14 +166,14 @@ case_run() {
   for ((r = 1; r <= runs; r++)); do
     for s in "${server_list[@]}"; do
       [[ " ${cs[*]} " == *" $s "* ]] || continue
-      local log="$out/$name-$s-$r" as=$s x=$extra
+      local log="$out/$name-$s-$r" as=$s x=$extra pargs=$sargs
       if [[ $s == parley-normal ]]; then
         as=parley
+        pargs+=" --set store.synchronous=normal"
         x=$(jq -c '. + {sync_mode: "normal"}' <<<"$extra")
       fi
       # shellcheck disable=SC2086
-      start_server "$as" "$log" $([[ $as == parley ]] && echo $sargs) \
-        $([[ $s == parley-normal ]] && echo --set store.synchronous=normal)
+      start_server "$as" "$log" $([[ $as == parley ]] && echo $pargs)
       echo "== $name $s run $r/$runs (pid $server_pid, port $port)" >&2
       local rc=0
       "${pin_bench[@]}" "$bench" "$@" --url "127.0.0.1:$port" --target "$target" \

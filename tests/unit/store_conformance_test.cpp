@@ -888,34 +888,19 @@ TEST_P(StoreConformance, MembershipReadsInWritesFollowWritesAndRollbacks) {
   EXPECT_EQ(ids_in_write(), std::vector<user_id>{a.id});
   EXPECT_FALSE(bob_in_write());
   // Added, seen by the same job, then rolled back (error, and in another batch, throw).
-  auto release = hold_writer();
   std::vector<user_id> seen_inside;
   std::optional<membership> bob_inside;
-  countdown left(2);
-  std::vector<error> results(2);
-  st().write(
-      [&](write_txn& t) -> error {
-        t.put_member(c, b.id, role::member, 2);
-        seen_inside = t.list_member_ids(c);
-        bob_inside = t.find_membership(c, b.id);
-        return make_error(errc::conflict, "changed my mind");
-      },
-      [&](const error& e) {
-        results[0] = e;
-        left.hit();
-      });
   std::vector<user_id> seen_after;
-  st().write(
-      [&](write_txn& t) -> error {
-        seen_after = t.list_member_ids(c);
-        return kOk;
-      },
-      [&](const error& e) {
-        results[1] = e;
-        left.hit();
-      });
-  release();
-  left.wait();
+  auto results = write_batch(2, [&](write_txn& t, int i) -> error {
+    if (i == 1) {
+      seen_after = t.list_member_ids(c);
+      return kOk;
+    }
+    t.put_member(c, b.id, role::member, 2);
+    seen_inside = t.list_member_ids(c);
+    bob_inside = t.find_membership(c, b.id);
+    return make_error(errc::conflict, "changed my mind");
+  });
   EXPECT_EQ(results[0].code, errc::conflict);
   EXPECT_EQ(results[1].code, errc::ok);
   std::vector<user_id> both{a.id, b.id};
