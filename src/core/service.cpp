@@ -21,8 +21,8 @@ service::service(store& st, bus& b, service_options opt)
   dummy_hash_ = hash_password("parley-dummy-password", opt_.password_cost);
 }
 
-event& service::emitter::emit(write_txn& t, conv_id conv, std::string type, user_id sender,
-                              std::string data, std::string client_msg_id, user_id extra) {
+event service::emitter::make(conv_id conv, std::string type, user_id sender, std::string data,
+                             std::string client_msg_id) {
   event ev;
   ev.conv = conv;
   ev.ts_ms = now_ms();
@@ -31,10 +31,27 @@ event& service::emitter::emit(write_txn& t, conv_id conv, std::string type, user
   ev.sender = sender;
   ev.client_msg_id = std::move(client_msg_id);
   ev.data = std::move(data);
-  t.append_event(ev);
+  return ev;
+}
+
+event& service::emitter::keep(event ev, user_id extra) {
   events_.push_back(std::move(ev));
   extras_.push_back(extra);
   return events_.back();
+}
+
+event& service::emitter::emit(write_txn& t, conv_id conv, std::string type, user_id sender,
+                              std::string data, std::string client_msg_id, user_id extra) {
+  auto ev = make(conv, std::move(type), sender, std::move(data), std::move(client_msg_id));
+  t.append_event(ev);
+  return keep(std::move(ev), extra);
+}
+
+event& service::emitter::emit_message(write_txn& t, conv_id conv, user_id sender, std::string data,
+                                      std::string client_msg_id, message_state& m) {
+  auto ev = make(conv, "message.created", sender, std::move(data), std::move(client_msg_id));
+  t.append_message(ev, m);
+  return keep(std::move(ev), 0);
 }
 
 void service::emitter::resolve(write_txn& t) {

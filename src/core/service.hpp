@@ -125,11 +125,19 @@ class service {
     // receives it live although no longer a member (member.left).
     event& emit(write_txn& t, conv_id conv, std::string type, user_id sender, std::string data,
                 std::string client_msg_id = {}, user_id extra = 0);
+    // A message.created event with its message state (write_txn::append_message), which
+    // gets the event's seq and time.
+    event& emit_message(write_txn& t, conv_id conv, user_id sender, std::string data,
+                        std::string client_msg_id, message_state& m);
     // After the write succeeded: resolve every event's live recipients.
     void resolve(write_txn& t);
     std::vector<committed_event_ptr> finish();
 
    private:
+    static event make(conv_id conv, std::string type, user_id sender, std::string data,
+                      std::string client_msg_id);
+    event& keep(event ev, user_id extra);
+
     std::vector<event> events_;
     std::vector<user_id> extras_;
     std::vector<std::vector<user_id>> recipients_;

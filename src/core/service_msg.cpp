@@ -163,12 +163,9 @@ void service::op_send(const device_session& me, const boost::json::object& a, re
           data += ']';
         }
         data += '}';
-        ack->ev = em.emit(t, c, "message.created", me.u.id, std::move(data), cmid);
-        ms.seq = ack->ev.seq;
-        ms.created_ms = ack->ev.ts_ms;
+        ack->ev = em.emit_message(t, c, me.u.id, std::move(data), cmid, ms);
         ack->mentioned = ms.mentions;
         ack->thread = thread.value_or(0);
-        t.insert_message(ms);
         if (!atts.empty()) t.add_attachments(c, ms.seq, atts);
         if (root) {
           t.add_thread_reply(c, root->seq, me.u.id, ms.created_ms);

@@ -197,6 +197,10 @@ class recording_write final : public forwarding_read<write_txn> {
     w_.rewrite_event_data(c, seq, data);
   }
   void insert_message(const message_state& m) override { w_.insert_message(m); }
+  void append_message(event& ev, message_state& m) override {
+    w_.append_message(ev, m);
+    rec_.appended.push_back(ev);
+  }
   void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
                     seq_t edit_seq) override {
     w_.edit_message(c, seq, text, ms, edit_seq);

@@ -142,8 +142,18 @@ class write_txn : public read_txn {
   // Replaces a stored event's data (deleting a message's content from its events).
   virtual void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) = 0;
 
-  // Message state. insert_message also records its mentions.
+  // Message state. insert_message also records its mentions. The message is that of the
+  // event (m.conv, m.seq), sent by the event's sender.
   virtual void insert_message(const message_state& m) = 0;
+  // Appends a message's event and inserts its state in one step: append_event(ev), then
+  // insert_message(m) with m.seq and m.created_ms taken from the event. A backend may store
+  // both in one row (the SQLite store does: one B-tree insert per send instead of two).
+  virtual void append_message(event& ev, message_state& m) {
+    append_event(ev);
+    m.seq = ev.seq;
+    m.created_ms = ev.ts_ms;
+    insert_message(m);
+  }
   // Sets the text and edited time, keeping the replaced text as an earlier version.
   virtual void edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
                             seq_t edit_seq) = 0;

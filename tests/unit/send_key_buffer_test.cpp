@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "store/message_rows.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_schema.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -51,14 +52,15 @@ class SendKeyBuffer : public ::testing::Test {
   void add(const key& k, const send_key& v) {
     ASSERT_FALSE(find(k)) << k.first << "/" << k.second;
     d_->prepare(
-          "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
-          "VALUES (?,?,?,?,'message.created',?,?,'{}')")
-        .bind(1, v.conv)
-        .bind(2, v.seq)
-        .bind(3, v.event_id)
-        .bind(4, v.ts_ms)
-        .bind(5, k.first)
-        .bind(6, k.second)
+          "INSERT INTO events(id, conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, "
+          "data) VALUES (?,?,?,?,?,'message.created',?,?,'{}')")
+        .bind(1, message_row_id(v.conv, v.seq))
+        .bind(2, v.conv)
+        .bind(3, v.seq)
+        .bind(4, v.event_id)
+        .bind(5, v.ts_ms)
+        .bind(6, k.first)
+        .bind(7, k.second)
         .run();
     buf_.add(k.first, k.second, v.conv, v.seq);
   }

@@ -1309,21 +1309,66 @@ TEST_P(StoreConformance, StopDrainsQueuedWritesAndRefusesNewWork) {
 // ---------------------------------------------------------------------------------------
 // Message state
 
-// Appends a message.created event and its message row; returns the seq.
+// Appends a message.created event with its message state, as a send does; returns the seq.
 seq_t add_message(write_txn& t, conv_id c, user_id sender, const std::string& text,
                   std::optional<seq_t> thread = std::nullopt, std::vector<user_id> mentions = {}) {
   auto e = make_event(c, sender, {}, text);
-  t.append_event(e);
   message_state m;
   m.conv = c;
-  m.seq = e.seq;
   m.sender = sender;
-  m.created_ms = e.ts_ms;
   m.text = text;
   m.thread = thread;
   m.mentions = std::move(mentions);
-  t.insert_message(m);
+  t.append_message(e, m);
+  EXPECT_EQ(m.seq, e.seq);
+  EXPECT_EQ(m.created_ms, e.ts_ms);
   return e.seq;
+}
+
+// append_message is append_event followed by insert_message: the same event, message,
+// mentions and search entry either way.
+TEST_P(StoreConformance, InsertMessageAfterItsEventEqualsAppendMessage) {
+  auto ann = add_user("ann");
+  auto bob = add_user("bob");
+  auto c = add_group();
+  seq_t one = 0, two = 0;
+  ASSERT_EQ(write([&](write_txn& t) {
+              t.put_member(c, ann.id, role::owner, 1);
+              t.put_member(c, bob.id, role::member, 1);
+              one = add_message(t, c, ann.id, "kiwi one", std::nullopt, {bob.id});
+              auto e = make_event(c, ann.id, {}, "kiwi two");
+              t.append_event(e);
+              message_state m;
+              m.conv = c;
+              m.seq = e.seq;
+              m.sender = ann.id;
+              m.created_ms = e.ts_ms;
+              m.text = "kiwi two";
+              m.mentions = {bob.id};
+              t.insert_message(m);
+              two = e.seq;
+              return kOk;
+            }).code,
+            errc::ok);
+  EXPECT_EQ(index_write(100), 2u);
+  auto [a, b, evs, mentions] = read([&](read_txn& t) {
+    return std::tuple{t.find_message(c, one), t.find_message(c, two),
+                      t.read_events(c, one, two, 10), t.count_mentions(bob.id, c, 0, 0, 100)};
+  });
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(evs.size(), 2u);
+  for (auto [m, e] : {std::pair{&*a, &evs[0]}, std::pair{&*b, &evs[1]}}) {
+    EXPECT_EQ(m->seq, e->seq);
+    EXPECT_EQ(m->sender, ann.id);
+    EXPECT_EQ(m->created_ms, e->ts_ms);
+    EXPECT_EQ(m->mentions, std::vector<user_id>{bob.id});
+    EXPECT_FALSE(m->thread);
+    EXPECT_EQ(m->reply_count, 0);
+  }
+  EXPECT_EQ(a->text, "kiwi one");
+  EXPECT_EQ(b->text, "kiwi two");
+  EXPECT_EQ(mentions, 2);
+  EXPECT_EQ(found(bob.id, "kiwi"), (std::vector<seq_t>{two, one}));
 }
 
 TEST_P(StoreConformance, MessagesListTheTimelineAndThreadsSeparately) {

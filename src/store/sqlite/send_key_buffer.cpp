@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "store/message_rows.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
 namespace parley::sqlite {
@@ -28,8 +29,8 @@ void send_key_buffer::load(db& d) {
   stale_ = true;  // until every key is read
   auto& s = d.prepare(
       "SELECT e.conv_id, e.seq, e.sender_id, e.client_msg_id "
-      "FROM conversations c JOIN events e ON e.conv_id = c.id AND e.seq > c.keys_seq "
-      "WHERE e.client_msg_id IS NOT NULL ORDER BY e.conv_id, e.seq");
+      "FROM conversations c JOIN events e ON e.id > c.id * 4294967296 + c.keys_seq "
+      "AND e.id < (c.id + 1) * 4294967296 WHERE e.client_msg_id IS NOT NULL ORDER BY c.id, e.id");
   while (s.step()) {
     auto c = s.i64(0);
     auto h = hash_of(s.i64(2), s.text(3));
@@ -50,11 +51,10 @@ std::optional<send_key> send_key_buffer::find(db& d, user_id sender, std::string
     // A hit: a retry, or (rarely) another key with the same hash. The event decides.
     const auto& keys = by_conv_.at(c).keys;
     auto& q = d.prepare(
-        "SELECT id, ts_ms FROM events WHERE conv_id = ? AND seq = ? AND sender_id = ? AND "
-        "client_msg_id = ?");
+        "SELECT event_id, ts_ms FROM events WHERE id = ? AND sender_id = ? AND client_msg_id = ?");
     for (auto w = keys.rbegin(); w != keys.rend() && !out; ++w) {
       if (w->hash != h) continue;
-      q.bind(1, c).bind(2, w->seq).bind(3, sender).bind(4, cmid);
+      q.bind(1, message_row_id(c, w->seq)).bind(2, sender).bind(3, cmid);
       if (q.step()) out = send_key{c, w->seq, q.text(0), q.i64(1)};
       q.reset();
     }
@@ -82,9 +82,9 @@ void send_key_buffer::move_conversation(db& d, conv_id c) {
   // One statement: the waiting keys are exactly the conversation's events above keys_seq.
   d.prepare(
        "INSERT OR IGNORE INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, "
-       "ts_ms) SELECT sender_id, client_msg_id, conv_id, seq, id, ts_ms FROM events "
-       "WHERE conv_id = ?1 AND seq > (SELECT keys_seq FROM conversations WHERE id = ?1) "
-       "AND client_msg_id IS NOT NULL")
+       "ts_ms) SELECT sender_id, client_msg_id, conv_id, seq, event_id, ts_ms FROM events "
+       "WHERE id > ?1 * 4294967296 + (SELECT keys_seq FROM conversations WHERE id = ?1) "
+       "AND id < (?1 + 1) * 4294967296 AND client_msg_id IS NOT NULL")
       .bind(1, c)
       .run();
   seq_t top = 0;
@@ -174,10 +174,9 @@ void send_key_buffer::rolled_back(db& d) {
       return;
     }
     auto& q = d.prepare(
-        "SELECT sender_id, client_msg_id FROM events WHERE conv_id = ? AND seq = ? AND "
-        "client_msg_id IS NOT NULL");
+        "SELECT sender_id, client_msg_id FROM events WHERE id = ? AND client_msg_id IS NOT NULL");
     for (const auto& [c, w] : staged) {
-      q.bind(1, c).bind(2, w.seq);
+      q.bind(1, message_row_id(c, w.seq));
       bool kept = q.step() && hash_of(q.i64(0), q.text(1)) == w.hash;
       q.reset();
       if (kept) stage(w.hash, c, w.seq);

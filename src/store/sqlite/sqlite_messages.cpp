@@ -1,6 +1,8 @@
-// sqlite_txn: message state (messages, edits, reactions, threads, mentions, read
-// positions). A message's row id is conv_id * 2^32 + seq (see migration 3), so one
-// conversation's messages are the id range [conv_id * 2^32, (conv_id + 1) * 2^32).
+// sqlite_txn: message state (edits, reactions, threads, mentions, read positions). A
+// message's state is in the row of its event (schema migration 12; thread_root IS NULL in
+// the row of an event that is not a message). A row id is conv_id * 2^32 + seq (see
+// migration 3), so one conversation's events are the id range
+// [conv_id * 2^32, (conv_id + 1) * 2^32).
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -34,13 +36,13 @@ message_state read_message(const stmt& s) {
 }
 
 std::string select_messages(const char* tail) {
-  return std::string("SELECT ") + kMessageCols + " FROM messages " + tail;
+  return std::string("SELECT ") + kMessageCols + " FROM events " + tail;
 }
 
 }  // namespace
 
 std::optional<message_state> sqlite_txn::find_message(conv_id c, seq_t seq) {
-  static const std::string sql = select_messages("WHERE id = ?");
+  static const std::string sql = select_messages("WHERE id = ? AND thread_root IS NOT NULL");
   auto& s = db_.prepare(sql);
   s.bind(1, message_row_id(c, seq));
   if (!s.step()) return std::nullopt;
@@ -167,7 +169,7 @@ std::int64_t sqlite_txn::count_unread(conv_id c, seq_t root, user_id u, seq_t af
                                       std::int64_t cap) {
   if (root == 0) {
     auto& s = db_.prepare(
-        "SELECT count(*) FROM (SELECT 1 FROM messages WHERE id > ? AND id < ? AND "
+        "SELECT count(*) FROM (SELECT 1 FROM events WHERE id > ? AND id < ? AND "
         "thread_root = 0 AND deleted_ms IS NULL AND sender_id <> ? LIMIT ?)");
     s.bind(1, message_row_id(c, std::max<seq_t>(after, 0)))
         .bind(2, message_row_id(c + 1, 0))
@@ -177,7 +179,7 @@ std::int64_t sqlite_txn::count_unread(conv_id c, seq_t root, user_id u, seq_t af
     return s.i64(0);
   }
   auto& s = db_.prepare(
-      "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conv_id = ? AND thread_root = ? AND "
+      "SELECT count(*) FROM (SELECT 1 FROM events WHERE conv_id = ? AND thread_root = ? AND "
       "thread_root <> 0 AND seq > ? AND deleted_ms IS NULL AND sender_id <> ? LIMIT ?)");
   s.bind(1, c).bind(2, root).bind(3, after).bind(4, u).bind(5, cap);
   s.step();
@@ -195,10 +197,6 @@ std::int64_t sqlite_txn::count_mentions(user_id u, conv_id c, seq_t root, seq_t 
 }
 
 void sqlite_txn::prune_messages(conv_id c, seq_t first) {
-  db_.prepare("DELETE FROM messages WHERE id >= ? AND id < ?")
-      .bind(1, message_row_id(c, 0))
-      .bind(2, message_row_id(c, first))
-      .run();
   for (const char* sql : {"DELETE FROM reactions WHERE conv_id = ? AND seq < ?",
                           "DELETE FROM message_edits WHERE conv_id = ? AND seq < ?",
                           "DELETE FROM mentions WHERE conv_id = ? AND seq < ?",
@@ -211,34 +209,21 @@ void sqlite_txn::prune_messages(conv_id c, seq_t first) {
 }
 
 void sqlite_txn::rewrite_event_data(conv_id c, seq_t seq, const std::string& data) {
-  db_.prepare("UPDATE events SET data = ? WHERE conv_id = ? AND seq = ?")
+  db_.prepare("UPDATE events SET data = ? WHERE id = ?")
       .bind(1, data)
-      .bind(2, c)
-      .bind(3, seq)
+      .bind(2, message_row_id(c, seq))
       .run();
 }
 
-void sqlite_txn::insert_message(const message_state& m) {
-  auto mentions = join_ids(m.mentions);
+std::int64_t sqlite_txn::message_ticket(const message_state& m) {
   // A message with text is queued for the search indexer (index_pending) under a ticket
   // in commit order; one without (ticket 0) has nothing to index until an edit, which the
-  // triggers index at once. Every insert into messages must set search_ticket: its
-  // default (1) would count the message as indexed.
-  const std::int64_t ticket = m.text.empty() ? 0 : take_search_ticket();
-  auto& s = db_.prepare(
-      "INSERT INTO messages(id, conv_id, seq, thread_root, sender_id, created_ms, text, "
-      "reply_to, mentions, search_ticket) VALUES (?,?,?,?,?,?,?,?,?,?)");
-  s.bind(1, message_row_id(m.conv, m.seq))
-      .bind(2, m.conv)
-      .bind(3, m.seq)
-      .bind(4, m.thread.value_or(0))
-      .bind(5, m.sender)
-      .bind(6, m.created_ms)
-      .bind(7, m.text)
-      .bind(8, m.reply_to)
-      .bind(9, mentions)
-      .bind(10, ticket)
-      .run();
+  // triggers index at once. Every message row must have a search_ticket: a NULL would
+  // keep the triggers from ever indexing its edits.
+  return m.text.empty() ? 0 : take_search_ticket();
+}
+
+void sqlite_txn::message_rows_added(const message_state& m, std::int64_t ticket) {
   if (ticket != 0)
     db_.prepare("INSERT INTO search_pending(n, msg_id) VALUES (?, ?)")
         .bind(1, ticket)
@@ -255,17 +240,36 @@ void sqlite_txn::insert_message(const message_state& m) {
   }
 }
 
+void sqlite_txn::insert_message(const message_state& m) {
+  // The event's row gets the message's state (append_message writes both at once).
+  const std::int64_t ticket = message_ticket(m);
+  db_.prepare(
+         "UPDATE events SET thread_root = ?, created_ms = ?, text = ?, reply_to = ?, "
+         "mentions = ?, reply_count = 0, search_ticket = ? WHERE id = ? AND thread_root IS NULL")
+      .bind(1, m.thread.value_or(0))
+      .bind(2, m.created_ms)
+      .bind(3, m.text)
+      .bind(4, m.reply_to)
+      .bind(5, join_ids(m.mentions))
+      .bind(6, ticket)
+      .bind(7, message_row_id(m.conv, m.seq))
+      .run();
+  if (db_.changes() == 0)
+    throw sqlite_error(SQLITE_NOTFOUND, "insert_message: no such event, or it has its message");
+  message_rows_added(m, ticket);
+}
+
 void sqlite_txn::edit_message(conv_id c, seq_t seq, const std::string& text, std::int64_t ms,
                               seq_t edit_seq) {
   // The version being replaced: its text and since when it stood.
   db_.prepare(
          "INSERT INTO message_edits(conv_id, seq, edit_seq, text, since_ms) "
-         "SELECT conv_id, seq, ?, text, coalesce(edited_ms, created_ms) FROM messages "
-         "WHERE id = ?")
+         "SELECT conv_id, seq, ?, text, coalesce(edited_ms, created_ms) FROM events "
+         "WHERE id = ? AND thread_root IS NOT NULL")
       .bind(1, edit_seq)
       .bind(2, message_row_id(c, seq))
       .run();
-  db_.prepare("UPDATE messages SET text = ?, edited_ms = ? WHERE id = ?")
+  db_.prepare("UPDATE events SET text = ?, edited_ms = ? WHERE id = ? AND thread_root IS NOT NULL")
       .bind(1, text)
       .bind(2, ms)
       .bind(3, message_row_id(c, seq))
@@ -286,11 +290,13 @@ std::vector<seq_t> sqlite_txn::delete_message(conv_id c, seq_t seq, std::int64_t
   if (m && m->text.size() > 0)
     db_.prepare(
            "UPDATE search_purge SET pending = 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM "
-           "messages m JOIN search_state s ON s.id = 1 WHERE m.id = ? AND "
+           "events m JOIN search_state s ON s.id = 1 WHERE m.id = ? AND "
            "m.search_ticket <= s.indexed_upto)")
         .bind(1, message_row_id(c, seq))
         .run();
-  db_.prepare("UPDATE messages SET text = '', mentions = '', deleted_ms = ? WHERE id = ?")
+  db_.prepare(
+         "UPDATE events SET text = '', mentions = '', deleted_ms = ? WHERE id = ? AND thread_root "
+         "IS NOT NULL")
       .bind(1, ms)
       .bind(2, message_row_id(c, seq))
       .run();
@@ -322,7 +328,9 @@ bool sqlite_txn::remove_reaction(conv_id c, seq_t msg, const std::string& emoji,
 }
 
 void sqlite_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t ms) {
-  db_.prepare("UPDATE messages SET reply_count = reply_count + 1, last_reply_ms = ? WHERE id = ?")
+  db_.prepare(
+         "UPDATE events SET reply_count = reply_count + 1, last_reply_ms = ? WHERE id = ? AND "
+         "thread_root IS NOT NULL")
       .bind(1, ms)
       .bind(2, message_row_id(c, root))
       .run();
@@ -337,7 +345,9 @@ void sqlite_txn::add_thread_reply(conv_id c, seq_t root, user_id u, std::int64_t
 }
 
 void sqlite_txn::remove_thread_reply(conv_id c, seq_t root) {
-  db_.prepare("UPDATE messages SET reply_count = max(reply_count - 1, 0) WHERE id = ?")
+  db_.prepare(
+         "UPDATE events SET reply_count = max(reply_count - 1, 0) WHERE id = ? AND thread_root IS "
+         "NOT NULL")
       .bind(1, message_row_id(c, root))
       .run();
 }
@@ -396,7 +406,7 @@ std::size_t sqlite_txn::index_pending(std::size_t limit) {
   // queued goes in with its current text.
   db_.prepare(
          "INSERT INTO messages_fts(rowid, text) SELECT m.id, m.text FROM search_pending p "
-         "JOIN messages m ON m.id = p.msg_id WHERE p.n <= ?1 AND m.text <> '' ORDER BY p.n")
+         "JOIN events m ON m.id = p.msg_id WHERE p.n <= ?1 AND m.text <> '' ORDER BY p.n")
       .bind(1, last)
       .run();
   db_.prepare("DELETE FROM search_pending WHERE n <= ?").bind(1, last).run();
@@ -455,7 +465,7 @@ void sqlite_txn::set_mentions(conv_id c, seq_t seq, const std::vector<user_id>& 
         .bind(3, seq)
         .bind(4, m->thread.value_or(0))
         .run();
-  db_.prepare("UPDATE messages SET mentions = ? WHERE id = ?")
+  db_.prepare("UPDATE events SET mentions = ? WHERE id = ? AND thread_root IS NOT NULL")
       .bind(1, join_ids(users))
       .bind(2, message_row_id(c, seq))
       .run();
@@ -486,7 +496,7 @@ std::vector<search_hit> sqlite_txn::search_messages(user_id u, const search_quer
   // every match before sorting).
   auto& s = db_.prepare(
       "SELECT m.conv_id, m.seq, m.sender_id, m.created_ms, m.thread_root, m.id "
-      "FROM members mb CROSS JOIN messages_fts CROSS JOIN messages m "
+      "FROM members mb CROSS JOIN messages_fts CROSS JOIN events m "
       "WHERE mb.user_id = ?1 AND (?3 = 0 OR mb.conv_id = ?3) "
       "AND messages_fts.rowid >= mb.conv_id * 4294967296 "
       "AND messages_fts.rowid < (mb.conv_id + 1) * 4294967296 "

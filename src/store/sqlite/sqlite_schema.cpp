@@ -7,7 +7,7 @@ namespace parley::sqlite {
 
 namespace {
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
-constexpr std::array<const char*, 11> kMigrations = {
+constexpr std::array<const char*, 12> kMigrations = {
     // 1: users, devices, conversations, members, events.
     R"sql(
 CREATE TABLE users(
@@ -310,6 +310,71 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages
   INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.text <> '';
 END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text <> ''
+  AND old.search_ticket <= (SELECT indexed_upto FROM search_state WHERE id = 1) BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+)sql",
+    // 12: one row per event, holding its message's state too. A send wrote a row in events
+    // and one in messages: two B-tree inserts, and two leaves (two WAL pages) per
+    // conversation per commit. The row id is conv_id * 2^32 + seq, as messages' was, so a
+    // conversation's events are one contiguous id range; the event's id text is event_id.
+    // The message columns are NULL for an event that is not a message (thread_root IS NULL
+    // marks it); a message's sender is its event's sender. The search index now reads its
+    // text from events and is rebuilt from every message, so nothing waits in the queue.
+    R"sql(
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+DROP TABLE messages_fts;
+CREATE TABLE events_v12(
+  id INTEGER PRIMARY KEY,
+  conv_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  sender_id INTEGER NOT NULL,
+  client_msg_id TEXT,
+  data TEXT NOT NULL,
+  thread_root INTEGER,
+  created_ms INTEGER,
+  text TEXT,
+  reply_to INTEGER,
+  mentions TEXT,
+  edited_ms INTEGER,
+  deleted_ms INTEGER,
+  reply_count INTEGER,
+  last_reply_ms INTEGER,
+  search_ticket INTEGER
+);
+INSERT INTO events_v12(id, conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, data,
+  thread_root, created_ms, text, reply_to, mentions, edited_ms, deleted_ms, reply_count,
+  last_reply_ms, search_ticket)
+  SELECT e.conv_id * 4294967296 + e.seq, e.conv_id, e.seq, e.id, e.ts_ms, e.type, e.sender_id,
+    e.client_msg_id, e.data, m.thread_root, m.created_ms, m.text, m.reply_to, m.mentions,
+    m.edited_ms, m.deleted_ms, m.reply_count, m.last_reply_ms, m.search_ticket
+  FROM events e LEFT JOIN messages m ON m.id = e.conv_id * 4294967296 + e.seq
+  ORDER BY e.conv_id, e.seq;
+DROP TABLE events;
+DROP TABLE messages;
+ALTER TABLE events_v12 RENAME TO events;
+CREATE INDEX events_threads ON events(conv_id, thread_root, seq) WHERE thread_root <> 0;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, content = 'events', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2', columnsize = 0);
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('usermerge', 2);
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+UPDATE search_state SET indexed_upto = max(indexed_upto,
+  coalesce((SELECT max(n) FROM search_pending), 0),
+  coalesce((SELECT max(search_ticket) FROM events), 0)) WHERE id = 1;
+DELETE FROM search_pending;
+UPDATE search_purge SET pending = 0 WHERE id = 1;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON events
+  WHEN old.search_ticket <= (SELECT indexed_upto FROM search_state WHERE id = 1) BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text)
+    SELECT 'delete', old.id, old.text WHERE old.text <> '';
+  INSERT INTO messages_fts(rowid, text) SELECT new.id, new.text WHERE new.text <> '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON events WHEN old.text <> ''
   AND old.search_ticket <= (SELECT indexed_upto FROM search_state WHERE id = 1) BEGIN
   INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "store/message_rows.hpp"
 #include "store/sqlite/send_key_buffer.hpp"
 
 namespace parley::sqlite {
@@ -47,7 +48,19 @@ event read_event(const stmt& s) {
   e.data = s.text(7);
   return e;
 }
-constexpr const char* kEventCols = "conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data";
+constexpr const char* kEventCols =
+    "conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, data";
+
+// The row ids of c's events [from_seq, to_seq] (schema migration 12), or false when none can
+// exist.
+bool event_rows(conv_id c, seq_t& from_seq, seq_t& to_seq, std::int64_t& lo, std::int64_t& hi) {
+  from_seq = std::max<seq_t>(from_seq, 0);
+  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
+  if (from_seq > to_seq) return false;
+  lo = message_row_id(c, from_seq);
+  hi = message_row_id(c, to_seq);
+  return true;
+}
 
 std::string cat(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -144,23 +157,25 @@ std::vector<std::pair<conversation, membership>> sqlite_txn::list_conversations(
 std::vector<event> sqlite_txn::read_events(conv_id c, seq_t from_seq, seq_t to_seq,
                                            std::size_t limit) {
   static const std::string sql =
-      cat({"SELECT ", kEventCols,
-           " FROM events WHERE conv_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?"});
-  auto& s = db_.prepare(sql);
-  s.bind(1, c).bind(2, from_seq).bind(3, to_seq).bind(4, static_cast<std::int64_t>(limit));
+      cat({"SELECT ", kEventCols, " FROM events WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?"});
   std::vector<event> out;
+  std::int64_t lo = 0, hi = 0;
+  if (!event_rows(c, from_seq, to_seq, lo, hi)) return out;
+  auto& s = db_.prepare(sql);
+  s.bind(1, lo).bind(2, hi).bind(3, static_cast<std::int64_t>(limit));
   while (s.step()) out.push_back(read_event(s));
   return out;
 }
 
 std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t to_seq,
                                                 std::size_t limit) {
-  static const std::string sql =
-      cat({"SELECT ", kEventCols,
-           " FROM events WHERE conv_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?"});
-  auto& s = db_.prepare(sql);
-  s.bind(1, c).bind(2, from_seq).bind(3, to_seq).bind(4, static_cast<std::int64_t>(limit));
+  static const std::string sql = cat(
+      {"SELECT ", kEventCols, " FROM events WHERE id >= ? AND id <= ? ORDER BY id DESC LIMIT ?"});
   std::vector<event> out;
+  std::int64_t lo = 0, hi = 0;
+  if (!event_rows(c, from_seq, to_seq, lo, hi)) return out;
+  auto& s = db_.prepare(sql);
+  s.bind(1, lo).bind(2, hi).bind(3, static_cast<std::int64_t>(limit));
   while (s.step()) out.push_back(read_event(s));
   return out;
 }
@@ -194,11 +209,13 @@ std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::str
   }
   // A reader: send_keys, then the events whose keys have not moved there yet (the newest of
   // each conversation, above its keys_seq; a scan of the few the writer keeps waiting).
+  // The unary + keeps SQLite from building an automatic index over all of events for the
+  // key columns instead of reading those id ranges.
   auto& s = db_.prepare(
       "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
-      "? UNION ALL SELECT e.conv_id, e.seq, e.id, e.ts_ms FROM conversations c JOIN events e ON "
-      "e.conv_id = c.id AND e.seq > c.keys_seq WHERE e.sender_id = ? AND e.client_msg_id = ? "
-      "LIMIT 1");
+      "? UNION ALL SELECT e.conv_id, e.seq, e.event_id, e.ts_ms FROM conversations c JOIN events "
+      "e ON e.id > c.id * 4294967296 + c.keys_seq AND e.id < (c.id + 1) * 4294967296 "
+      "WHERE +e.sender_id = ? AND +e.client_msg_id = ? LIMIT 1");
   s.bind(1, sender).bind(2, cmid).bind(3, sender).bind(4, cmid);
   if (!s.step()) return std::nullopt;
   return send_key{s.i64(0), s.i64(1), s.text(2), s.i64(3)};
@@ -300,6 +317,14 @@ void sqlite_txn::set_member_role(conv_id c, user_id u, role r) {
 constexpr std::size_t kLastSeqsRemembered = 100'000;
 
 void sqlite_txn::append_event(event& ev) {
+  append(ev, nullptr);
+}
+
+void sqlite_txn::append_message(event& ev, message_state& m) {
+  append(ev, &m);
+}
+
+void sqlite_txn::append(event& ev, message_state* m) {
   if (!keys_) throw sqlite_error(SQLITE_MISUSE, "append_event: not the writer's transaction");
   if (!ev.client_msg_id.empty()) {
     // A key is unique: in neither the buffer nor send_keys. A send's find_send_key has just
@@ -323,27 +348,53 @@ void sqlite_txn::append_event(event& ev) {
     ev.seq = q.i64(0) + 1;
     q.reset();
   }
+  // The row id holds the seq in its low 32 bits: one more would be the next conversation's.
+  if (ev.seq >= kMessageSeqSpan)
+    throw sqlite_error(SQLITE_FULL, "append_event: the conversation's log is full");
   if (!defer_last_seq_) {
     db_.prepare("UPDATE conversations SET last_seq = ? WHERE id = ?")
         .bind(1, ev.seq)
         .bind(2, ev.conv)
         .run();
   }
-  auto& s = db_.prepare(
-      "INSERT INTO events(conv_id, seq, id, ts_ms, type, sender_id, client_msg_id, data) "
-      "VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(1, ev.conv)
-      .bind(2, ev.seq)
-      .bind(3, ev.id)
-      .bind(4, ev.ts_ms)
-      .bind(5, ev.type)
-      .bind(6, ev.sender);
-  if (ev.client_msg_id.empty()) {
-    s.bind_null(7);
-  } else {
-    s.bind(7, ev.client_msg_id);
+  // One row for the event and, for a message, its state (schema migration 12).
+  static const std::string event_only =
+      "INSERT INTO events(id, conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, "
+      "data) VALUES (?,?,?,?,?,?,?,?,?)";
+  static const std::string with_message =
+      "INSERT INTO events(id, conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, "
+      "data, thread_root, created_ms, text, reply_to, mentions, reply_count, search_ticket) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)";
+  std::int64_t ticket = 0;
+  if (m) {
+    m->seq = ev.seq;
+    m->created_ms = ev.ts_ms;
+    ticket = message_ticket(*m);
   }
-  s.bind(8, ev.data).run();
+  auto& s = db_.prepare(m ? with_message : event_only);
+  s.bind(1, message_row_id(ev.conv, ev.seq))
+      .bind(2, ev.conv)
+      .bind(3, ev.seq)
+      .bind(4, ev.id)
+      .bind(5, ev.ts_ms)
+      .bind(6, ev.type)
+      .bind(7, ev.sender);
+  if (ev.client_msg_id.empty()) {
+    s.bind_null(8);
+  } else {
+    s.bind(8, ev.client_msg_id);
+  }
+  s.bind(9, ev.data);
+  if (m) {
+    s.bind(10, m->thread.value_or(0))
+        .bind(11, m->created_ms)
+        .bind(12, m->text)
+        .bind(13, m->reply_to)
+        .bind(14, join_ids(m->mentions))
+        .bind(15, ticket);
+  }
+  s.run();
+  if (m) message_rows_added(*m, ticket);
   if (!ev.client_msg_id.empty()) keys_->add(ev.sender, ev.client_msg_id, ev.conv, ev.seq);
   if (last_seq_.size() >= kLastSeqsRemembered) {
     save_last_seqs();  // what is forgotten must be in the row
@@ -387,8 +438,12 @@ seq_t sqlite_txn::prune_before(conv_id c, seq_t before_seq) {
   seq_t first = std::clamp<seq_t>(before_seq, conv->first_seq, conv->last_seq + 1);
   // Keys outlive their events: the waiting ones move into send_keys first.
   if (keys_) keys_->move_conversation(db_, c);
-  db_.prepare("DELETE FROM events WHERE conv_id = ? AND seq < ?").bind(1, c).bind(2, first).run();
-  prune_messages(c, first);  // the message state of the pruned events goes with them
+  // The events' rows hold their messages' state too (schema migration 12).
+  db_.prepare("DELETE FROM events WHERE id >= ? AND id < ?")
+      .bind(1, message_row_id(c, 0))
+      .bind(2, message_row_id(c, first))
+      .run();
+  prune_messages(c, first);  // what else the pruned messages had goes with them
   db_.prepare("UPDATE conversations SET first_seq = ? WHERE id = ?")
       .bind(1, first)
       .bind(2, c)

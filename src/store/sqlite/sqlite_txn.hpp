@@ -106,6 +106,7 @@ class sqlite_txn final : public write_txn {
   void set_member_left(conv_id c, user_id u, seq_t left_seq) override;
   void set_member_role(conv_id c, user_id u, role r) override;
   void append_event(event& ev) override;
+  void append_message(event& ev, message_state& m) override;
   seq_t prune_before(conv_id c, seq_t before_seq) override;
   void rewrite_event_data(conv_id c, seq_t seq, const std::string& data) override;
   void insert_message(const message_state& m) override;
@@ -128,8 +129,15 @@ class sqlite_txn final : public write_txn {
   std::vector<std::string> collect_uploads(std::int64_t cutoff_ms, std::size_t limit) override;
 
  private:
-  // Deletes the message state (messages, reactions, edits, mentions, thread participants)
-  // of seqs below `first` (sqlite_messages.cpp).
+  // append_event, and with `m` append_message: the event's row, holding the message's
+  // state too.
+  void append(event& ev, message_state* m);
+  // A new message's search ticket: 0 for one without text (sqlite_messages.cpp).
+  std::int64_t message_ticket(const message_state& m);
+  // What a new message adds beside its row: its place in the search queue and its mentions.
+  void message_rows_added(const message_state& m, std::int64_t ticket);
+  // Deletes what the messages of seqs below `first` had beside their rows (reactions,
+  // edits, mentions, thread participants, attachments); prune_before deletes the rows.
   void prune_messages(conv_id c, seq_t first);
   // Detaches the uploads of messages [from_seq, to_seq] of c, touching them at ms
   // (sqlite_uploads.cpp).
