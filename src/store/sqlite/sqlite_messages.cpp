@@ -243,6 +243,7 @@ void sqlite_txn::message_rows_added(const message_state& m, std::int64_t ticket)
 void sqlite_txn::insert_message(const message_state& m) {
   // The event's row gets the message's state (append_message writes both at once).
   const std::int64_t ticket = message_ticket(m);
+  const auto mentions = join_ids(m.mentions);
   db_.prepare(
          "UPDATE events SET thread_root = ?, created_ms = ?, text = ?, reply_to = ?, "
          "mentions = ?, reply_count = 0, search_ticket = ? WHERE id = ? AND thread_root IS NULL")
@@ -250,7 +251,7 @@ void sqlite_txn::insert_message(const message_state& m) {
       .bind(2, m.created_ms)
       .bind(3, m.text)
       .bind(4, m.reply_to)
-      .bind(5, join_ids(m.mentions))
+      .bind(5, mentions)
       .bind(6, ticket)
       .bind(7, message_row_id(m.conv, m.seq))
       .run();

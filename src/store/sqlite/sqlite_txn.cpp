@@ -366,10 +366,12 @@ void sqlite_txn::append(event& ev, message_state* m) {
       "data, thread_root, created_ms, text, reply_to, mentions, reply_count, search_ticket) "
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)";
   std::int64_t ticket = 0;
+  std::string mentions;  // bound as a view: it must live until the statement has run
   if (m) {
     m->seq = ev.seq;
     m->created_ms = ev.ts_ms;
     ticket = message_ticket(*m);
+    mentions = join_ids(m->mentions);
   }
   auto& s = db_.prepare(m ? with_message : event_only);
   s.bind(1, message_row_id(ev.conv, ev.seq))
@@ -390,7 +392,7 @@ void sqlite_txn::append(event& ev, message_state* m) {
         .bind(11, m->created_ms)
         .bind(12, m->text)
         .bind(13, m->reply_to)
-        .bind(14, join_ids(m->mentions))
+        .bind(14, mentions)
         .bind(15, ticket);
   }
   s.run();
