@@ -15,6 +15,12 @@ namespace {
 
 using test::scalar;
 
+// Messages the search index finds for one term.
+std::int64_t fts_hits(sqlite::db& d, const char* term) {
+  return scalar(
+      d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") + term + "'");
+}
+
 // A version-8 database: one group conversation with two messages, one of them still
 // waiting for the search indexer (queued by the version-8 trigger).
 void fill_version_8(sqlite::db& d) {
@@ -155,10 +161,7 @@ INSERT INTO search_pending(msg_id) VALUES (7 * 4294967296 + 3);
   d.exec("UPDATE messages SET text = '', deleted_ms = 13 WHERE seq = 2");
   d.exec("UPDATE messages SET text = 'echo words' WHERE seq = 4");
   ASSERT_EQ(scalar(d, "SELECT count(*) FROM messages_fts_docsize"), 1);
-  auto hits = [&](const char* term) {
-    return scalar(d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") +
-                         term + "'");
-  };
+  auto hits = [&](const char* term) { return fts_hits(d, term); };
   ASSERT_EQ(hits("echo"), 0);
 
   sqlite::migrate(d, 11);
@@ -246,10 +249,7 @@ INSERT INTO search_pending(n, msg_id) VALUES (3, 7 * 4294967296 + 5);
     EXPECT_EQ(q.text(3), R"({"seq":2})");
     EXPECT_FALSE(q.step());
     q.reset();
-    auto hits = [&](const char* term) {
-      return scalar(d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") +
-                           term + "'");
-    };
+    auto hits = [&](const char* term) { return fts_hits(d, term); };
     EXPECT_EQ(hits("alpha"), 1);
     EXPECT_EQ(hits("edited"), 1);
     EXPECT_EQ(hits("charlie"), 1);  // queued by version 11, in the rebuilt index
@@ -343,10 +343,7 @@ INSERT INTO search_pending(n, msg_id) VALUES (3, 7 * 4294967296 + 5);
   st->stop();
   st.reset();
   sqlite::db d(tmp.path(), true);
-  auto hits = [&](const char* term) {
-    return scalar(d, std::string("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH '") +
-                         term + "'");
-  };
+  auto hits = [&](const char* term) { return fts_hits(d, term); };
   EXPECT_EQ(hits("delta"), 1);
   EXPECT_EQ(hits("echo"), 1);
   EXPECT_EQ(hits("alpha"), 0);
