@@ -2,6 +2,7 @@
 // conversation's messages a contiguous range, and the mentions column's id list.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -15,6 +16,13 @@ namespace parley {
 constexpr std::int64_t kMessageSeqSpan = std::int64_t{1} << 32;
 constexpr std::int64_t message_row_id(conv_id c, seq_t seq) {
   return c * kMessageSeqSpan + seq;
+}
+// Narrows [from_seq, to_seq] to the seqs a row id can hold (0 .. kMessageSeqSpan - 1);
+// false when none is left.
+constexpr bool clamp_row_seqs(seq_t& from_seq, seq_t& to_seq) {
+  from_seq = std::max<seq_t>(from_seq, 0);
+  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
+  return from_seq <= to_seq;
 }
 
 // "3,17,42" and back; an empty string is no ids.

@@ -58,9 +58,7 @@ std::optional<message_state> pg_txn::find_message(conv_id c, seq_t seq) {
 
 std::vector<message_state> pg_txn::list_messages(conv_id c, seq_t root, seq_t from_seq,
                                                  seq_t to_seq, std::size_t limit, bool descending) {
-  from_seq = std::max<seq_t>(from_seq, 0);
-  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
-  if (from_seq > to_seq) return {};
+  if (!clamp_row_seqs(from_seq, to_seq)) return {};
   static const std::string main_asc =
       select_messages("WHERE id >= $1 AND id <= $2 AND thread_root = 0 ORDER BY id LIMIT $3");
   static const std::string main_desc =

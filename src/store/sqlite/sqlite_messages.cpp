@@ -52,10 +52,8 @@ std::optional<message_state> sqlite_txn::find_message(conv_id c, seq_t seq) {
 std::vector<message_state> sqlite_txn::list_messages(conv_id c, seq_t root, seq_t from_seq,
                                                      seq_t to_seq, std::size_t limit,
                                                      bool descending) {
-  from_seq = std::max<seq_t>(from_seq, 0);
-  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
   std::vector<message_state> out;
-  if (from_seq > to_seq) return out;
+  if (!clamp_row_seqs(from_seq, to_seq)) return out;
   // The main timeline walks the conversation's id range, skipping thread replies; a
   // thread reads its replies from the partial index.
   static const std::string main_asc =

@@ -51,17 +51,6 @@ event read_event(const stmt& s) {
 constexpr const char* kEventCols =
     "conv_id, seq, event_id, ts_ms, type, sender_id, client_msg_id, data";
 
-// The row ids of c's events [from_seq, to_seq] (schema migration 12), or false when none can
-// exist.
-bool event_rows(conv_id c, seq_t& from_seq, seq_t& to_seq, std::int64_t& lo, std::int64_t& hi) {
-  from_seq = std::max<seq_t>(from_seq, 0);
-  to_seq = std::min<seq_t>(to_seq, kMessageSeqSpan - 1);
-  if (from_seq > to_seq) return false;
-  lo = message_row_id(c, from_seq);
-  hi = message_row_id(c, to_seq);
-  return true;
-}
-
 std::string cat(std::initializer_list<std::string_view> parts) {
   std::string out;
   for (auto p : parts) out += p;
@@ -159,10 +148,11 @@ std::vector<event> sqlite_txn::read_events(conv_id c, seq_t from_seq, seq_t to_s
   static const std::string sql =
       cat({"SELECT ", kEventCols, " FROM events WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?"});
   std::vector<event> out;
-  std::int64_t lo = 0, hi = 0;
-  if (!event_rows(c, from_seq, to_seq, lo, hi)) return out;
+  if (!clamp_row_seqs(from_seq, to_seq)) return out;  // row ids (schema migration 12)
   auto& s = db_.prepare(sql);
-  s.bind(1, lo).bind(2, hi).bind(3, static_cast<std::int64_t>(limit));
+  s.bind(1, message_row_id(c, from_seq))
+      .bind(2, message_row_id(c, to_seq))
+      .bind(3, static_cast<std::int64_t>(limit));
   while (s.step()) out.push_back(read_event(s));
   return out;
 }
@@ -172,10 +162,11 @@ std::vector<event> sqlite_txn::read_events_desc(conv_id c, seq_t from_seq, seq_t
   static const std::string sql = cat(
       {"SELECT ", kEventCols, " FROM events WHERE id >= ? AND id <= ? ORDER BY id DESC LIMIT ?"});
   std::vector<event> out;
-  std::int64_t lo = 0, hi = 0;
-  if (!event_rows(c, from_seq, to_seq, lo, hi)) return out;
+  if (!clamp_row_seqs(from_seq, to_seq)) return out;  // row ids (schema migration 12)
   auto& s = db_.prepare(sql);
-  s.bind(1, lo).bind(2, hi).bind(3, static_cast<std::int64_t>(limit));
+  s.bind(1, message_row_id(c, from_seq))
+      .bind(2, message_row_id(c, to_seq))
+      .bind(3, static_cast<std::int64_t>(limit));
   while (s.step()) out.push_back(read_event(s));
   return out;
 }
