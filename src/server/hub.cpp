@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -31,9 +32,57 @@ struct hub::shard {
   // The inbox is not empty, and a drain was posted for it. Written under mu; read without
   // it by the write pass's hook, which only needs a hint.
   std::atomic<bool> scheduled{false};
-  std::vector<item> work;                         // this thread only: the items being handled
-  std::vector<std::shared_ptr<session>> targets;  // this thread only: one event's sessions
+  std::vector<item> work;  // this thread only: the items being handled
+  // Bumped by add() and remove(): the sessions looked up for a conversation in a drain stay
+  // valid while it is unchanged.
+  std::uint64_t generation = 0;
+  // This thread only, within one drain: the sessions of a conversation's last event's
+  // recipients, so that the events of a conversation that arrive together (one commit or
+  // several) look them up once instead of once each (see drain()). Direct-mapped by
+  // conversation: a conversation whose slot another one took is looked up again.
+  struct conv_targets {
+    conv_id conv = 0;                                  // 0: the slot is empty
+    const std::vector<user_id>* recipients = nullptr;  // of an event of `work`
+    std::vector<std::shared_ptr<session>> sessions;
+  };
+  static constexpr std::size_t kTargetSlots = 64;
+  std::array<conv_targets, kTargetSlots> cached;
+  std::vector<std::size_t> cached_used;  // the slots filled since the last forget_targets()
+  std::uint64_t cached_generation = 0;
+
+  const std::vector<std::shared_ptr<session>>& targets_of(const committed_event& ev);
+  void forget_targets();
 };
+
+void hub::shard::forget_targets() {
+  for (auto i : cached_used) {
+    cached[i].conv = 0;
+    cached[i].recipients = nullptr;
+    cached[i].sessions.clear();
+  }
+  cached_used.clear();
+}
+
+const std::vector<std::shared_ptr<session>>& hub::shard::targets_of(const committed_event& ev) {
+  if (cached_generation != generation) {
+    forget_targets();
+    cached_generation = generation;
+  }
+  const auto i = static_cast<std::uint64_t>(ev.ev.conv) % kTargetSlots;
+  auto& c = cached[i];
+  if (c.conv == ev.ev.conv && (c.recipients == &ev.recipients || *c.recipients == ev.recipients))
+    return c.sessions;
+  if (c.conv == 0) cached_used.push_back(i);
+  c.conv = ev.ev.conv;
+  c.recipients = &ev.recipients;
+  c.sessions.clear();
+  for (auto uid : ev.recipients) {
+    auto [b, e] = by_user.equal_range(uid);
+    for (auto u = b; u != e; ++u)
+      if (auto s = u->second.lock()) c.sessions.push_back(std::move(s));
+  }
+  return c.sessions;
+}
 
 hub::hub(metrics& m) : metrics_(m) {}
 hub::~hub() = default;
@@ -72,6 +121,7 @@ void hub::add(const std::shared_ptr<session>& s) {
   for (auto it = b; it != e; ++it)
     if (it->second.lock() == s) return;
   sh.by_user.emplace(s->uid(), s);
+  ++sh.generation;
   sh.count.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -82,6 +132,7 @@ void hub::remove(const session* s) {
     auto p = it->second.lock();
     if (!p || p.get() == s) {
       it = sh.by_user.erase(it);
+      ++sh.generation;
       sh.count.fetch_sub(1, std::memory_order_relaxed);
     } else {
       ++it;
@@ -127,18 +178,17 @@ void hub::drain(shard& sh) {
       continue;
     }
     for (const auto& ev : *it.batch) {
-      // Sessions first, then calls: a call may close its session, which removes it from
-      // the map being walked.
-      sh.targets.clear();
-      for (auto uid : ev->recipients) {
-        auto [b, e] = sh.by_user.equal_range(uid);
-        for (auto it = b; it != e; ++it)
-          if (auto s = it->second.lock()) sh.targets.push_back(std::move(s));
-      }
-      for (auto& s : sh.targets) delivered += s->on_event(ev) ? 1 : 0;
+      // The sessions are looked up first (and held), then called: a call may close its
+      // session, which removes it from the map. Such a change (add or remove) makes the
+      // next event look its sessions up again; until then a conversation's events with the
+      // same recipients go to the same sessions, looked up once per drain. A session closed
+      // meanwhile is still held, and declines the event (on_event).
+      const auto& targets = sh.targets_of(*ev);
+      for (std::size_t i = 0; i < targets.size(); ++i)
+        delivered += targets[i]->on_event(ev) ? 1 : 0;
     }
   }
-  sh.targets.clear();
+  sh.forget_targets();
   sh.work.clear();  // keeps its capacity for the next drain
   if (delivered) metrics_.deliveries_total.fetch_add(delivered, std::memory_order_relaxed);
 }

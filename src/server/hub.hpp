@@ -5,11 +5,12 @@
 // storage writer thread) appends the batch of committed events, shared and never copied,
 // to every shard's inbox and posts a drain to the shard's thread only if none is pending;
 // the drain delivers every batch that arrived meanwhile, in commit order, to the
-// recipients' sessions. Replies to requests (post()) go through the same queue. While a thread is
-// busy, batches pile up in its inbox and the next drain hands a connection all of them at once: one
-// socket write for many commits (the busier the server, the bigger the writes). The drain
-// also runs from the thread's WebSocket write pass, every few connections written
-// (between_writes.hpp), so a batch that arrives during a long pass joins it instead of
+// recipients' sessions (looked up once per conversation and drain while the registry is
+// unchanged and the recipients are the same). Replies to requests (post()) go through the same
+// queue. While a thread is busy, batches pile up in its inbox and the next drain hands a connection
+// all of them at once: one socket write for many commits (the busier the server, the bigger the
+// writes). The drain also runs from the thread's WebSocket write pass, every few connections
+// written (between_writes.hpp), so a batch that arrives during a long pass joins it instead of
 // waiting behind it. Lock order: a shard's inbox mutex is a leaf; nothing is called while
 // holding it.
 #pragma once

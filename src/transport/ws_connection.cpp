@@ -40,6 +40,9 @@ namespace {
 constexpr std::size_t kBatchBytes = 64 * 1024;    // most bytes gathered into one message
 constexpr std::size_t kDrainedBytes = 64 * 1024;  // low watermark for when_drained (at most)
 constexpr std::size_t kScratchBytes = 64 * 1024;  // per-thread read buffer
+constexpr std::size_t kSpareOuts = 64;            // write states kept per thread for reuse
+constexpr std::size_t kSpareQueue = 256;          // ... with up to this many frame slots
+constexpr std::size_t kSpareJoined = 16 * 1024;   // ... and this join buffer capacity
 constexpr int kReadsPerTurn = 4;                  // then other connections get their turn
 constexpr int kEventsPerPoll = 256;
 constexpr auto kCloseTimeout = std::chrono::seconds(2);  // closing handshake and teardown
@@ -203,6 +206,7 @@ std::size_t frame_header(std::uint8_t* h, std::uint8_t b0, std::size_t len) {
 }
 
 class ws_connection;
+struct out_state;
 
 // One per io_context, so one per I/O thread. It owns
 // - an epoll set of the context's WebSocket sockets (edge-triggered, registered once for
@@ -223,6 +227,7 @@ class ws_service : public asio::execution_context::service {
         ioc_(ioc),
         timer_(ioc.get_executor()),
         epoll_(ioc.get_executor()) {}
+  ~ws_service() override;
 
   void configure(server_context& ctx, ws_registry& reg) {
     if (ctx_) return;
@@ -263,6 +268,13 @@ class ws_service : public asio::execution_context::service {
   error_code watch(int fd, ws_connection* c);
   void unwatch(int fd);
 
+  // A connection's write state while it has something queued, and its return once it has
+  // none: up to kSpareOuts are kept for the next connection, with the capacity of their
+  // frame list and join buffer, so a connection that writes again and again does not
+  // allocate (and touch fresh memory) for each write, while an idle one still holds none.
+  std::unique_ptr<out_state> take_out();
+  void give_out(std::unique_ptr<out_state> o);
+
   // c has frames and no write under way: its turn comes in this thread's write pass.
   void schedule_write(std::shared_ptr<ws_connection> c) { writes_.schedule(std::move(c)); }
 
@@ -301,6 +313,7 @@ class ws_service : public asio::execution_context::service {
   std::string inflated_;
   descriptor_type epoll_;  // the epoll set, once a connection needed it
   std::vector<std::shared_ptr<ws_connection>> batch_;
+  std::vector<std::unique_ptr<out_state>> spare_out_;
   write_pass<ws_connection> writes_{ioc_};
   bool down_ = false;
 };
@@ -359,6 +372,27 @@ struct out_state {
   std::optional<device_session> auth;
   std::string early;  // bytes the client sent right after its request
 };
+
+ws_service::~ws_service() = default;
+
+std::unique_ptr<out_state> ws_service::take_out() {
+  if (spare_out_.empty()) return std::make_unique<out_state>();
+  auto o = std::move(spare_out_.back());
+  spare_out_.pop_back();
+  return o;
+}
+
+void ws_service::give_out(std::unique_ptr<out_state> o) {
+  if (spare_out_.size() >= kSpareOuts) return;
+  auto q = std::move(o->q);
+  auto joined = std::move(o->joined);
+  *o = out_state{};
+  q.clear();
+  if (q.capacity() <= kSpareQueue) o->q = std::move(q);
+  joined.clear();
+  if (joined.capacity() <= kSpareJoined) o->joined = std::move(joined);
+  spare_out_.push_back(std::move(o));
+}
 
 // A connection is its session too (one allocation, one control block): the session's
 // protocol logic still reaches the transport only through frame_sink. While open, the
@@ -504,7 +538,7 @@ class ws_connection final : public session, public frame_sink {
   }
 
   out_state& out() {
-    if (!out_) out_ = std::make_unique<out_state>();
+    if (!out_) out_ = svc_.take_out();
     return *out_;
   }
 
@@ -924,6 +958,7 @@ class ws_connection final : public session, public frame_sink {
     std::size_t size = frames[0]->size();
     if (frames.size() > 1) {
       o.joined.clear();
+      o.joined.reserve(bytes + frames.size() - 1);
       o.joined.append(*frames[0]);
       for (std::size_t i = 1; i < frames.size(); ++i) {
         o.joined += '\n';
@@ -1052,7 +1087,7 @@ class ws_connection final : public session, public frame_sink {
     auto& o = *out_;
     if (o.head == o.q.size() && !o.drained && !o.close_pending && !o.ping_pending &&
         !o.pong_pending)
-      out_.reset();
+      svc_.give_out(std::move(out_));
   }
 
   void finish(error_code ec) {
