@@ -88,6 +88,10 @@ class SendKeyBuffer : public ::testing::Test {
     for (const auto& [k, v] : model) {
       auto f = find(k);
       ASSERT_TRUE(f) << k.first << "/" << k.second;
+      // The filter never rules out a key that moved.
+      if (in_table(k)) {
+        EXPECT_TRUE(buf_.maybe_moved(k.first, k.second)) << k.first << "/" << k.second;
+      }
       EXPECT_EQ(f->conv, v.conv);
       EXPECT_EQ(f->seq, v.seq);
       EXPECT_EQ(f->event_id, v.event_id);
@@ -255,6 +259,68 @@ TEST_F(SendKeyBuffer, MatchesAModelThroughCommitsRollbacksAndRestarts) {
   // No key is in both places.
   EXPECT_EQ(scalar(*d_, "SELECT count(*) FROM send_keys") + static_cast<std::int64_t>(buf_.size()),
             static_cast<std::int64_t>(model.size()));
+}
+
+// Keys already in send_keys when the buffer starts (a restart): the filter answers only
+// once its scan read them all, a chunk per commit, and then holds every one of them; a
+// filter that took more keys than it was sized for is replaced by a larger one, filled
+// the same way while it still answers.
+TEST_F(SendKeyBuffer, TheFilterAnswersOnceItsScanReadEveryKeyAndGrowsWhenFull) {
+  using sqlite::send_key_buffer;
+  const std::size_t rows = send_key_buffer::kFirstFilterKeys + 1000;
+  d_->exec("BEGIN");
+  auto& ins = d_->prepare(
+      "INSERT INTO send_keys(sender_id, client_msg_id, conv_id, seq, event_id, ts_ms) "
+      "VALUES (?, ?, 1, ?, 'e', 1)");
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto cmid = "old-" + std::to_string(i);  // bound by reference: lives until run()
+    ins.bind(1, static_cast<std::int64_t>(1 + i % 97))
+        .bind(2, cmid)
+        .bind(3, static_cast<std::int64_t>(i + 1))
+        .run();
+    ins.reset();
+  }
+  d_->exec("COMMIT");
+  buf_ = send_key_buffer(3, 2);
+  buf_.load(*d_);
+  auto empty_commit = [&] {
+    d_->exec("BEGIN IMMEDIATE");
+    commit();
+  };
+  auto fresh_hits = [&] {  // of keys that are nowhere, how many the filter lets through
+    int hits = 0;
+    for (int i = 0; i < 10000; ++i) hits += buf_.maybe_moved(5, "new-" + std::to_string(i));
+    return hits;
+  };
+  const auto steps = (rows + send_key_buffer::kScanRows - 1) / send_key_buffer::kScanRows;
+  for (std::size_t i = 0; i + 1 < steps; ++i) {
+    empty_commit();
+    ASSERT_EQ(buf_.filter_capacity(), 0u) << "after step " << i;
+    EXPECT_TRUE(buf_.maybe_moved(5, "new-1"));  // nothing is ruled out yet
+  }
+  empty_commit();
+  ASSERT_EQ(buf_.filter_capacity(), send_key_buffer::kFirstFilterKeys);
+  for (std::size_t i = 0; i < rows; ++i)
+    ASSERT_TRUE(buf_.maybe_moved(static_cast<user_id>(1 + i % 97), "old-" + std::to_string(i)))
+        << i;
+  // Past its size: still rules out most new keys.
+  EXPECT_LT(fresh_hits(), 500);
+  // A move finds it fuller than sized for: a larger one fills while this one answers.
+  d_->exec("BEGIN IMMEDIATE");
+  add({5, "moved-0"}, key_in(2, 1));
+  buf_.move_conversation(*d_, 2);
+  commit();
+  EXPECT_TRUE(buf_.filter_filling());
+  EXPECT_EQ(buf_.filter_capacity(), send_key_buffer::kFirstFilterKeys);
+  EXPECT_TRUE(buf_.maybe_moved(5, "moved-0"));
+  for (std::size_t i = 0; i < steps + 1 && buf_.filter_filling(); ++i) empty_commit();
+  EXPECT_FALSE(buf_.filter_filling());
+  ASSERT_EQ(buf_.filter_capacity(), 4 * send_key_buffer::kFirstFilterKeys);
+  EXPECT_TRUE(buf_.maybe_moved(5, "moved-0"));
+  for (std::size_t i = 0; i < rows; ++i)
+    ASSERT_TRUE(buf_.maybe_moved(static_cast<user_id>(1 + i % 97), "old-" + std::to_string(i)))
+        << i;
+  EXPECT_LT(fresh_hits(), 100);
 }
 
 // The store with few keys kept waiting: sends of many senders, keys moved and waiting,

@@ -94,13 +94,53 @@ void send_key_buffer::move_conversation(db& d, conv_id c) {
       .bind(2, c)
       .run();
   // Both statements succeeded: the keys are send_keys rows now (in this transaction).
-  for (const auto& w : it->second.keys) index_.erase(w.hash, c);
+  for (const auto& w : it->second.keys) {
+    index_.erase(w.hash, c);
+    note_moved(w.hash);
+  }
   moved_.emplace_back(c, std::move(it->second));
   by_conv_.erase(it);
 }
 
+void send_key_buffer::note_moved(std::uint64_t hash) {
+  if (filter_) filter_->add(hash);
+  if (filling_) filling_->add(hash);
+  // Fuller than it was sized for, so less selective: fill a larger one, which the scan
+  // starts over for. This one answers meanwhile.
+  if (!filling_ && filter_->added() > filter_->capacity() && filter_->capacity() < kMaxFilterKeys) {
+    filling_ = std::make_unique<key_filter>(std::min(filter_->capacity() * 4, kMaxFilterKeys));
+    scanned_to_.reset();
+  }
+}
+
+void send_key_buffer::scan_step(db& d) {
+  auto& q = scanned_to_
+                ? d.prepare(
+                      "SELECT sender_id, client_msg_id FROM send_keys WHERE (sender_id, "
+                      "client_msg_id) > (?1, ?2) ORDER BY sender_id, client_msg_id LIMIT ?3")
+                : d.prepare(
+                      "SELECT sender_id, client_msg_id FROM send_keys ORDER BY sender_id, "
+                      "client_msg_id LIMIT ?3");
+  if (scanned_to_) q.bind(1, scanned_to_->first).bind(2, scanned_to_->second);
+  q.bind(3, static_cast<std::int64_t>(kScanRows));
+  std::size_t rows = 0;
+  std::optional<std::pair<user_id, std::string>> last;
+  while (q.step()) {
+    ++rows;
+    last.emplace(q.i64(0), std::string(q.text(1)));
+    filling_->add(hash_of(last->first, last->second));
+  }
+  q.reset();
+  if (last) scanned_to_ = std::move(last);
+  if (rows < kScanRows) {  // every row is in: it answers from now on
+    filter_ = std::move(filling_);
+    scanned_to_.reset();
+  }
+}
+
 void send_key_buffer::before_commit(db& d) {
   refuse_while_stale(stale_);
+  if (filling_) scan_step(d);
   if (index_.size() <= keep_) return;
   std::size_t want = index_.size() - keep_ + min_move_;
   std::size_t done = 0;

@@ -14,6 +14,14 @@
 // see the buffer; they look in those events themselves (sqlite_txn::find_send_key). An event with a
 // waiting key is not pruned before its key has moved (move_conversation).
 //
+// Which keys may be rows of send_keys: a Bloom filter (key_filter) of their hashes. A
+// filter answers once it has seen every row: a scan of send_keys in key order, a chunk
+// before each commit, fills it, and every key a move puts there is added as it moves. A
+// send whose new key the filter does not hold then skips the lookup in send_keys. When
+// more keys went in than it was sized for, a filter four times larger is filled the same
+// way (up to kMaxFilterKeys) while the old one still answers. A rolled-back move or scan
+// leaves extra hashes in a filter, never missing ones.
+//
 // Transactional like the tables: keys added in the open transaction are staged;
 // committed() keeps them and forgets the moved ones, and rolled_back() forgets the staged
 // keys and stages again those whose events the transaction still holds (after a rollback
@@ -27,12 +35,15 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/model.hpp"
+#include "store/sqlite/key_filter.hpp"
 #include "store/sqlite/key_hash_index.hpp"
 
 namespace parley::sqlite {
@@ -70,6 +81,22 @@ class send_key_buffer {
 
   std::size_t size() const { return index_.size(); }
 
+  // False only when the key is certainly not a row of send_keys (the filter answers and
+  // does not hold it); true means: look there.
+  bool maybe_moved(user_id sender, std::string_view cmid) const {
+    return !filter_ || filter_->may_contain(hash_of(sender, cmid));
+  }
+  // The keys the answering filter is sized for (0: none answers yet, every lookup goes to
+  // send_keys), and whether a filter is being filled.
+  std::size_t filter_capacity() const { return filter_ ? filter_->capacity() : 0; }
+  bool filter_filling() const { return filling_ != nullptr; }
+
+  // Keys a filter is sized for: the first, and the largest (16 bits each: 64 MiB).
+  static constexpr std::size_t kFirstFilterKeys = 65536;
+  static constexpr std::size_t kMaxFilterKeys = std::size_t{32} << 20;
+  // Rows of send_keys one commit's scan step reads at most.
+  static constexpr std::size_t kScanRows = 1024;
+
  private:
   static std::uint64_t hash_of(user_id sender, std::string_view cmid) {
     return std::hash<std::string_view>{}(cmid) ^
@@ -87,6 +114,10 @@ class send_key_buffer {
   };
   void clear();
   void stage(std::uint64_t hash, conv_id c, seq_t seq);
+  // The key of a row now in send_keys (moved in the open transaction).
+  void note_moved(std::uint64_t hash);
+  // Reads the next chunk of send_keys into the filter being filled; at the end, it answers.
+  void scan_step(db& d);
 
   std::size_t keep_;
   std::size_t min_move_;
@@ -99,6 +130,11 @@ class send_key_buffer {
   // A rollback's keys could not be read: every use throws until a whole rollback loads
   // the buffer again.
   bool stale_ = false;
+  // The filter that answers (null until a scan finished), and the one being filled by the
+  // scan (null when none is), with the scan's position: the last key read, if any.
+  std::unique_ptr<key_filter> filter_;
+  std::unique_ptr<key_filter> filling_ = std::make_unique<key_filter>(kFirstFilterKeys);
+  std::optional<std::pair<user_id, std::string>> scanned_to_;
 };
 
 }  // namespace parley::sqlite
