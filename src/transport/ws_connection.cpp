@@ -37,13 +37,14 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kBatchBytes = 64 * 1024;    // most bytes gathered into one message
-constexpr std::size_t kDrainedBytes = 64 * 1024;  // low watermark for when_drained (at most)
-constexpr std::size_t kScratchBytes = 64 * 1024;  // per-thread read buffer
-constexpr std::size_t kSpareOuts = 64;            // write states kept per thread for reuse
-constexpr std::size_t kSpareQueue = 256;          // ... with up to this many frame slots
-constexpr std::size_t kSpareJoined = 16 * 1024;   // ... and this join buffer capacity
-constexpr int kReadsPerTurn = 4;                  // then other connections get their turn
+constexpr std::size_t kBatchBytes = 64 * 1024;        // most bytes gathered into one message
+constexpr std::size_t kDrainedBytes = 64 * 1024;      // low watermark for when_drained (at most)
+constexpr std::size_t kScratchBytes = 64 * 1024;      // per-thread read buffer
+constexpr std::size_t kSpareOuts = 1024;              // write states kept per thread for reuse
+constexpr std::size_t kSpareQueue = 64;               // ... with up to this many frame slots
+constexpr std::size_t kSpareJoined = 8 * 1024;        // ... and this join buffer capacity
+constexpr auto kSpareTrim = std::chrono::seconds(1);  // spares unused this long are freed
+constexpr int kReadsPerTurn = 4;                      // then other connections get their turn
 constexpr int kEventsPerPoll = 256;
 constexpr auto kCloseTimeout = std::chrono::seconds(2);  // closing handshake and teardown
 
@@ -272,6 +273,7 @@ class ws_service : public asio::execution_context::service {
   // none: up to kSpareOuts are kept for the next connection, with the capacity of their
   // frame list and join buffer, so a connection that writes again and again does not
   // allocate (and touch fresh memory) for each write, while an idle one still holds none.
+  // Spares that no take_out() needed for kSpareTrim are freed (at the next give_out()).
   std::unique_ptr<out_state> take_out();
   void give_out(std::unique_ptr<out_state> o);
 
@@ -314,6 +316,8 @@ class ws_service : public asio::execution_context::service {
   descriptor_type epoll_;  // the epoll set, once a connection needed it
   std::vector<std::shared_ptr<ws_connection>> batch_;
   std::vector<std::unique_ptr<out_state>> spare_out_;
+  std::size_t spare_low_ = 0;  // the fewest spares since spare_trimmed_
+  clock_type::time_point spare_trimmed_{};
   write_pass<ws_connection> writes_{ioc_};
   bool down_ = false;
 };
@@ -379,10 +383,18 @@ std::unique_ptr<out_state> ws_service::take_out() {
   if (spare_out_.empty()) return std::make_unique<out_state>();
   auto o = std::move(spare_out_.back());
   spare_out_.pop_back();
+  spare_low_ = std::min(spare_low_, spare_out_.size());
   return o;
 }
 
 void ws_service::give_out(std::unique_ptr<out_state> o) {
+  if (auto now = clock_type::now(); now - spare_trimmed_ >= kSpareTrim) {
+    // The spares below the low mark waited the whole period: free them.
+    spare_out_.erase(spare_out_.begin(),
+                     spare_out_.begin() + static_cast<std::ptrdiff_t>(spare_low_));
+    spare_low_ = spare_out_.size();
+    spare_trimmed_ = now;
+  }
   if (spare_out_.size() >= kSpareOuts) return;
   auto q = std::move(o->q);
   auto joined = std::move(o->joined);
