@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -418,6 +419,17 @@ void session::run_round() {
 
 void session::finish_round(std::uint32_t gen, const std::shared_ptr<round_result>& r) {
   if (gen != round_gen_ || !sink_) return;
+  if (r->failure && r->failure->code == errc::rate_limited && !sync_reply_id_) {
+    // A catch-up round the store refused for now (its queue was full): the same round
+    // again shortly. Nothing was delivered from it, and live events meanwhile only mark
+    // the session dirty, so nothing is missed; the connection stays open.
+    auto t = std::make_shared<boost::asio::steady_timer>(
+        ex_, std::chrono::milliseconds(std::max<std::int64_t>(r->failure->retry_after_ms, 10)));
+    t->async_wait([self = shared_from_this(), t, gen](const boost::system::error_code& ec) {
+      if (!ec && gen == self->round_gen_ && self->sink_) self->run_round();
+    });
+    return;
+  }
   if (r->failure) {
     spdlog::warn("event=sync_failed user={} error=\"{}\"", uid(), r->failure->message);
     if (sync_reply_id_) reply(*sync_reply_id_, *r->failure);

@@ -330,8 +330,12 @@ void cached_store::write(write_fn fn, write_done done) {
         return e;
       },
       [this, rec, done = std::move(done)](const error& e) {
-        // Runs on the writer thread once the commit is durable, in commit order (later
-        // jobs may have run already).
+        // A write refused at once (a full queue, a stopped store) never ran, and this runs
+        // on the caller's thread then (store.hpp), while the writer may be using the
+        // caches: the job changed nothing in them, so nothing is touched.
+        if (rec->runs == 0) return done(e);
+        // Otherwise this runs on the writer thread once the commit is durable, in commit
+        // order (later jobs may have run already).
         if (e.code != errc::ok) members_.clear();  // the batch may have rolled back
         for (auto c : rec->rewritten) cache_.invalidate(c);
         unfence(fenced_, *rec);

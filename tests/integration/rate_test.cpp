@@ -175,4 +175,133 @@ TEST(Rate, PipelinedSendsKeepTheirOrderAcrossARefusal) {
     EXPECT_EQ(texts[static_cast<std::size_t>(i)], "m" + std::to_string(i));
 }
 
+// A full storage queue (store.queue_limit) refuses a write at once, on the connection's
+// thread, while the writer is busy with the others: the refusal is a typed rate_limited
+// with a retry time, nothing of a refused send is stored, and the retries go through.
+// Several connections of one group pipeline sends so that the queue overflows while the
+// writer checks memberships (the refusal once cleared the writer's caches from the I/O
+// thread: a race that crashed the server under overload, and that the TSan build of this
+// test reports).
+TEST(Rate, AFullStoreQueueRefusesSendsWithRetryAfterAndLosesNothing) {
+  server_process srv({"--set", "store.queue_limit=4", "--set", "rate.enabled=off"});
+  constexpr int kClients = 8, kSends = 150;
+  // Setup requests, and the reads at the end, may meet the small queue too: retried.
+  auto retrying = [](ws_client& c, const json::object& req) {
+    for (int tries = 0;; ++tries) {
+      auto r = c.request(req);
+      if (r.contains("result") || code_of(r) != "rate_limited" || tries == 100) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
+  std::vector<account> users;
+  std::vector<std::string> handles;
+  for (int i = 0; i < kClients; ++i) {
+    users.push_back(register_and_login(srv.port(), "user" + std::to_string(i)));
+    handles.push_back("user" + std::to_string(i));
+  }
+  // A sync whose reads the queue refuses is answered rate_limited and the connection
+  // closed (4004): the client connects again, as docs/protocol.md says.
+  std::vector<std::unique_ptr<ws_client>> cs;
+  for (auto& u : users) {
+    for (int tries = 0;; ++tries) {
+      auto c = std::make_unique<ws_client>(srv.port(), u.token);
+      auto r = c->request({{"op", "sync"}});
+      if (r.contains("result")) {
+        cs.push_back(std::move(c));
+        break;
+      }
+      ASSERT_EQ(code_of(r), "rate_limited") << json::serialize(r);
+      ASSERT_LT(tries, 100);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  json::array members(handles.begin() + 1, handles.end());
+  auto created = retrying(
+      *cs[0], {{"op", "conv.create"}, {"kind", "group"}, {"title", "g"}, {"members", members}});
+  ASSERT_TRUE(created.contains("result")) << json::serialize(created);
+  auto conv = created["result"].as_object()["conversation"].as_object()["id"].as_int64();
+  // Every member has the new conversation's first events before the load starts.
+  for (auto& c : cs) {
+    for (;;) {
+      auto p = c->next_push(10s);
+      ASSERT_TRUE(p) << "a member never heard of the group";
+      if (p->contains("ev") && p->at("ev").as_object().at("conv").as_int64() == conv) break;
+    }
+  }
+  auto cmid = [](int c, int i) { return "c" + std::to_string(c) + "-" + std::to_string(i); };
+  std::map<std::string, bool> acked;
+  int refused = 0;
+  for (int burst = 0; burst < 5 && refused == 0; ++burst) {
+    std::vector<std::map<std::int64_t, std::string>> ids(kClients);
+    for (int i = 0; i < kSends; ++i)
+      for (int c = 0; c < kClients; ++c) {
+        auto k = cmid(c, burst * kSends + i);
+        ids[static_cast<std::size_t>(c)][cs[static_cast<std::size_t>(c)]->send_request(
+            {{"op", "send"}, {"conv", conv}, {"client_msg_id", k}, {"text", k}})] = k;
+      }
+    for (int c = 0; c < kClients; ++c) {
+      auto& mine = ids[static_cast<std::size_t>(c)];
+      while (!mine.empty()) {
+        auto f = cs[static_cast<std::size_t>(c)]->next_frame(10s);
+        ASSERT_TRUE(f) << "a send was never answered";
+        if (!f->contains("id") || !f->at("id").is_int64()) continue;
+        auto it = mine.find(f->at("id").as_int64());
+        if (it == mine.end()) continue;
+        if (f->contains("result")) {
+          acked[it->second] = true;
+        } else {
+          ASSERT_EQ(code_of(*f), "rate_limited") << json::serialize(*f);
+          EXPECT_GT(f->at("error").as_object().at("retry_after_ms").as_int64(), 0);
+          acked[it->second] = false;
+          ++refused;
+        }
+        mine.erase(it);
+      }
+    }
+  }
+  ASSERT_GT(refused, 0) << "the queue never filled";
+  // Nothing refused was stored: the conversation holds exactly the acknowledged sends.
+  auto stored = [&] {
+    std::map<std::string, int> n;
+    std::int64_t after = 0;
+    for (bool more = true; more;) {
+      auto h =
+          retrying(*cs[0], {{"op", "history"}, {"conv", conv}, {"after", after}, {"limit", 200}});
+      auto& page = h.at("result").as_object();
+      for (auto& v : page.at("events").as_array()) {
+        auto& e = v.as_object();
+        after = e.at("seq").as_int64();
+        if (e.at("type") == "message.created") ++n[std::string(e.at("client_msg_id").as_string())];
+      }
+      more = page.at("has_more").as_bool();
+    }
+    return n;
+  };
+  auto before = stored();
+  for (const auto& [k, ok] : acked) EXPECT_EQ(before.count(k), ok ? 1u : 0u) << k;
+  // The refused ones, retried one at a time in the order each client sent them (a
+  // connection holds its later sends back until its first refused one is retried), go
+  // through.
+  for (int c = 0; c < kClients; ++c) {
+    for (int i = 0;; ++i) {
+      auto k = cmid(c, i);
+      auto it = acked.find(k);
+      if (it == acked.end()) break;
+      if (it->second) continue;
+      for (int tries = 0;; ++tries) {
+        auto r = cs[static_cast<std::size_t>(c)]->request(
+            {{"op", "send"}, {"conv", conv}, {"client_msg_id", k}, {"text", k}});
+        if (r.contains("result")) break;
+        ASSERT_EQ(code_of(r), "rate_limited") << json::serialize(r);
+        ASSERT_LT(tries, 100) << json::serialize(r);
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(r["error"].as_object()["retry_after_ms"].as_int64()));
+      }
+    }
+  }
+  auto after = stored();
+  EXPECT_EQ(after.size(), acked.size());
+  for (const auto& [k, n] : after) EXPECT_EQ(n, 1) << k;
+}
+
 }  // namespace
