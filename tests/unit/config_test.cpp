@@ -63,6 +63,7 @@ TEST(Config, DefaultsMatchTheDocumentedLimits) {
   EXPECT_EQ(c.history_page_max, 200);
   EXPECT_EQ(c.group_max_members, 1000);
   EXPECT_EQ(c.max_inflight_requests, 256);
+  EXPECT_EQ(c.queue_limit, 65536);
   EXPECT_EQ(c.outbound_queue_bytes, 4 * 1024 * 1024);
   EXPECT_EQ(c.max_http_body_bytes, 64 * 1024);
   EXPECT_EQ(c.auth_timeout_ms, 10000);
