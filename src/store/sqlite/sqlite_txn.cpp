@@ -181,7 +181,9 @@ std::optional<event> sqlite_txn::find_event_by_client_msg_id(user_id sender,
   return std::move(found.front());
 }
 
-std::optional<send_key> sqlite_txn::from_send_keys(user_id sender, const std::string& cmid) {
+std::optional<send_key> sqlite_txn::writer_find_key(user_id sender, const std::string& cmid) {
+  if (auto k = keys_->find(db_, sender, cmid)) return k;
+  if (!keys_->maybe_moved(sender, cmid)) return std::nullopt;
   auto& s = db_.prepare(
       "SELECT conv_id, seq, event_id, ts_ms FROM send_keys WHERE sender_id = ? AND client_msg_id = "
       "?");
@@ -192,11 +194,7 @@ std::optional<send_key> sqlite_txn::from_send_keys(user_id sender, const std::st
 
 std::optional<send_key> sqlite_txn::find_send_key(user_id sender, const std::string& cmid) {
   if (keys_) {
-    // The writer: its buffer holds exactly the keys not in send_keys, and its filter says
-    // when a key cannot be there either (most new keys).
-    if (auto k = keys_->find(db_, sender, cmid)) return k;
-    if (keys_->maybe_moved(sender, cmid))
-      if (auto k = from_send_keys(sender, cmid)) return k;
+    if (auto k = writer_find_key(sender, cmid)) return k;
     absent_.emplace(sender, cmid);
     return std::nullopt;
   }
@@ -324,9 +322,7 @@ void sqlite_txn::append(event& ev, message_state* m) {
     // looked (absent_); only this append can have added the key since.
     bool known_absent =
         absent_ && absent_->first == ev.sender && absent_->second == ev.client_msg_id;
-    if (!known_absent && (keys_->find(db_, ev.sender, ev.client_msg_id) ||
-                          (keys_->maybe_moved(ev.sender, ev.client_msg_id) &&
-                           from_send_keys(ev.sender, ev.client_msg_id))))
+    if (!known_absent && writer_find_key(ev.sender, ev.client_msg_id))
       throw sqlite_error(SQLITE_CONSTRAINT, "append_event: client_msg_id already used");
     absent_.reset();
   }

@@ -145,8 +145,9 @@ class sqlite_txn final : public write_txn {
   // Removes the mention rows of message seq for `users` (sqlite_messages.cpp).
   void delete_mentions(conv_id c, seq_t seq, const std::vector<user_id>& users);
 
-  // The key's row in send_keys (not the writer's buffer).
-  std::optional<send_key> from_send_keys(user_id sender, const std::string& cmid);
+  // The writer's lookup of a key: its buffer (the keys not in send_keys yet), then
+  // send_keys itself unless the buffer's filter rules the key out (most new keys).
+  std::optional<send_key> writer_find_key(user_id sender, const std::string& cmid);
   // The next search ticket (schema migration 11): above every ticket queued or indexed.
   std::int64_t take_search_ticket();
 
