@@ -22,6 +22,31 @@ wal_syncer::~wal_syncer() {
   stop();
 }
 
+namespace {
+
+// Which file a path or descriptor names (device and inode), asked for without the file's
+// times. A stat that returns the times marks them as read, and since Linux 6.13
+// (multigrain timestamps) the next write to a file whose times were read stores a
+// fine-grained mtime instead of one at the clock tick, which dirties the inode on nearly
+// every commit; an fdatasync then also writes the inode (ext4 without a journal writes a
+// dirty inode on every fsync). Asked for this way, the mtime moves once per tick (4 ms
+// with HZ=250), and most flushes write the data and the cache flush alone.
+struct file_id {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  bool operator==(const file_id&) const = default;
+};
+
+bool identify(int dirfd, const char* path, int flags, file_id& id) {
+  struct statx sx {};
+  if (::statx(dirfd, path, flags, STATX_INO, &sx) != 0) return false;
+  id.dev = (static_cast<std::uint64_t>(sx.stx_dev_major) << 32) | sx.stx_dev_minor;
+  id.ino = sx.stx_ino;
+  return true;
+}
+
+}  // namespace
+
 wal_syncer::flush_fn wal_syncer::fdatasync_of(std::string wal_path) {
   struct state {
     std::string path;
@@ -33,15 +58,14 @@ wal_syncer::flush_fn wal_syncer::fdatasync_of(std::string wal_path) {
   auto s = std::make_shared<state>();
   s->path = std::move(wal_path);
   return [s]() -> bool {
-    struct stat by_path {};
-    if (::stat(s->path.c_str(), &by_path) != 0) {
+    file_id by_path;
+    if (!identify(AT_FDCWD, s->path.c_str(), 0, by_path)) {
       spdlog::critical("event=wal_flush_failed path=\"{}\" what=\"stat: {}\"", s->path,
                        std::strerror(errno));
       return false;
     }
-    struct stat by_fd {};
-    if (s->fd >= 0 && (::fstat(s->fd, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino ||
-                       by_fd.st_dev != by_path.st_dev)) {
+    file_id by_fd;
+    if (s->fd >= 0 && (!identify(s->fd, "", AT_EMPTY_PATH, by_fd) || !(by_fd == by_path))) {
       ::close(s->fd);
       s->fd = -1;
     }
