@@ -46,9 +46,18 @@ TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   sqlite::db d(path.path(), false);
   open_wal(d, "FULL");
   d.exec("PRAGMA wal_autocheckpoint = 0");  // the WAL only grows in this test
-  // The first commit grew the file with zeros ahead of its frames.
+  // The first commit grew the file with zeros ahead of its frames: 256 KiB beyond them.
   EXPECT_GT(sqlite::wal_vfs_stats().zero_writes, start.zero_writes);
-  EXPECT_GE(std::filesystem::file_size(path.path() + "-wal"), 4u << 20);
+  auto grown = std::filesystem::file_size(path.path() + "-wal");
+  EXPECT_GE(grown, 256u << 10);
+  EXPECT_LT(grown, 512u << 10);
+  // A commit of about 100 KiB goes into those zeros: the file does not grow.
+  auto small = sqlite::wal_vfs_stats();
+  d.exec("BEGIN IMMEDIATE");
+  insert_rows(d, 100000, 20, 1000);
+  d.exec("COMMIT");
+  EXPECT_EQ(sqlite::wal_vfs_stats().zero_writes, small.zero_writes);
+  EXPECT_EQ(std::filesystem::file_size(path.path() + "-wal"), grown);
   auto before = sqlite::wal_vfs_stats();
   d.exec("BEGIN IMMEDIATE");
   insert_rows(d, 1, 2000, 1000);  // about 500 pages of 4 KiB, two appends per frame
@@ -59,16 +68,13 @@ TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   EXPECT_GE(appends, 1000u);
   // About 2 MiB in pieces of 124 KiB: 17 writes, not 1,000.
   EXPECT_LE(writes, 40u) << appends << " appends";
-  EXPECT_EQ(count_rows(d), 2000);
-  // Those 2 MiB of frames went into the zeros (the WAL's fsync did not grow the file);
-  // the next 3 MiB go past them, and the file grows again, 4 MiB beyond the frames.
-  EXPECT_EQ(after.zero_writes, before.zero_writes);
-  d.exec("BEGIN IMMEDIATE");
-  insert_rows(d, 5000, 3000, 1000);
-  d.exec("COMMIT");
-  EXPECT_GT(sqlite::wal_vfs_stats().zero_writes, after.zero_writes);
-  EXPECT_GE(std::filesystem::file_size(path.path() + "-wal"), 8u << 20);
-  EXPECT_EQ(count_rows(d), 5000);
+  EXPECT_EQ(count_rows(d), 2020);
+  // Those 2 MiB of frames went past the zeros: the file grew again, and ends exactly one
+  // step (256 KiB) beyond the last frame (a 32-byte header, then frames of 24 + 4096).
+  EXPECT_GT(after.zero_writes, before.zero_writes);
+  auto frames_end = std::filesystem::file_size(path.path() + "-wal") - (256u << 10);
+  EXPECT_GE(frames_end, 2u << 20);
+  EXPECT_EQ((frames_end - 32) % (24 + 4096), 0u) << frames_end;
 }
 
 // Another connection reads the WAL through its own file: a commit must be in the file

@@ -20,8 +20,12 @@ namespace {
 constexpr std::size_t kBufferCap = 4u << 20;
 // The largest write handed to the unix VFS at once (a multiple of the page size).
 constexpr std::size_t kMaxWrite = 124u << 10;
-// The WAL grows in steps of this many bytes of zeros, written ahead of the frames.
-constexpr sqlite3_int64 kGrowStep = 4 << 20;
+// The WAL grows in steps of this many bytes of zeros, written ahead of the frames. The
+// zeros are in the page cache until the next flush writes them with the commits' frames,
+// so a step is paid by one flush: with 4 MiB, the flush after each step took 4 to 6 ms
+// against 0.4 ms at the median, at 5,000 publishes/s in 100 rooms of 10 (one every
+// 90 ms while the WAL grew), and the deliveries of those commits made the p99.
+constexpr sqlite3_int64 kGrowStep = 256 << 10;
 // A WAL frame header: page number, then the database size in pages for a commit frame
 // (zero for every other frame), salts and checksums.
 constexpr int kFrameHeaderBytes = 24;

@@ -9,7 +9,7 @@
 // barrier on its database (SQLite publishes a commit to other connections in the
 // wal-index only after that barrier). A write that is not contiguous with the buffer
 // writes the buffer first, so the file sees writes in SQLite's order. Before frames go
-// past the end of the file, it is extended with 4 MiB of zeros beyond them, so that the
+// past the end of the file, it is extended with 256 KiB of zeros beyond them, so that the
 // fsync of a commit is a data flush and not also a file-system journal commit for the new
 // size. Every other file
 // (the database, temporary files) is the unix VFS's own.
