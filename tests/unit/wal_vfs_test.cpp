@@ -51,7 +51,7 @@ TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   auto grown = std::filesystem::file_size(path.path() + "-wal");
   EXPECT_GE(grown, 256u << 10);
   EXPECT_LT(grown, 512u << 10);
-  // A commit of about 100 KiB goes into those zeros: the file does not grow.
+  // A commit of a few pages (about 30 KiB of frames) goes into those zeros: no growth.
   auto small = sqlite::wal_vfs_stats();
   d.exec("BEGIN IMMEDIATE");
   insert_rows(d, 100000, 20, 1000);
