@@ -51,6 +51,7 @@ wal_syncer::flush_fn wal_syncer::fdatasync_of(std::string wal_path) {
   struct state {
     std::string path;
     int fd = -1;
+    file_id opened;  // the file fd is open on (an open file's identity does not change)
     ~state() {
       if (fd >= 0) ::close(fd);
     }
@@ -64,12 +65,17 @@ wal_syncer::flush_fn wal_syncer::fdatasync_of(std::string wal_path) {
                        std::strerror(errno));
       return false;
     }
-    file_id by_fd;
-    if (s->fd >= 0 && (!identify(s->fd, "", AT_EMPTY_PATH, by_fd) || !(by_fd == by_path))) {
+    if (s->fd >= 0 && !(s->opened == by_path)) {
       ::close(s->fd);
       s->fd = -1;
     }
-    if (s->fd < 0) s->fd = ::open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0) {
+      s->fd = ::open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (s->fd >= 0 && !identify(s->fd, "", AT_EMPTY_PATH, s->opened)) {
+        ::close(s->fd);
+        s->fd = -1;
+      }
+    }
     if (s->fd < 0 || ::fdatasync(s->fd) != 0) {
       spdlog::critical("event=wal_flush_failed path=\"{}\" what=\"{}\"", s->path,
                        std::strerror(errno));
