@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "store/sqlite/page_cache.hpp"
 #include "store/sqlite/wal_vfs.hpp"
 
 namespace parley::sqlite {
@@ -88,10 +89,14 @@ bool stmt::is_null(int col) const {
 
 namespace {
 // Process-wide SQLite settings, before the first connection: no memory statistics (they
-// take a global mutex on every allocation and free, and Parley never reads them).
+// take a global mutex on every allocation and free, and Parley never reads them), and the
+// page cache whose transaction end does not scan the cache (page_cache.hpp).
 void configure_sqlite_once() {
   static std::once_flag once;
-  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    install_page_cache();
+  });
 }
 }  // namespace
 
