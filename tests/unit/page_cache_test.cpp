@@ -13,6 +13,7 @@
 namespace parley {
 namespace {
 
+using test::scalar;
 using test::temp_db;
 
 void open_log(sqlite::db& d) {
@@ -37,22 +38,6 @@ void append_rounds(sqlite::db& d, int convs, int first_seq, int rounds) {
   }
 }
 
-std::int64_t scalar(sqlite::db& d, const std::string& sql) {
-  auto& q = d.prepare(sql);
-  EXPECT_TRUE(q.step()) << sql;
-  auto v = q.i64(0);
-  q.reset();
-  return v;
-}
-
-std::string integrity(sqlite::db& d) {
-  auto& q = d.prepare("PRAGMA integrity_check");
-  EXPECT_TRUE(q.step());
-  auto v = q.text(0);
-  q.reset();
-  return v;
-}
-
 TEST(PageCache, CommitsAfterRebalancesThroughTheLockPageDoNotTruncate) {
   temp_db t;
   sqlite::db d(t.path(), false);
@@ -68,7 +53,7 @@ TEST(PageCache, CommitsAfterRebalancesThroughTheLockPageDoNotTruncate) {
   EXPECT_GE(after.truncations - before.truncations, 200u);
   EXPECT_EQ(after.passed_on, before.passed_on);
   EXPECT_EQ(scalar(d, "SELECT count(*) FROM log"), 50 * 200);
-  EXPECT_EQ(integrity(d), "ok");
+  EXPECT_EQ(test::integrity_check(d), "ok");
   // Another connection reads what the writer's cache holds.
   sqlite::db r(t.path(), true);
   EXPECT_EQ(scalar(r, "SELECT count(*) FROM log WHERE id >> 32 = 7"), 200);
@@ -100,7 +85,7 @@ TEST(PageCache, ATransactionThatGrewTheDatabaseAndRolledBackDropsItsPages) {
   append_rounds(d, 20, 21, 30);
   EXPECT_EQ(scalar(d, "SELECT count(*) FROM log"), 20 * 50);
   EXPECT_EQ(scalar(d, "SELECT sum(length(body)) FROM log"), std::int64_t{20} * 50 * 180);
-  EXPECT_EQ(integrity(d), "ok");
+  EXPECT_EQ(test::integrity_check(d), "ok");
 }
 
 }  // namespace

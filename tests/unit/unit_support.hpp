@@ -1,6 +1,6 @@
-// Helpers shared by the unit tests: temporary database files, reading one number from a
-// SQLite database, and waiting for callbacks that run on other threads (store
-// writer/readers, bus threads) without hanging forever.
+// Helpers shared by the unit tests: temporary database files, reading one number or the
+// integrity check from a SQLite database, and waiting for callbacks that run on other threads
+// (store writer/readers, bus threads) without hanging forever.
 #pragma once
 
 #include <unistd.h>
@@ -24,6 +24,15 @@ inline std::int64_t scalar(sqlite::db& d, const std::string& sql) {
   auto& q = d.prepare(sql);
   if (!q.step()) throw std::runtime_error("no row: " + sql);
   auto v = q.i64(0);
+  q.reset();
+  return v;
+}
+
+// What PRAGMA integrity_check says of the database ("ok" when it is intact).
+inline std::string integrity_check(sqlite::db& d) {
+  auto& q = d.prepare("PRAGMA integrity_check");
+  if (!q.step()) throw std::runtime_error("integrity_check returned no row");
+  auto v = q.text(0);
   q.reset();
   return v;
 }

@@ -151,10 +151,7 @@ TEST(WalCheckpointer, TheWalStartsAgainUnderSteadyWritesAndNothingIsLost) {
   db d(path.path(), false);
   EXPECT_EQ(test::scalar(d, "SELECT count(*) FROM t"), kWrites);
   EXPECT_EQ(test::scalar(d, "SELECT sum(id) FROM t"), std::int64_t{kWrites} * (kWrites + 1) / 2);
-  auto& q = d.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.text(0), "ok");
-  q.reset();
+  EXPECT_EQ(test::integrity_check(d), "ok");
 }
 
 // A process that dies while it writes and checkpoints (a checkpoint runs almost all the
@@ -215,10 +212,7 @@ TEST(WalCheckpointer, AProcessThatDiesWhileCheckpointingLosesNoCommit) {
     EXPECT_GE(rows, last_acked) << "after " << lifetime_ms << " ms";
     EXPECT_LE(rows, last_acked + 1);
     EXPECT_EQ(test::scalar(d, "SELECT max(id) FROM t"), rows);
-    auto& q = d.prepare("PRAGMA integrity_check");
-    ASSERT_TRUE(q.step());
-    EXPECT_EQ(q.text(0), "ok");
-    q.reset();
+    EXPECT_EQ(test::integrity_check(d), "ok");
   }
 }
 
@@ -344,10 +338,7 @@ TEST(WalCheckpointer, TheStoreCheckpointsBesideItsWriter) {
   }
   db d(path.path(), false);
   EXPECT_EQ(test::scalar(d, "SELECT count(*) FROM users WHERE handle LIKE 'user%'"), kUsers);
-  auto& q = d.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.text(0), "ok");
-  q.reset();
+  EXPECT_EQ(test::integrity_check(d), "ok");
 }
 
 }  // namespace

@@ -17,14 +17,6 @@ namespace {
 
 using test::temp_db;
 
-std::int64_t count_rows(sqlite::db& d) {
-  auto& q = d.prepare("SELECT count(*) FROM t");
-  EXPECT_TRUE(q.step());
-  auto n = q.i64(0);
-  q.reset();
-  return n;
-}
-
 void open_wal(sqlite::db& d, const char* synchronous) {
   d.exec("PRAGMA journal_mode = WAL");
   d.exec(std::string("PRAGMA synchronous = ") + synchronous);
@@ -68,7 +60,7 @@ TEST(WalVfs, ACommitOfManyPagesIsWrittenInFewWrites) {
   EXPECT_GE(appends, 1000u);
   // About 2 MiB in pieces of 124 KiB: 17 writes, not 1,000.
   EXPECT_LE(writes, 40u) << appends << " appends";
-  EXPECT_EQ(count_rows(d), 2020);
+  EXPECT_EQ(test::scalar(d, "SELECT count(*) FROM t"), 2020);
   // Those 2 MiB of frames went past the zeros: the file grew again, and ends exactly one
   // step (256 KiB) beyond the last frame (a 32-byte header, then frames of 24 + 4096).
   EXPECT_GT(after.zero_writes, before.zero_writes);
@@ -88,7 +80,7 @@ void every_commit_is_visible_to_a_reader(const char* synchronous) {
     w.exec("BEGIN IMMEDIATE");
     insert_rows(w, i * 7 + 1, 7, 600);
     w.exec("COMMIT");
-    ASSERT_EQ(count_rows(r), (i + 1) * 7) << "commit " << i;
+    ASSERT_EQ(test::scalar(r, "SELECT count(*) FROM t"), (i + 1) * 7) << "commit " << i;
     auto& q = r.prepare("SELECT length(body) FROM t WHERE id = ?");
     q.bind(1, std::int64_t{i * 7 + 7});
     ASSERT_TRUE(q.step());
@@ -96,7 +88,7 @@ void every_commit_is_visible_to_a_reader(const char* synchronous) {
     q.reset();
   }
   w.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  EXPECT_EQ(count_rows(r), 2100);
+  EXPECT_EQ(test::scalar(r, "SELECT count(*) FROM t"), 2100);
 }
 
 TEST(WalVfs, EveryCommitIsVisibleToAnotherConnectionWithFullSync) {
@@ -138,11 +130,8 @@ TEST(WalVfs, CommitsSurviveAProcessThatDiesWithoutClosing) {
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 0);
   sqlite::db d(path.path(), false);
-  EXPECT_EQ(count_rows(d), 500);
-  auto& q = d.prepare("PRAGMA integrity_check");
-  ASSERT_TRUE(q.step());
-  EXPECT_EQ(q.text(0), "ok");
-  q.reset();
+  EXPECT_EQ(test::scalar(d, "SELECT count(*) FROM t"), 500);
+  EXPECT_EQ(test::integrity_check(d), "ok");
 }
 
 }  // namespace
